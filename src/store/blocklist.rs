@@ -1,0 +1,153 @@
+//! The blocklist (takedowns): `DATA/blocklist.tsv`, one `HASH<TAB>reason` per line.
+//!
+//! Owns: which keys are blocked and why, shared by every process on the data directory (a
+//! running server sees a `thetorrent block` within `RELOAD_INTERVAL`). Must never: delete or
+//! change a stored torrent — a block only hides it, and `unblock` brings it back.
+
+use crate::hash::Key;
+use std::collections::HashMap;
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+/// How often a reader re-checks the file for changes made by another process.
+pub const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Longest reason kept (longer ones are cut at a character boundary).
+pub const MAX_REASON_LEN: usize = 500;
+
+pub struct Blocklist {
+    path: PathBuf,
+    map: RwLock<HashMap<Key, String>>,
+    /// When the file was last checked, and its mtime and length then.
+    checked: Mutex<(Instant, Option<(SystemTime, u64)>)>,
+}
+
+fn stamp(path: &PathBuf) -> Option<(SystemTime, u64)> {
+    let m = fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
+
+fn load(path: &PathBuf) -> io::Result<HashMap<Key, String>> {
+    let text = match fs::read(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(HashMap::new()),
+        Err(e) => return Err(e),
+    };
+    let mut map = HashMap::new();
+    for line in String::from_utf8_lossy(&text).lines() {
+        let (hash, reason) = line.split_once('\t').unwrap_or((line, ""));
+        if let Ok(k) = Key::parse(hash.trim()) {
+            map.insert(k, reason.to_string());
+        }
+    }
+    Ok(map)
+}
+
+/// Makes a reason safe for one line of the file and for an HTTP header.
+pub fn clean_reason(reason: &str) -> String {
+    let mut r: String = reason
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if r.len() > MAX_REASON_LEN {
+        let mut cut = MAX_REASON_LEN;
+        while !r.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        r.truncate(cut);
+    }
+    let r = r.trim().to_string();
+    if r.is_empty() {
+        "blocked".to_string()
+    } else {
+        r
+    }
+}
+
+impl Blocklist {
+    pub fn open(path: PathBuf) -> io::Result<Blocklist> {
+        let map = load(&path)?;
+        let st = stamp(&path);
+        Ok(Blocklist {
+            path,
+            map: RwLock::new(map),
+            checked: Mutex::new((Instant::now(), st)),
+        })
+    }
+
+    fn refresh(&self) {
+        let mut c = match self.checked.lock() {
+            Ok(c) => c,
+            Err(p) => p.into_inner(),
+        };
+        if c.0.elapsed() < RELOAD_INTERVAL {
+            return;
+        }
+        c.0 = Instant::now();
+        let st = stamp(&self.path);
+        if st != c.1 {
+            if let Ok(map) = load(&self.path) {
+                *self.map.write().unwrap_or_else(|p| p.into_inner()) = map;
+                c.1 = st;
+            }
+        }
+    }
+
+    /// The reason `key` is blocked, if it is.
+    pub fn get(&self, key: &Key) -> Option<String> {
+        self.refresh();
+        self.map
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    /// Blocks `keys` with `reason` (durably). Returns how many were newly blocked.
+    pub fn block(&self, keys: &[Key], reason: &str) -> io::Result<usize> {
+        let reason = clean_reason(reason);
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        *map = load(&self.path)?;
+        let mut text = String::new();
+        let mut n = 0;
+        for k in keys {
+            if map.insert(*k, reason.clone()).is_none() {
+                n += 1;
+            }
+            text.push_str(&format!("{k}\t{reason}\n"));
+        }
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        Ok(n)
+    }
+
+    /// Unblocks `keys` (durably, by rewriting the file). Returns how many were blocked.
+    pub fn unblock(&self, keys: &[Key]) -> io::Result<usize> {
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        *map = load(&self.path)?;
+        let n = keys.iter().filter(|k| map.remove(k).is_some()).count();
+        let mut entries: Vec<_> = map.iter().collect();
+        entries.sort();
+        let mut text = String::new();
+        for (k, r) in entries {
+            text.push_str(&format!("{k}\t{r}\n"));
+        }
+        super::fsutil::write_atomic(&self.path, text.as_bytes())?;
+        Ok(n)
+    }
+
+    /// All blocked keys and reasons, sorted.
+    pub fn list(&self) -> Vec<(Key, String)> {
+        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
+        let mut v: Vec<_> = map.iter().map(|(k, r)| (*k, r.clone())).collect();
+        v.sort();
+        v
+    }
+}

@@ -1,0 +1,197 @@
+//! UTC days and the per-day lists of stored hashes (`DATA/sync/YYYYMMDD.txt`).
+//!
+//! Owns: the day-list file format — one canonical hash per line, every line exactly
+//! `LINE_LEN` bytes — which makes the count of a list its size divided by `LINE_LEN`, and a torn
+//! last line (a crash mid-append) detectable by the size alone. Must never: rewrite a list in
+//! place (lists only grow, by `O_APPEND` writes of whole lines) except to cut a torn tail.
+
+use crate::hash::Key;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Bytes per line of a day list: 40 hex digits and a newline.
+pub const LINE_LEN: u64 = 41;
+
+/// A UTC calendar day, as the number `YYYYMMDD`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Day(pub u32);
+
+impl Day {
+    /// Today, in UTC.
+    pub fn today() -> Day {
+        Day::of(SystemTime::now())
+    }
+
+    /// The UTC day of a point in time (times before 1970 map to 1970-01-01).
+    pub fn of(t: SystemTime) -> Day {
+        let secs = t
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        Day::from_unix_days((secs / 86_400) as i64)
+    }
+
+    /// Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    fn from_unix_days(z: i64) -> Day {
+        let z = z + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = doy - (153 * mp + 2) / 5 + 1;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 };
+        let y = yoe + era * 400 + i64::from(m <= 2);
+        Day((y * 10_000 + m * 100 + d) as u32)
+    }
+
+    /// Parses `YYYYMMDD` (as in `/sync/YYYYMMDD.txt`); only plausible dates are accepted.
+    pub fn parse(s: &str) -> Option<Day> {
+        if s.len() != 8 || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let n: u32 = s.parse().ok()?;
+        let (m, d) = (n / 100 % 100, n % 100);
+        if (1..=12).contains(&m) && (1..=31).contains(&d) && n / 10_000 >= 1970 {
+            Some(Day(n))
+        } else {
+            None
+        }
+    }
+
+    /// File name of this day's list.
+    pub fn file_name(self) -> String {
+        format!("{:08}.txt", self.0)
+    }
+}
+
+impl std::fmt::Display for Day {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:08}", self.0)
+    }
+}
+
+/// The folder of day lists.
+pub struct DayLists {
+    dir: PathBuf,
+}
+
+impl DayLists {
+    pub fn new(dir: PathBuf) -> DayLists {
+        DayLists { dir }
+    }
+
+    pub fn path(&self, day: Day) -> PathBuf {
+        self.dir.join(day.file_name())
+    }
+
+    /// Every day that has a list, oldest first.
+    pub fn days(&self) -> io::Result<Vec<Day>> {
+        let mut days = Vec::new();
+        for e in fs::read_dir(&self.dir)? {
+            let name = e?.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if let Some(day) = name.strip_suffix(".txt").and_then(Day::parse) {
+                days.push(day);
+            }
+        }
+        days.sort();
+        Ok(days)
+    }
+
+    /// Number of whole lines in a day's list (0 when it has none).
+    pub fn len(&self, day: Day) -> io::Result<u64> {
+        match fs::metadata(self.path(day)) {
+            Ok(m) => Ok(m.len() / LINE_LEN),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Appends whole lines for `keys` in one write and makes them durable.
+    pub fn append(&self, day: Day, keys: &[Key]) -> io::Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let mut buf = Vec::with_capacity(keys.len() * LINE_LEN as usize);
+        for k in keys {
+            buf.extend_from_slice(&k.hex());
+            buf.push(b'\n');
+        }
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path(day))?;
+        f.write_all(&buf)?;
+        f.sync_data()
+    }
+
+    /// Reads a day's list (whole lines only).
+    pub fn read(&self, day: Day) -> io::Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        match File::open(self.path(day)) {
+            Ok(mut f) => {
+                f.read_to_end(&mut buf)?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let whole = buf.len() - buf.len() % LINE_LEN as usize;
+        buf.truncate(whole);
+        Ok(buf)
+    }
+
+    /// Cuts a torn last line left by a crash mid-append. Returns the bytes cut.
+    pub fn repair(&self, day: Day) -> io::Result<u64> {
+        let path = self.path(day);
+        let len = fs::metadata(&path)?.len();
+        let torn = len % LINE_LEN;
+        if torn != 0 {
+            let f = OpenOptions::new().write(true).open(&path)?;
+            f.set_len(len - torn)?;
+            f.sync_all()?;
+        }
+        Ok(torn)
+    }
+}
+
+/// Writes `lists` (day → keys) as a fresh set of day lists in `dir` (used by reindex).
+pub fn write_all(dir: &Path, lists: &std::collections::BTreeMap<Day, Vec<Key>>) -> io::Result<()> {
+    fs::create_dir_all(dir)?;
+    let dl = DayLists::new(dir.to_path_buf());
+    for (day, keys) in lists {
+        dl.append(*day, keys)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(Day::from_unix_days(0), Day(19700101));
+        assert_eq!(Day::from_unix_days(11_016), Day(20000229));
+        assert_eq!(Day::from_unix_days(20_538), Day(20260318));
+        let t = UNIX_EPOCH + std::time::Duration::from_secs(1_795_651_200); // 2026-11-26
+        assert_eq!(Day::of(t), Day(20261126));
+    }
+
+    #[test]
+    fn parse_days() {
+        assert_eq!(Day::parse("20261126"), Some(Day(20261126)));
+        for bad in [
+            "2026112",
+            "2026-11-26",
+            "20261326",
+            "20261100",
+            "19691231",
+            "../../x",
+        ] {
+            assert_eq!(Day::parse(bad), None, "{bad}");
+        }
+    }
+}

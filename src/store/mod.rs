@@ -1,0 +1,615 @@
+//! The durable sharded store: `DATA/torrents/AB/CD/<40 HEX>.torrent`.
+//!
+//! Owns: the data directory — torrent files stored byte for byte, the day lists the count and
+//! `/sync/` derive from, the intent journal, the blocklist — and the invariants that tie them:
+//! a file is visible under its final name only once complete and synced; "stored" is said only
+//! after the rename and the day-list line are durable; the count equals the lines of the day
+//! lists equals the primary files in `torrents/`. Must never: overwrite or delete a stored
+//! file, walk the whole tree on start-up (only `reindex` and `verify` do), or fsync on a
+//! caller's behalf one file at a time when a batch can share one sync.
+//!
+//! Layout of `DATA/`:
+//! - `torrents/AB/CD/<HASH>.torrent` — the files; a hybrid's v2 key is a hard link;
+//! - `sync/YYYYMMDD.txt` — keys stored that UTC day, one 41-byte line each (see `day`);
+//! - `journal/<session>.log` — intents of the commit in flight of each writing process;
+//! - `tmp/<session>/` — files being written, renamed into `torrents/` when synced;
+//! - `blocklist.tsv` — takedowns.
+
+pub mod blocklist;
+pub mod day;
+pub mod fsutil;
+pub mod journal;
+
+use crate::hash::Key;
+use crate::torrent::{self, Parsed, TorrentError};
+use day::{Day, DayLists};
+use journal::{Intent, Journal};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+/// Default size limit of one torrent file (10 MiB).
+pub const DEFAULT_MAX_TORRENT_SIZE: usize = 10 * 1024 * 1024;
+
+/// Store settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Largest torrent accepted, in bytes.
+    pub max_torrent_size: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_torrent_size: DEFAULT_MAX_TORRENT_SIZE,
+        }
+    }
+}
+
+/// Errors opening or maintaining the data directory.
+#[derive(Debug)]
+pub enum StoreError {
+    /// The data directory could not be created or opened.
+    Open(PathBuf, io::Error),
+    /// Crash recovery could not complete.
+    Recover(io::Error),
+    /// Any other I/O failure.
+    Io(io::Error),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Open(p, e) => write!(f, "cannot open data directory {}: {e}", p.display()),
+            StoreError::Recover(e) => write!(f, "crash recovery failed: {e}"),
+            StoreError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<io::Error> for StoreError {
+    fn from(e: io::Error) -> Self {
+        StoreError::Io(e)
+    }
+}
+
+/// Why an upload was not stored. Nothing is changed in the store in any of these cases.
+#[derive(Debug)]
+pub enum PutError {
+    /// Larger than `Config::max_torrent_size`.
+    TooLarge { size: u64, limit: u64 },
+    /// Not a torrent libtorrent would load.
+    Invalid(TorrentError),
+    /// Taken down.
+    Blocked { key: Key, reason: String },
+    /// Our own failure (disk full, permissions, ...).
+    Io(io::Error),
+}
+
+impl PutError {
+    /// Whether the uploader is at fault (4xx) rather than the server (5xx).
+    pub fn is_client_error(&self) -> bool {
+        !matches!(self, PutError::Io(_))
+    }
+}
+
+impl fmt::Display for PutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PutError::TooLarge { size, limit } => {
+                write!(f, "torrent too large: {size} bytes (limit {limit})")
+            }
+            PutError::Invalid(e) => write!(f, "{e}"),
+            PutError::Blocked { key, reason } => write!(f, "torrent {key} is blocked: {reason}"),
+            PutError::Io(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
+                write!(f, "storage full: the torrent was not stored")
+            }
+            PutError::Io(_) => write!(f, "internal storage error: the torrent was not stored"),
+        }
+    }
+}
+
+impl std::error::Error for PutError {}
+
+impl From<io::Error> for PutError {
+    fn from(e: io::Error) -> Self {
+        PutError::Io(e)
+    }
+}
+
+/// Whether a put created the file or found it there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Stored,
+    AlreadyStored,
+}
+
+/// A stored torrent's identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ids {
+    /// The key it is filed under (v1 hash, or truncated v2 hash for v2-only torrents).
+    pub key: Key,
+    pub v1: Option<[u8; 20]>,
+    pub v2: Option<[u8; 32]>,
+}
+
+impl Ids {
+    fn of(p: &Parsed) -> Ids {
+        Ids {
+            key: p.key(),
+            v1: p.v1,
+            v2: p.v2,
+        }
+    }
+
+    /// The second key of a hybrid (its truncated v2 hash), which is a hard link.
+    pub fn link(&self) -> Option<Key> {
+        match (self.v1, self.v2) {
+            (Some(_), Some(v2)) => Some(Key::from_v2(&v2)),
+            _ => None,
+        }
+    }
+}
+
+/// A validated upload written to a temporary file, waiting for `Store::commit`.
+#[derive(Debug)]
+pub struct Staged {
+    pub ids: Ids,
+    /// `None` when the file was already stored at staging time.
+    tmp: Option<PathBuf>,
+}
+
+/// What this process needs to write: its journal and temp folder.
+struct Session {
+    journal: Mutex<Journal>,
+    tmp_dir: PathBuf,
+    seq: AtomicU64,
+}
+
+/// An open data directory. Safe to share between threads; several processes may write the
+/// same directory at once (renames are exclusive, day-list appends are whole lines).
+pub struct Store {
+    root: PathBuf,
+    torrents: PathBuf,
+    days: DayLists,
+    blocklist: blocklist::Blocklist,
+    config: Config,
+    /// Lines of every day list but `count_cache.0`'s, refreshed when the day changes.
+    count_cache: Mutex<(Day, u64)>,
+    session: OnceLock<Session>,
+    /// Serialises commits of this process (one journal).
+    commit_lock: Mutex<()>,
+}
+
+fn not_found(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::NotFound
+}
+
+impl Store {
+    /// Opens (creating if needed) the data directory and repairs what a crash left: the
+    /// journals of dead processes, their temp files, torn day-list tails.
+    pub fn open(dir: &Path, config: Config) -> Result<Store, StoreError> {
+        let open_err = |e| StoreError::Open(dir.to_path_buf(), e);
+        // A reindex cut off between its two renames leaves only `sync.new`.
+        if !dir.join("sync").exists() && dir.join("sync.new").is_dir() {
+            fs::rename(dir.join("sync.new"), dir.join("sync")).map_err(open_err)?;
+        }
+        for sub in ["torrents", "sync", "journal", "tmp"] {
+            fs::create_dir_all(dir.join(sub)).map_err(open_err)?;
+        }
+        let blocklist = blocklist::Blocklist::open(dir.join("blocklist.tsv")).map_err(open_err)?;
+        let store = Store {
+            root: dir.to_path_buf(),
+            torrents: dir.join("torrents"),
+            days: DayLists::new(dir.join("sync")),
+            blocklist,
+            config,
+            count_cache: Mutex::new((Day(0), 0)),
+            session: OnceLock::new(),
+            commit_lock: Mutex::new(()),
+        };
+        store.recover().map_err(StoreError::Recover)?;
+        Ok(store)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn days(&self) -> &DayLists {
+        &self.days
+    }
+
+    /// Where the torrent filed under `key` lives.
+    pub fn torrent_path(&self, key: &Key) -> PathBuf {
+        let h = key.hex();
+        let h = std::str::from_utf8(&h).unwrap_or_default();
+        self.torrents
+            .join(&h[0..2])
+            .join(&h[2..4])
+            .join(format!("{h}.torrent"))
+    }
+
+    /// Opens the stored file, or `None` when nothing is filed under `key`.
+    pub fn open_torrent(&self, key: &Key) -> io::Result<Option<File>> {
+        match File::open(self.torrent_path(key)) {
+            Ok(f) => Ok(Some(f)),
+            Err(e) if not_found(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether something is filed under `key`.
+    pub fn contains(&self, key: &Key) -> bool {
+        self.torrent_path(key).exists()
+    }
+
+    /// The takedown reason when `key` is blocked.
+    pub fn blocked(&self, key: &Key) -> Option<String> {
+        self.blocklist.get(key)
+    }
+
+    pub fn blocklist(&self) -> &blocklist::Blocklist {
+        &self.blocklist
+    }
+
+    /// Number of stored torrents: one `stat` of today's list plus a per-day cached sum.
+    pub fn count(&self) -> u64 {
+        let today = Day::today();
+        let mut c = self.count_cache.lock().unwrap_or_else(|p| p.into_inner());
+        if c.0 != today {
+            let mut base = 0;
+            for d in self.days.days().unwrap_or_default() {
+                if d != today {
+                    base += self.days.len(d).unwrap_or(0);
+                }
+            }
+            *c = (today, base);
+        }
+        c.1 + self.days.len(today).unwrap_or(0)
+    }
+
+    fn session(&self) -> io::Result<&Session> {
+        if let Some(s) = self.session.get() {
+            return Ok(s);
+        }
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let id = format!("{}-{nanos}", std::process::id());
+        let journal = Journal::create(&self.root.join("journal").join(format!("{id}.log")))?;
+        let tmp_dir = self.root.join("tmp").join(&id);
+        fs::create_dir_all(&tmp_dir)?;
+        let _ = self.session.set(Session {
+            journal: Mutex::new(journal),
+            tmp_dir,
+            seq: AtomicU64::new(0),
+        });
+        self.session
+            .get()
+            .ok_or_else(|| io::Error::other("session not set"))
+    }
+
+    /// Checks limits and the blocklist, validates, and writes `bytes` to a temp file (not yet
+    /// synced, not yet visible). Rejections change nothing.
+    pub fn stage(&self, bytes: &[u8]) -> Result<Staged, PutError> {
+        self.check_size(bytes.len() as u64)?;
+        let parsed = torrent::validate(bytes).map_err(PutError::Invalid)?;
+        self.stage_parsed(bytes, &parsed)
+    }
+
+    /// `stage` for bytes already validated into `parsed`.
+    pub fn stage_parsed(&self, bytes: &[u8], parsed: &Parsed) -> Result<Staged, PutError> {
+        self.check_size(bytes.len() as u64)?;
+        let ids = Ids::of(parsed);
+        for k in std::iter::once(ids.key).chain(ids.link()) {
+            if let Some(reason) = self.blocked(&k) {
+                return Err(PutError::Blocked { key: k, reason });
+            }
+        }
+        if self.contains(&ids.key) {
+            return Ok(Staged { ids, tmp: None });
+        }
+        let s = self.session()?;
+        let tmp = s
+            .tmp_dir
+            .join(format!("{}.tmp", s.seq.fetch_add(1, Ordering::Relaxed)));
+        let res = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .and_then(|mut f| f.write_all(bytes));
+        if let Err(e) = res {
+            let _ = fs::remove_file(&tmp);
+            return Err(PutError::Io(e));
+        }
+        Ok(Staged {
+            ids,
+            tmp: Some(tmp),
+        })
+    }
+
+    /// Checks the size limit (callers with a file size can reject before reading).
+    pub fn check_size(&self, size: u64) -> Result<(), PutError> {
+        let limit = self.config.max_torrent_size as u64;
+        if size > limit {
+            Err(PutError::TooLarge { size, limit })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Makes a batch of staged uploads durable and visible, sharing the syncs: temps synced,
+    /// intents journaled, renames (never replacing an existing file), renames synced, keys
+    /// appended to today's list. Each `Ok` outcome is durable when this returns. An error
+    /// fails the whole batch; files already renamed are then completed by recovery.
+    pub fn commit(&self, batch: Vec<Staged>) -> io::Result<Vec<(Ids, Outcome)>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let _guard = self.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let s = self.session()?;
+        let root = File::open(&self.root)?;
+        let day = Day::today();
+        // 1. The temp files' contents reach the disk.
+        fsutil::syncfs(&root)?;
+        // 2. Intents for what is about to appear, before it appears.
+        let intents: Vec<Intent> = batch
+            .iter()
+            .filter(|st| st.tmp.is_some())
+            .map(|st| Intent {
+                day,
+                key: st.ids.key,
+                link: st.ids.link(),
+            })
+            .collect();
+        let mut journal = s.journal.lock().unwrap_or_else(|p| p.into_inner());
+        journal.record(&intents)?;
+        // 3. Renames, exclusive: a file another writer created first is never replaced.
+        let mut out = Vec::with_capacity(batch.len());
+        let mut new_keys = Vec::new();
+        let mut result = Ok(());
+        for st in batch {
+            let Some(tmp) = st.tmp else {
+                out.push((st.ids, Outcome::AlreadyStored));
+                continue;
+            };
+            if result.is_err() {
+                let _ = fs::remove_file(&tmp);
+                continue;
+            }
+            match self.place(&tmp, &st.ids) {
+                Ok(true) => {
+                    new_keys.push(st.ids.key);
+                    out.push((st.ids, Outcome::Stored));
+                }
+                Ok(false) => {
+                    let _ = fs::remove_file(&tmp);
+                    out.push((st.ids, Outcome::AlreadyStored));
+                }
+                Err(e) => {
+                    let _ = fs::remove_file(&tmp);
+                    result = Err(e);
+                }
+            }
+        }
+        result?;
+        // 4. The renames (and anything another writer renamed) reach the disk.
+        fsutil::syncfs(&root)?;
+        // 5. The count and /sync/ learn of them.
+        self.days.append(day, &new_keys)?;
+        journal.clear()?;
+        Ok(out)
+    }
+
+    /// Renames `tmp` to the key's path (creating shard folders) and links a hybrid's second
+    /// key. `Ok(false)`: already there.
+    fn place(&self, tmp: &Path, ids: &Ids) -> io::Result<bool> {
+        let dst = self.torrent_path(&ids.key);
+        let created = match fsutil::rename_noreplace(tmp, &dst) {
+            Err(e) if not_found(&e) => {
+                fs::create_dir_all(dst.parent().unwrap_or(&self.torrents))?;
+                fsutil::rename_noreplace(tmp, &dst)?
+            }
+            r => r?,
+        };
+        if let Some(link) = ids.link() {
+            self.link(&dst, &link)?;
+        }
+        Ok(created)
+    }
+
+    fn link(&self, dst: &Path, link: &Key) -> io::Result<()> {
+        let lp = self.torrent_path(link);
+        let r = match fs::hard_link(dst, &lp) {
+            Err(e) if not_found(&e) => {
+                fs::create_dir_all(lp.parent().unwrap_or(&self.torrents))?;
+                fs::hard_link(dst, &lp)
+            }
+            r => r,
+        };
+        match r {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+            r => r,
+        }
+    }
+
+    /// Validates and stores one torrent durably.
+    pub fn put(&self, bytes: &[u8]) -> Result<(Ids, Outcome), PutError> {
+        let staged = self.stage(bytes)?;
+        let mut v = self.commit(vec![staged])?;
+        v.pop()
+            .ok_or_else(|| PutError::Io(io::Error::other("empty commit")))
+    }
+
+    /// Finishes what dead writers left: intents whose file exists but is missing from its day
+    /// list are appended (hybrid links restored); temp folders and journals are removed; torn
+    /// day-list tails are cut. Reads only `journal/`, `tmp/` and the day lists named there.
+    fn recover(&self) -> io::Result<()> {
+        let jdir = self.root.join("journal");
+        let mut live = std::collections::HashSet::new();
+        let mut touched = Vec::new();
+        for e in fs::read_dir(&jdir)? {
+            let path = e?.path();
+            let Some(id) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".log"))
+                .map(str::to_string)
+            else {
+                continue;
+            };
+            let f = match OpenOptions::new().read(true).write(true).open(&path) {
+                Ok(f) => f,
+                Err(e) if not_found(&e) => continue,
+                Err(e) => return Err(e),
+            };
+            if !fsutil::try_lock(&f)? {
+                live.insert(id);
+                continue;
+            }
+            let intents = journal::parse(&fs::read(&path)?);
+            let mut add: BTreeMap<Day, Vec<Key>> = BTreeMap::new();
+            let mut listed: std::collections::HashMap<Day, std::collections::HashSet<[u8; 40]>> =
+                std::collections::HashMap::new();
+            for i in intents {
+                let dst = self.torrent_path(&i.key);
+                if !dst.exists() {
+                    continue; // never renamed: the upload was not answered "stored"
+                }
+                if let Some(link) = i.link {
+                    self.link(&dst, &link)?;
+                }
+                let set = match listed.entry(i.day) {
+                    std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        let text = self.days.read(i.day)?;
+                        v.insert(
+                            text.chunks_exact(day::LINE_LEN as usize)
+                                .filter_map(|l| l[..40].try_into().ok())
+                                .collect(),
+                        )
+                    }
+                };
+                if set.insert(i.key.hex()) {
+                    add.entry(i.day).or_default().push(i.key);
+                }
+            }
+            for (day, keys) in add {
+                // A torn tail first, so the appended lines stay aligned.
+                if self.days.path(day).exists() {
+                    self.days.repair(day)?;
+                }
+                self.days.append(day, &keys)?;
+                touched.push(day);
+            }
+            let _ = fs::remove_dir_all(self.root.join("tmp").join(&id));
+            fs::remove_file(&path)?;
+        }
+        // Temp folders of sessions without a live journal.
+        for e in fs::read_dir(self.root.join("tmp"))? {
+            let e = e?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !live.contains(&name) {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
+        // Torn tails of any day list (cheap: one stat per day).
+        for d in self.days.days()? {
+            if !touched.contains(&d) && fs::metadata(self.days.path(d))?.len() % day::LINE_LEN != 0
+            {
+                self.days.repair(d)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every file under `torrents/` (iteratively; order is the directory order).
+    pub fn walk(&self, mut f: impl FnMut(&Path, &fs::Metadata)) -> io::Result<()> {
+        let mut stack = vec![self.torrents.clone()];
+        while let Some(dir) = stack.pop() {
+            for e in fs::read_dir(&dir)? {
+                let e = e?;
+                let ft = e.file_type()?;
+                if ft.is_dir() {
+                    stack.push(e.path());
+                } else if ft.is_file() {
+                    let m = e.metadata()?;
+                    f(&e.path(), &m);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Rebuilds the day lists from the tree (each primary file on its modification day).
+    /// Walks everything: only for an explicit `thetorrent reindex`. Returns the count.
+    pub fn reindex(&self) -> io::Result<u64> {
+        let _guard = self.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut lists: BTreeMap<Day, Vec<(i64, Key)>> = BTreeMap::new();
+        let mut err = None;
+        self.walk(|path, meta| {
+            let Some(key) = key_of_path(path) else { return };
+            if meta.nlink() > 1 {
+                // A hybrid: only the name of its primary key (the v1 hash) counts.
+                match fs::read(path).map(|b| torrent::validate(&b).map(|p| p.key())) {
+                    Ok(Ok(k)) if k != key => return,
+                    Ok(_) => {}
+                    Err(e) => {
+                        err.get_or_insert(e);
+                        return;
+                    }
+                }
+            }
+            let mtime = meta.mtime();
+            let day = Day::of(meta.modified().unwrap_or(std::time::UNIX_EPOCH));
+            lists.entry(day).or_default().push((mtime, key));
+        })?;
+        if let Some(e) = err {
+            return Err(e);
+        }
+        let mut count = 0;
+        let lists: BTreeMap<Day, Vec<Key>> = lists
+            .into_iter()
+            .map(|(d, mut v)| {
+                v.sort();
+                count += v.len() as u64;
+                (d, v.into_iter().map(|(_, k)| k).collect())
+            })
+            .collect();
+        let new = self.root.join("sync.new");
+        let old = self.root.join("sync.old");
+        let _ = fs::remove_dir_all(&new);
+        day::write_all(&new, &lists)?;
+        fsutil::sync_dir(&new)?;
+        let _ = fs::remove_dir_all(&old);
+        fs::rename(self.root.join("sync"), &old)?;
+        fs::rename(&new, self.root.join("sync"))?;
+        fsutil::sync_dir(&self.root)?;
+        fs::remove_dir_all(&old)?;
+        *self.count_cache.lock().unwrap_or_else(|p| p.into_inner()) = (Day(0), 0);
+        Ok(count)
+    }
+}
+
+/// The key in a stored file's name (`<40 HEX>.torrent`), if it is one.
+pub fn key_of_path(path: &Path) -> Option<Key> {
+    let name = path.file_name()?.to_str()?;
+    let hex = name.strip_suffix(".torrent")?;
+    if hex.len() != 40 {
+        return None;
+    }
+    Key::parse(hex).ok()
+}
