@@ -1,0 +1,344 @@
+//! The command line and the store, through the real binary on a temporary data directory.
+
+mod common;
+use common::*;
+use std::collections::BTreeSet;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+const DEBIAN: &str =
+    "crates-bendy-0.6.1/examples/torrent_files/debian-9.4.0-amd64-netinst.iso.torrent";
+const DEBIAN_V1: &str = "7431A969B347E14BBA641B3517C024F7B40DFB7F";
+const HYBRID: &str = "github-libtorrent-069017e/test/test_torrents/v2_hybrid.torrent";
+const HYBRID_V1: &str = "514C76C1F27EC61CA8B37851BCD1CBF0B26CF120";
+const HYBRID_V2: &str = "518FBAF39B37020C896E8768A967DA6D76BBD5EF7A02C761021B65A72C6CFA11";
+const V2ONLY: &str = "debian-src-libtorrent-rasterbar-2.0.8/test/test_torrents/v2_only.torrent";
+const V2ONLY_V2: &str = "95E04D0C4BAD94AB206EFA884666FD89777DBE4F7BD9945AF1829037A85C6192";
+const BAD: &str = "debian-src-libtorrent-rasterbar-2.0.8/test/test_torrents/no_name.torrent";
+
+fn count(data: &Path) -> u64 {
+    let o = run(data, &["count"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o).trim().parse().expect("count is a number")
+}
+
+fn sync_lines(data: &Path) -> Vec<String> {
+    let mut v = Vec::new();
+    for f in files_under(&data.join("sync")) {
+        v.extend(
+            std::fs::read_to_string(f)
+                .unwrap()
+                .lines()
+                .map(str::to_string),
+        );
+    }
+    v
+}
+
+fn add(data: &Path, rel: &str) -> std::process::Output {
+    let f = corpus_file(rel);
+    run(data, &["add", f.to_str().unwrap()])
+}
+
+#[test]
+fn add_stores_exact_bytes_and_counts_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path();
+    assert_eq!(count(data), 0);
+    let o = add(data, DEBIAN);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        format!("{DEBIAN_V1}  debian-9.4.0-amd64-netinst.iso\n")
+    );
+    let stored = stored_path(data, DEBIAN_V1);
+    assert_eq!(
+        std::fs::read(&stored).unwrap(),
+        std::fs::read(corpus_file(DEBIAN)).unwrap()
+    );
+    assert_eq!(count(data), 1);
+    assert_eq!(sync_lines(data), vec![DEBIAN_V1.to_string()]);
+
+    // Again: not an error, same hash, nothing added.
+    let o = add(data, DEBIAN);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).starts_with(DEBIAN_V1));
+    assert!(stderr(&o).contains("already stored"), "{}", stderr(&o));
+    assert_eq!(count(data), 1);
+    assert_eq!(sync_lines(data).len(), 1);
+    // No temp files or journals left behind.
+    assert!(files_under(&data.join("tmp")).is_empty());
+    assert!(files_under(&data.join("journal")).is_empty());
+}
+
+#[test]
+fn rejected_file_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path();
+    let o = add(data, BAD);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("not a torrent file"), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty());
+    assert!(files_under(&data.join("torrents")).is_empty());
+    assert_eq!(count(data), 0);
+
+    // Over the size limit: refused before parsing, with the sizes in the message.
+    let o = run(
+        data,
+        &[
+            "--max-torrent-size",
+            "1000",
+            "add",
+            corpus_file(DEBIAN).to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("torrent too large: 23821 bytes (limit 1000)"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(files_under(&data.join("torrents")).is_empty());
+
+    // A missing file, a folder, garbage: errors, exit 1, still nothing stored.
+    let junk = data.join("junk.torrent");
+    std::fs::write(&junk, b"d4:infoi1ee").unwrap();
+    let o = run(
+        data,
+        &["add", "/nonexistent/x.torrent", junk.to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stderr(&o).lines().count(), 2, "{}", stderr(&o));
+    assert!(files_under(&data.join("torrents")).is_empty());
+    assert_eq!(count(data), 0);
+}
+
+#[test]
+fn hybrid_is_reachable_by_both_hashes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path();
+    let o = add(data, HYBRID);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with(HYBRID_V1));
+    let a = std::fs::metadata(stored_path(data, HYBRID_V1)).unwrap();
+    let b = std::fs::metadata(stored_path(data, &HYBRID_V2[..40])).unwrap();
+    assert_eq!(a.ino(), b.ino(), "the v2 name is a hard link");
+    assert_eq!(count(data), 1, "a hybrid is one torrent");
+    assert_eq!(sync_lines(data), vec![HYBRID_V1.to_string()]);
+}
+
+#[test]
+fn v2_only_is_filed_under_truncated_v2_hash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path();
+    let o = add(data, V2ONLY);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with(&V2ONLY_V2[..40]), "{}", stdout(&o));
+    assert!(stored_path(data, &V2ONLY_V2[..40]).is_file());
+    assert_eq!(count(data), 1);
+}
+
+#[test]
+fn import_corpus_agrees_with_manifest_and_verifies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let report = tmp.path().join("rejected.tsv");
+    let rows = manifest();
+    let keys: BTreeSet<String> = rows
+        .iter()
+        .filter(|r| r.accept)
+        .map(|r| {
+            r.v1.clone()
+                .unwrap_or_else(|| r.v2.clone().unwrap()[..40].to_string())
+        })
+        .collect();
+    let accepted = rows.iter().filter(|r| r.accept).count();
+    // Every file of the corpus folder, MANIFEST.tsv (not a torrent) included.
+    let files = files_under(&corpus());
+    let rejected = files.len() - accepted;
+
+    let o = run(
+        &data,
+        &[
+            "import",
+            "--quiet",
+            "--report",
+            report.to_str().unwrap(),
+            corpus().to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "some files are rejected: {}",
+        stderr(&o)
+    );
+    let out = stdout(&o);
+    let expect = format!(
+        "{} stored, {} already stored, {} rejected",
+        keys.len(),
+        accepted - keys.len(),
+        rejected
+    );
+    assert!(out.contains(&expect), "want {expect:?} in:\n{out}");
+    assert!(out.contains("not a torrent file"), "{out}");
+    let report = std::fs::read_to_string(&report).unwrap();
+    assert_eq!(report.lines().count(), rejected, "{report}");
+    assert!(report.contains("MANIFEST.tsv\t"));
+    for row in rows.iter().filter(|r| !r.accept) {
+        assert!(
+            report.contains(row.path.to_str().unwrap()),
+            "{:?} not reported",
+            row.path
+        );
+    }
+    // Every accepted key is stored, with the exact bytes of one of its files.
+    for row in rows.iter().filter(|r| r.accept) {
+        let key = row
+            .v1
+            .clone()
+            .unwrap_or_else(|| row.v2.clone().unwrap()[..40].to_string());
+        assert!(stored_path(&data, &key).is_file(), "{key}");
+    }
+    assert_eq!(count(&data), keys.len() as u64);
+    let listed: BTreeSet<String> = sync_lines(&data).into_iter().collect();
+    assert_eq!(listed, keys);
+
+    let o = run(&data, &["verify"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+
+    // Import again: everything is already there.
+    let o = run(&data, &["import", "--quiet", corpus().to_str().unwrap()]);
+    assert!(
+        stdout(&o).contains(&format!("0 stored, {accepted} already stored")),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(count(&data), keys.len() as u64);
+}
+
+#[test]
+fn verify_finds_tampered_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path();
+    assert!(add(data, DEBIAN).status.success());
+    assert_eq!(run(data, &["verify"]).status.code(), Some(0));
+    // Someone copies another torrent over the stored one.
+    std::fs::remove_file(stored_path(data, DEBIAN_V1)).unwrap();
+    std::fs::copy(corpus_file(V2ONLY), stored_path(data, DEBIAN_V1)).unwrap();
+    let o = run(data, &["verify"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("content hashes to"), "{}", stdout(&o));
+}
+
+#[test]
+fn block_refuses_uploads_until_unblocked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path();
+    assert!(add(data, HYBRID).status.success());
+    // Blocking by the v2 form blocks the hybrid under both keys.
+    let o = run(data, &["block", HYBRID_V2, "--reason", "DMCA notice 42"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains(HYBRID_V1), "{}", stdout(&o));
+    let bl = std::fs::read_to_string(data.join("blocklist.tsv")).unwrap();
+    assert!(bl.contains(&format!("{HYBRID_V1}\tDMCA notice 42")), "{bl}");
+    // The file is kept (a takedown hides, never deletes).
+    assert!(stored_path(data, HYBRID_V1).is_file());
+
+    assert!(add(data, DEBIAN).status.success());
+    let o = run(data, &["block", &DEBIAN_V1.to_lowercase(), "--reason", "x"]);
+    assert!(o.status.success());
+    std::fs::remove_file(stored_path(data, DEBIAN_V1)).unwrap();
+    let o = add(data, DEBIAN);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("is blocked: x"), "{}", stderr(&o));
+    assert!(!stored_path(data, DEBIAN_V1).exists());
+
+    let o = run(data, &["unblock", DEBIAN_V1]);
+    assert!(o.status.success());
+    let o = add(data, DEBIAN);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stored_path(data, DEBIAN_V1).is_file());
+
+    let o = run(data, &["block", "not-a-hash", "--reason", "x"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("invalid info hash"), "{}", stderr(&o));
+}
+
+#[test]
+fn recovery_completes_a_dead_writers_commit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path();
+    assert!(add(data, DEBIAN).status.success());
+    // A writer died after renaming the hybrid into place and before its day-list line: its
+    // journal still holds the intent, its temp folder a half-written file.
+    let dst = stored_path(data, HYBRID_V1);
+    std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
+    std::fs::copy(corpus_file(HYBRID), &dst).unwrap();
+    let day = std::fs::read_dir(data.join("sync"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name()
+        .to_string_lossy()[..8]
+        .to_string();
+    std::fs::write(
+        data.join("journal/1-1.log"),
+        format!(
+            "{day} {HYBRID_V1} {}\n{day} {DEBIAN_V1} -\n{day} 0000",
+            &HYBRID_V2[..40]
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(data.join("tmp/1-1")).unwrap();
+    std::fs::write(data.join("tmp/1-1/0.tmp"), b"d8:announce").unwrap();
+    // And a torn line at the end of the day list.
+    let list = data.join("sync").join(format!("{day}.txt"));
+    let mut text = std::fs::read(&list).unwrap();
+    text.extend_from_slice(b"ABCDEF");
+    std::fs::write(&list, text).unwrap();
+
+    assert_eq!(count(data), 2);
+    assert_eq!(
+        sync_lines(data),
+        vec![DEBIAN_V1.to_string(), HYBRID_V1.to_string()]
+    );
+    assert!(
+        stored_path(data, &HYBRID_V2[..40]).is_file(),
+        "link restored"
+    );
+    assert!(files_under(&data.join("journal")).is_empty());
+    assert!(files_under(&data.join("tmp")).is_empty());
+    assert_eq!(run(data, &["verify"]).status.code(), Some(0));
+}
+
+#[test]
+fn reindex_rebuilds_lists_from_the_tree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path();
+    for t in [DEBIAN, HYBRID, V2ONLY] {
+        assert!(add(data, t).status.success());
+    }
+    std::fs::remove_dir_all(data.join("sync")).unwrap();
+    assert_eq!(count(data), 0);
+    assert_eq!(run(data, &["verify"]).status.code(), Some(1));
+    let o = run(data, &["reindex"]);
+    assert_eq!(stdout(&o).trim(), "3", "{}", stderr(&o));
+    assert_eq!(count(data), 3);
+    assert_eq!(run(data, &["verify"]).status.code(), Some(0));
+}
+
+#[test]
+fn unusable_data_directory_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("afile");
+    std::fs::write(&file, b"x").unwrap();
+    let o = run(&file, &["count"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        stderr(&o).contains("cannot open data directory"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The one test command (README, .ci/run): installs what the tests need, then runs the checks
+# and the whole test suite. Fails when anything fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tests/setup.sh
+cargo fmt --all -- --check
+cargo clippy --all-targets -- -D warnings
+cargo test --all-targets
