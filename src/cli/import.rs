@@ -78,23 +78,19 @@ fn walk(
             let mut children = Vec::new();
             for e in rd.flatten() {
                 // Do not follow symlinked folders (loops); symlinked files are read.
-                match e.file_type() {
-                    Ok(ft) if ft.is_dir() => children.push(e.path()),
-                    Ok(ft) if ft.is_file() => {
-                        pb.inc_length(1);
-                        if tx.send(Ok(e.path())).is_err() {
-                            return;
-                        }
+                let is_file = match e.file_type() {
+                    Ok(ft) if ft.is_dir() => {
+                        children.push(e.path());
+                        false
                     }
-                    Ok(ft) if ft.is_symlink() => {
-                        if e.path().is_file() {
-                            pb.inc_length(1);
-                            if tx.send(Ok(e.path())).is_err() {
-                                return;
-                            }
-                        }
+                    Ok(ft) => ft.is_file() || (ft.is_symlink() && e.path().is_file()),
+                    Err(_) => false,
+                };
+                if is_file {
+                    pb.inc_length(1);
+                    if tx.send(Ok(e.path())).is_err() {
+                        return;
                     }
-                    _ => {}
                 }
             }
             children.sort();
