@@ -19,12 +19,14 @@ pub mod blocklist;
 pub mod day;
 pub mod fsutil;
 pub mod journal;
+pub mod writer;
 
 use crate::hash::Key;
 use crate::torrent::{self, Parsed, TorrentError};
 use day::{Day, DayLists};
 use journal::{Intent, Journal};
-use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -168,7 +170,8 @@ pub struct Staged {
 
 /// What this process needs to write: its journal and temp folder.
 struct Session {
-    journal: Mutex<Journal>,
+    /// The journal, and whether it holds intents of a failed commit still to replay.
+    journal: Mutex<(Journal, Vec<Intent>)>,
     tmp_dir: PathBuf,
     seq: AtomicU64,
 }
@@ -293,7 +296,7 @@ impl Store {
         let tmp_dir = self.root.join("tmp").join(&id);
         fs::create_dir_all(&tmp_dir)?;
         let _ = self.session.set(Session {
-            journal: Mutex::new(journal),
+            journal: Mutex::new((journal, Vec::new())),
             tmp_dir,
             seq: AtomicU64::new(0),
         });
@@ -354,17 +357,33 @@ impl Store {
     /// Makes a batch of staged uploads durable and visible, sharing the syncs: temps synced,
     /// intents journaled, renames (never replacing an existing file), renames synced, keys
     /// appended to today's list. Each `Ok` outcome is durable when this returns. An error
-    /// fails the whole batch; files already renamed are then completed by recovery.
+    /// fails the whole batch (its temp files are removed); files it had already renamed are
+    /// completed by the next commit of this process, or by recovery after a restart.
     pub fn commit(&self, batch: Vec<Staged>) -> io::Result<Vec<(Ids, Outcome)>> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
         let _guard = self.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let s = self.session()?;
-        let root = File::open(&self.root)?;
+        let discard = |batch: Vec<Staged>, e: io::Error| {
+            for st in batch {
+                if let Some(tmp) = st.tmp {
+                    let _ = fs::remove_file(tmp);
+                }
+            }
+            Err(e)
+        };
+        let (s, root) = match self
+            .session()
+            .and_then(|s| Ok((s, File::open(&self.root)?)))
+        {
+            Ok(x) => x,
+            Err(e) => return discard(batch, e),
+        };
         let day = Day::today();
         // 1. The temp files' contents reach the disk.
-        fsutil::syncfs(&root)?;
+        if let Err(e) = fsutil::syncfs(&root) {
+            return discard(batch, e);
+        }
         // 2. Intents for what is about to appear, before it appears.
         let intents: Vec<Intent> = batch
             .iter()
@@ -375,8 +394,19 @@ impl Store {
                 link: st.ids.link(),
             })
             .collect();
-        let mut journal = s.journal.lock().unwrap_or_else(|p| p.into_inner());
-        journal.record(&intents)?;
+        let mut guard = s.journal.lock().unwrap_or_else(|p| p.into_inner());
+        let (journal, unfinished) = &mut *guard;
+        // A previous commit failed midway: finish it first (its intents are still journaled).
+        if !unfinished.is_empty() {
+            if let Err(e) = self.replay(unfinished) {
+                return discard(batch, e);
+            }
+            unfinished.clear();
+        }
+        if let Err(e) = journal.record(&intents) {
+            return discard(batch, e);
+        }
+        unfinished.extend_from_slice(&intents);
         // 3. Renames, exclusive: a file another writer created first is never replaced.
         let mut out = Vec::with_capacity(batch.len());
         let mut new_keys = Vec::new();
@@ -411,6 +441,7 @@ impl Store {
         // 5. The count and /sync/ learn of them.
         self.days.append(day, &new_keys)?;
         journal.clear()?;
+        unfinished.clear();
         Ok(out)
     }
 
@@ -459,7 +490,7 @@ impl Store {
     /// day-list tails are cut. Reads only `journal/`, `tmp/` and the day lists named there.
     fn recover(&self) -> io::Result<()> {
         let jdir = self.root.join("journal");
-        let mut live = std::collections::HashSet::new();
+        let mut live = HashSet::new();
         let mut touched = Vec::new();
         for e in fs::read_dir(&jdir)? {
             let path = e?.path();
@@ -481,40 +512,7 @@ impl Store {
                 continue;
             }
             let intents = journal::parse(&fs::read(&path)?);
-            let mut add: BTreeMap<Day, Vec<Key>> = BTreeMap::new();
-            let mut listed: std::collections::HashMap<Day, std::collections::HashSet<[u8; 40]>> =
-                std::collections::HashMap::new();
-            for i in intents {
-                let dst = self.torrent_path(&i.key);
-                if !dst.exists() {
-                    continue; // never renamed: the upload was not answered "stored"
-                }
-                if let Some(link) = i.link {
-                    self.link(&dst, &link)?;
-                }
-                let set = match listed.entry(i.day) {
-                    std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-                    std::collections::hash_map::Entry::Vacant(v) => {
-                        let text = self.days.read(i.day)?;
-                        v.insert(
-                            text.chunks_exact(day::LINE_LEN as usize)
-                                .filter_map(|l| l[..40].try_into().ok())
-                                .collect(),
-                        )
-                    }
-                };
-                if set.insert(i.key.hex()) {
-                    add.entry(i.day).or_default().push(i.key);
-                }
-            }
-            for (day, keys) in add {
-                // A torn tail first, so the appended lines stay aligned.
-                if self.days.path(day).exists() {
-                    self.days.repair(day)?;
-                }
-                self.days.append(day, &keys)?;
-                touched.push(day);
-            }
+            touched.extend(self.replay(&intents)?);
             let _ = fs::remove_dir_all(self.root.join("tmp").join(&id));
             fs::remove_file(&path)?;
         }
@@ -534,6 +532,47 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// Completes the intents of an interrupted commit: each whose file exists gets its hybrid
+    /// link and, unless its day list already holds it, its line. Idempotent. Returns the days
+    /// whose lists were appended to.
+    fn replay(&self, intents: &[Intent]) -> io::Result<Vec<Day>> {
+        let mut add: BTreeMap<Day, Vec<Key>> = BTreeMap::new();
+        let mut listed: HashMap<Day, HashSet<[u8; 40]>> = HashMap::new();
+        for i in intents {
+            let dst = self.torrent_path(&i.key);
+            if !dst.exists() {
+                continue; // never renamed: the upload was not answered "stored"
+            }
+            if let Some(link) = i.link {
+                self.link(&dst, &link)?;
+            }
+            let set = match listed.entry(i.day) {
+                Entry::Occupied(o) => o.into_mut(),
+                Entry::Vacant(v) => {
+                    let text = self.days.read(i.day)?;
+                    v.insert(
+                        text.chunks_exact(day::LINE_LEN as usize)
+                            .filter_map(|l| l[..40].try_into().ok())
+                            .collect(),
+                    )
+                }
+            };
+            if set.insert(i.key.hex()) {
+                add.entry(i.day).or_default().push(i.key);
+            }
+        }
+        let mut touched = Vec::new();
+        for (day, keys) in add {
+            // A torn tail first, so the appended lines stay aligned.
+            if self.days.path(day).exists() {
+                self.days.repair(day)?;
+            }
+            self.days.append(day, &keys)?;
+            touched.push(day);
+        }
+        Ok(touched)
     }
 
     /// Every file under `torrents/` (iteratively; order is the directory order).
