@@ -82,8 +82,8 @@ impl std::error::Error for MultipartError {}
 pub struct Part {
     /// The field name from Content-Disposition.
     pub name: String,
-    /// The file name, if the client sent one (may be empty: browsers send `filename=""` for an
-    /// empty file input, with empty data).
+    /// The file name, if the client sent one, without any directory part (may be empty:
+    /// browsers send `filename=""` for an empty file input, with empty data).
     pub filename: Option<String>,
     /// The part's Content-Type, if any.
     pub content_type: Option<String>,
@@ -284,12 +284,23 @@ fn parse_part_headers(block: &[u8]) -> Result<PartHeaders, MultipartError> {
                     .eq_ignore_ascii_case(b"utf-8")
                     .then(|| lossy(&percent_decode(enc)))
             });
-            h.filename = extended.or_else(|| plain.map(|v| lossy(&v)));
+            h.filename = extended
+                .or_else(|| plain.map(|v| lossy(&v)))
+                .map(|f| base_name(&f).to_string());
         } else if hname.eq_ignore_ascii_case(b"content-type") {
             h.content_type = Some(lossy(value));
         }
     }
     Ok(h)
+}
+
+/// The last component of a file name: RFC 7578 §4.2 says directory information must not be
+/// used, and PHP's CURLFile sends the full local path, old browsers a Windows path.
+fn base_name(f: &str) -> &str {
+    match f.rfind(['/', '\\']) {
+        Some(p) => &f[p + 1..],
+        None => f,
+    }
 }
 
 fn lossy(b: &[u8]) -> String {
@@ -888,7 +899,7 @@ not form-data: skipped\r\n\
             got,
             vec![
                 ("torrent", Some("a.torrent"), &b"1"[..]),
-                ("torrent", Some("C:\\dir\\b.torrent"), &b"2"[..]),
+                ("torrent", Some("b.torrent"), &b"2"[..]),
                 ("torrent", Some("\u{e9}.torrent"), &b"3"[..]),
                 ("torrent[]", Some("with; semicolon.torrent"), &b"4"[..]),
             ]
