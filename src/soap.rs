@@ -29,7 +29,9 @@ pub const MAX_ELEMENTS: usize = 1024;
 pub const MAX_ATTRIBUTES: usize = 64;
 /// Longest element or attribute name accepted, prefix included.
 pub const MAX_NAME_LEN: usize = 256;
-/// Default limit on the decoded torrent (the store's torrent size limit, 10 MiB).
+/// Default limit on the decoded torrent (the store's torrent size limit, 10 MiB). It also bounds
+/// the text kept from a request: the torrent part's base64 is kept up to the length that decodes
+/// to this many bytes (then only counted); all other text is checked and dropped.
 pub const DEFAULT_MAX_TORRENT_BYTES: usize = 10 * 1024 * 1024;
 /// Largest request body the HTTP layer should hand to [`parse_request`]: the base64 of a
 /// 10 MiB torrent (14 MB), its line breaks (Perl adds one every 76 characters) and the envelope,
@@ -1133,6 +1135,37 @@ mod tests {
                 limit: 10
             }
         );
+    }
+
+    #[test]
+    fn full_size_torrent_with_perl_line_breaks() {
+        // Exactly the default limit passes; one byte more is refused with its size.
+        for (len, ok) in [
+            (DEFAULT_MAX_TORRENT_BYTES, true),
+            (DEFAULT_MAX_TORRENT_BYTES + 1, false),
+        ] {
+            let mut file = vec![b'x'; len];
+            file[0] = b'd';
+            let b64 = base64::engine::general_purpose::STANDARD.encode(&file);
+            let mut lines = String::with_capacity(b64.len() * 78 / 76 + 2);
+            for chunk in b64.as_bytes().chunks(76) {
+                lines.push_str(std::str::from_utf8(chunk).unwrap());
+                lines.push('\n');
+            }
+            let body = envelope_with(&format!(
+                "<torrent xsi:type=\"xsd:string\">{lines}</torrent>"
+            ));
+            assert!(body.len() < MAX_REQUEST_BYTES);
+            let r = parse_request(&body);
+            if ok {
+                assert_eq!(r.unwrap().torrent, file);
+            } else {
+                assert_eq!(
+                    r.unwrap_err().to_string(),
+                    format!("torrent too large: {len} bytes (limit {DEFAULT_MAX_TORRENT_BYTES})")
+                );
+            }
+        }
     }
 
     #[test]
