@@ -1,0 +1,186 @@
+//! `multipart::MultipartParser` against the bodies real clients send (curl `-F`, Python
+//! requests, PHP curl), streamed from a socket in whatever pieces it delivers, through a tiny
+//! HTTP server on 127.0.0.1 that is part of this test. The server answers one line per kept part:
+//! its field name, file name and the SHA-1 of its data (or its size when over the limit).
+//!
+//! Needs `curl`, `python3` with requests and `php` with the curl extension; ignored by default.
+//! Run: `cargo test --test multipart_clients -- --ignored --nocapture`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha1::{Digest, Sha1};
+use thetorrent::hash::hex_upper;
+use thetorrent::multipart::{MultipartParser, PartBody};
+
+/// Small enough that the second corpus file (94,016 bytes) is over it.
+const LIMIT: usize = 64 * 1024;
+
+fn handle(mut stream: TcpStream) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let (mut content_length, mut content_type, mut expect) = (0usize, String::new(), false);
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 || line == "\r\n" {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            let v = v.trim();
+            if k.eq_ignore_ascii_case("content-length") {
+                content_length = v.parse().unwrap_or(0);
+            } else if k.eq_ignore_ascii_case("content-type") {
+                content_type = v.to_string();
+            } else if k.eq_ignore_ascii_case("expect") {
+                expect = v.eq_ignore_ascii_case("100-continue");
+            }
+        }
+    }
+    if expect {
+        stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+    }
+    let mut answer = String::new();
+    match MultipartParser::new(&content_type, LIMIT) {
+        Err(e) => answer.push_str(&format!("error {e}\n")),
+        Ok(mut p) => {
+            let mut parts = Vec::new();
+            let mut left = content_length;
+            // An odd buffer size, so that boundaries fall anywhere in a read.
+            let mut buf = [0u8; 997];
+            let mut result = Ok(());
+            while left > 0 && result.is_ok() {
+                let n = reader.read(&mut buf[..left.min(997)])?;
+                if n == 0 {
+                    break;
+                }
+                left -= n;
+                result = p.feed(&buf[..n], &mut parts);
+            }
+            let result = result.and_then(|()| p.finish());
+            for part in &parts {
+                let file = part.filename.as_deref().unwrap_or("-");
+                match &part.body {
+                    PartBody::Data(d) => answer.push_str(&format!(
+                        "{} {} {}\n",
+                        part.name,
+                        file,
+                        hex_upper(&Sha1::digest(d))
+                    )),
+                    PartBody::TooLarge { .. } => answer.push_str(&format!(
+                        "{} {} {}\n",
+                        part.name,
+                        file,
+                        part.body.too_large_message().unwrap_or_default()
+                    )),
+                }
+            }
+            if let Err(e) = result {
+                answer.push_str(&format!("error {e}\n"));
+            }
+        }
+    }
+    write!(
+        stream,
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+        answer.len()
+    )?;
+    stream.flush()
+}
+
+fn start_server() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        for s in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let _ = handle(s);
+            });
+        }
+    });
+    base
+}
+
+fn corpus(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/corpus")
+        .join(p)
+}
+
+fn sha1_of(p: &Path) -> String {
+    hex_upper(&Sha1::digest(std::fs::read(p).unwrap()))
+}
+
+fn run(bin: &str, args: &[&str]) -> Option<String> {
+    match Command::new(bin).args(args).output() {
+        Ok(o) => {
+            let out = String::from_utf8_lossy(&o.stdout).into_owned();
+            eprintln!("--- {bin}:\n{out}{}", String::from_utf8_lossy(&o.stderr));
+            Some(out)
+        }
+        Err(e) => {
+            eprintln!("{bin}: not run ({e})");
+            None
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs curl, python3 requests and php-curl installed"]
+fn real_clients_bodies_stream_through_the_parser() {
+    let url = format!("{}/api/upload", start_server());
+    let small =
+        corpus("crates-bendy-0.6.1/examples/torrent_files/debian-9.4.0-amd64-netinst.iso.torrent");
+    let big = corpus("crates-lava_torrent-0.11.1/tests/files/tails-amd64-3.6.1.torrent");
+    let (s, b) = (small.display().to_string(), big.display().to_string());
+    let small_line = format!(
+        "torrent debian-9.4.0-amd64-netinst.iso.torrent {}",
+        sha1_of(&small)
+    );
+    let big_line =
+        format!("torrent tails-amd64-3.6.1.torrent torrent too large: 94016 bytes (limit {LIMIT})");
+    let mut ran = 0;
+
+    // curl: two files and a text field after them.
+    let args = [
+        "-s",
+        "-F",
+        &format!("torrent=@{s}"),
+        "-F",
+        &format!("torrent=@{b}"),
+        "-F",
+        "note=hello",
+        &url,
+    ];
+    if let Some(out) = run("curl", &args) {
+        assert_eq!(out, format!("{small_line}\n{big_line}\n"));
+        ran += 1;
+    }
+
+    // Python requests: a text field first, then two files under the same name.
+    let py = format!(
+        "import requests\n\
+         r = requests.post('{url}', data={{'title': 'x y'}}, \
+         files=[('torrent', open('{s}', 'rb')), ('torrent', open('{b}', 'rb'))])\n\
+         print(r.text, end='')\n"
+    );
+    if let Some(out) = run("python3", &["-c", &py]) {
+        assert_eq!(out, format!("{small_line}\n{big_line}\n"));
+        ran += 1;
+    }
+
+    // PHP curl, as Torrage-era autoupload scripts do it.
+    let php = format!(
+        "$c = curl_init('{url}'); curl_setopt($c, CURLOPT_POST, true);\n\
+         curl_setopt($c, CURLOPT_POSTFIELDS, ['torrent' => new CURLFile('{s}', 'application/x-bittorrent')]);\n\
+         curl_setopt($c, CURLOPT_RETURNTRANSFER, true); echo curl_exec($c);"
+    );
+    if let Some(out) = run("php", &["-r", &php]) {
+        assert_eq!(out, format!("{small_line}\n"));
+        ran += 1;
+    }
+
+    assert!(ran > 0, "no client could be run");
+}
