@@ -3,8 +3,8 @@
 //! HTTP server on 127.0.0.1 that is part of this test. The server answers one line per kept part:
 //! its field name, file name and the SHA-1 of its data (or its size when over the limit).
 //!
-//! Needs `curl`, `python3` with requests and `php` with the curl extension; ignored by default.
-//! Run: `cargo test --test multipart_clients -- --ignored --nocapture`.
+//! Needs `curl`, `python3` with requests and `php` with the curl extension; the test fails when one is missing.
+//! (`tests/setup.sh` installs them).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -128,7 +128,6 @@ fn run(bin: &str, args: &[&str]) -> Option<String> {
 }
 
 #[test]
-#[ignore = "needs curl, python3 requests and php-curl installed"]
 fn real_clients_bodies_stream_through_the_parser() {
     let url = format!("{}/api/upload", start_server());
     let small =

@@ -5,8 +5,8 @@
 //! starting with `d` is refused with a Fault. The end-to-end interop tests against the real
 //! server live with the server.
 //!
-//! Needs `php` with the soap extension, `perl` with SOAP::Lite, `python3` with zeep; ignored by
-//! default. Run: `cargo test --test soap_clients -- --ignored --nocapture`.
+//! Needs `php` with the soap extension, `perl` with SOAP::Lite, `python3` with zeep; the test fails when one is missing
+//! (`tests/setup.sh` installs them).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -129,7 +129,6 @@ fn corpus() -> PathBuf {
 }
 
 #[test]
-#[ignore = "needs php-soap, SOAP::Lite and zeep installed"]
 fn real_clients_read_our_wsdl_responses_and_faults() {
     let base = start_server();
     let wsdl_url = format!("{base}/api/thetorrent.wsdl");
