@@ -12,3 +12,4 @@ pub mod server;
 pub mod soap;
 pub mod store;
 pub mod torrent;
+pub mod web;
