@@ -282,8 +282,14 @@ fn sanitize_append(path: &mut Vec<u8>, element: &[u8]) {
             i += seq_len;
             continue;
         }
-        if cp < 32 {
-            // invalid UTF-8 (-1) or a control character
+        if (0..32).contains(&cp) {
+            // control characters are dropped (libtorrent 2.1 rejects a name of only NULs as
+            // missing, so they cannot be turned into '_')
+            i += seq_len;
+            continue;
+        }
+        if cp < 0 {
+            // invalid UTF-8
             path.push(b'_');
             added += 1;
             i += seq_len;
@@ -538,7 +544,8 @@ fn v2_file(
     }
     let symlink = symlink.filter(|s| !s.is_empty());
     let mut root = None;
-    if symlink.is_none() {
+    // libtorrent 2.1 accepts empty files without a root (empty-files-*.torrent).
+    if symlink.is_none() && (size > 0 || k.item(3).is_some()) {
         let r = k
             .bytes(3)
             .and_then(|r| <[u8; 32]>::try_from(r).ok())
