@@ -325,7 +325,12 @@ fn item_at(buf: &[u8], pos: usize) -> Result<(Item<'_>, usize), Error> {
             let end = value_end(buf, pos)?;
             (Value::Dict(Dict { buf, start: next }), end)
         }
-        Token::End => return Err(Error::ExpectedValue { at: pos, found: b'e' }),
+        Token::End => {
+            return Err(Error::ExpectedValue {
+                at: pos,
+                found: b'e',
+            })
+        }
     };
     Ok((
         Item {
@@ -584,8 +589,14 @@ mod tests {
         assert_eq!(parse(b"d1:ae"), Err(Error::MissingValue { at: 4 }));
         assert_eq!(parse(b"l"), Err(Error::UnexpectedEof { at: 1 }));
         assert_eq!(parse(b""), Err(Error::UnexpectedEof { at: 0 }));
-        assert_eq!(parse(b"x"), Err(Error::ExpectedValue { at: 0, found: b'x' }));
-        assert_eq!(parse(b"e"), Err(Error::ExpectedValue { at: 0, found: b'e' }));
+        assert_eq!(
+            parse(b"x"),
+            Err(Error::ExpectedValue { at: 0, found: b'x' })
+        );
+        assert_eq!(
+            parse(b"e"),
+            Err(Error::ExpectedValue { at: 0, found: b'e' })
+        );
         assert!(parse(b"99999999999999999999999:").is_err());
         assert!(parse(b"18446744073709551616:").is_err());
     }

@@ -41,7 +41,12 @@ fn manifest() -> Vec<Row> {
             continue;
         }
         let c: Vec<&str> = line.split('\t').collect();
-        assert!(c.len() >= 5, "MANIFEST.tsv line {} has {} columns", n + 1, c.len());
+        assert!(
+            c.len() >= 5,
+            "MANIFEST.tsv line {} has {} columns",
+            n + 1,
+            c.len()
+        );
         let opt = |s: &str| (s != "-").then(|| s.to_ascii_lowercase());
         rows.push(Row {
             path: c[0].to_string(),
