@@ -258,7 +258,7 @@ fn filtered_char(cp: i32) -> bool {
 }
 
 /// Appends `element` to `path` (with a `/` when `path` is not empty) the way libtorrent does:
-/// drops separators and bidi controls, replaces invalid UTF-8 and control characters by `_`,
+/// drops separators, bidi controls and control characters, replaces invalid UTF-8 by `_`,
 /// drops `.` and `..`, writes an empty element as `_`, and shortens elements past 240 bytes
 /// (keeping a short extension).
 fn sanitize_append(path: &mut Vec<u8>, element: &[u8]) {
@@ -349,7 +349,8 @@ struct FileRec {
 struct Storage {
     files: Vec<FileRec>,
     total: i64,
-    /// The torrent's name as file_storage sees it: first component of the first file.
+    /// Whether the torrent's name as libtorrent's file_storage derives it (the first path
+    /// component of the first file) is empty; such a torrent has no usable name.
     name_empty: bool,
 }
 
