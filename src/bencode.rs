@@ -130,8 +130,9 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// One lexical token and the offset just after it.
-enum Token {
+/// One lexical token, as returned by [`token`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Token {
     Int(i128),
     Bytes(Range<usize>),
     List,
@@ -153,7 +154,13 @@ fn decimal(d: &[u8]) -> i128 {
         .fold(0i128, |acc, &c| acc * 10 + i128::from(c - b'0'))
 }
 
-/// Reads the token starting at `pos`.
+/// Reads the token starting at `pos` and returns it with the offset just after it. For
+/// single-pass walks over input already accepted by [`parse`], where the lazy views would
+/// rescan nested containers once per level.
+pub fn token(buf: &[u8], pos: usize) -> Result<(Token, usize), Error> {
+    lex(buf, pos)
+}
+
 fn lex(buf: &[u8], pos: usize) -> Result<(Token, usize), Error> {
     let Some(&c) = buf.get(pos) else {
         return Err(Error::UnexpectedEof { at: pos });
@@ -329,7 +336,11 @@ impl<'a> Item<'a> {
     }
 }
 
-/// Decodes the value at `pos`, whose end is already known to be valid or is validated here.
+/// Decodes (and validates) the value at `pos`; returns it with the offset just after it.
+pub fn parse_at(buf: &[u8], pos: usize) -> Result<(Item<'_>, usize), Error> {
+    item_at(buf, pos)
+}
+
 fn item_at(buf: &[u8], pos: usize) -> Result<(Item<'_>, usize), Error> {
     let (tok, next) = lex(buf, pos)?;
     let (value, end) = match tok {
