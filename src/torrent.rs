@@ -1003,13 +1003,17 @@ pub fn validate(bytes: &[u8]) -> Result<Parsed, TorrentError> {
     let tree_node = k.item(5).filter(|i| i.as_dict().is_some());
 
     // The multi-file root directory; an unusable name is replaced by the hex info hash.
+    // A single-file v1 torrent needs none, so it costs no allocation there.
     let mut dirs = Dirs::default();
-    let mut root_name = component(name_bytes);
-    if root_name.is_empty() {
-        root_name = lower_hex(&v1_hash);
-    }
-    let root_marker = has_pad_marker(&root_name);
-    let root = dirs.intern(NO_DIR, &root_name);
+    let (root, root_marker) = if files_node.is_some() || (v2 && tree_node.is_some()) {
+        let mut root_name = component(name_bytes);
+        if root_name.is_empty() {
+            root_name = lower_hex(&v1_hash);
+        }
+        (dirs.intern(NO_DIR, &root_name), has_pad_marker(&root_name))
+    } else {
+        (NO_DIR, false)
+    };
 
     let mut primary = Storage::default();
     let mut v1_list = Storage::default();
