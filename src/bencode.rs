@@ -19,6 +19,10 @@ pub const MAX_DEPTH: usize = 100;
 /// Longest integer (digits, sign excluded) accepted, as libtorrent's `bdecode`.
 pub const MAX_INT_DIGITS: usize = 20;
 
+/// Most tokens (values, keys and container ends) in one parsed value: libtorrent's default
+/// `max_decode_tokens`. Bounds the work a small hostile file can cause.
+pub const MAX_TOKENS: usize = 3_000_000;
+
 // The depth masks below hold one bit per level.
 const _: () = assert!(MAX_DEPTH <= 128);
 
@@ -47,6 +51,8 @@ pub enum Error {
     MissingValue { at: usize },
     /// More than `MAX_DEPTH` nested lists and dicts.
     TooDeep { at: usize },
+    /// More than `MAX_TOKENS` tokens.
+    TooManyTokens { at: usize },
     /// Found by [`check_canonical`] only: a dict key not greater than the previous one.
     UnsortedKey { at: usize },
     /// Found by [`check_canonical`] only: a dict key equal to the previous one.
@@ -70,6 +76,7 @@ impl Error {
             | Error::KeyNotString { at }
             | Error::MissingValue { at }
             | Error::TooDeep { at }
+            | Error::TooManyTokens { at }
             | Error::UnsortedKey { at }
             | Error::DuplicateKey { at }
             | Error::LeadingZeroLength { at } => at,
@@ -83,6 +90,12 @@ impl fmt::Display for Error {
         let what = match *self {
             Error::TooDeep { .. } => {
                 return write!(f, "bencode nesting deeper than {MAX_DEPTH} at byte {at}");
+            }
+            Error::TooManyTokens { .. } => {
+                return write!(
+                    f,
+                    "invalid bencode: more than {MAX_TOKENS} items at byte {at}"
+                );
             }
             Error::ExpectedValue { found, .. } => {
                 return if found.is_ascii_graphic() {
@@ -117,8 +130,9 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// One lexical token and the offset just after it.
-enum Token {
+/// One lexical token, as returned by [`token`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Token {
     Int(i128),
     Bytes(Range<usize>),
     List,
@@ -140,7 +154,13 @@ fn decimal(d: &[u8]) -> i128 {
         .fold(0i128, |acc, &c| acc * 10 + i128::from(c - b'0'))
 }
 
-/// Reads the token starting at `pos`.
+/// Reads the token starting at `pos` and returns it with the offset just after it. For
+/// single-pass walks over input already accepted by [`parse`], where the lazy views would
+/// rescan nested containers once per level.
+pub fn token(buf: &[u8], pos: usize) -> Result<(Token, usize), Error> {
+    lex(buf, pos)
+}
+
 fn lex(buf: &[u8], pos: usize) -> Result<(Token, usize), Error> {
     let Some(&c) = buf.get(pos) else {
         return Err(Error::UnexpectedEof { at: pos });
@@ -214,8 +234,13 @@ pub fn value_end(buf: &[u8], pos: usize) -> Result<usize, Error> {
     let mut dicts: u128 = 0;
     let mut keys: u128 = 0;
     let mut p = pos;
+    let mut tokens = 0usize;
     loop {
         let at = p;
+        tokens += 1;
+        if tokens > MAX_TOKENS {
+            return Err(Error::TooManyTokens { at });
+        }
         let top = depth.wrapping_sub(1);
         let in_dict = depth > 0 && (dicts >> top) & 1 == 1;
         let want_key = in_dict && (keys >> top) & 1 == 1;
@@ -311,7 +336,11 @@ impl<'a> Item<'a> {
     }
 }
 
-/// Decodes the value at `pos`, whose end is already known to be valid or is validated here.
+/// Decodes (and validates) the value at `pos`; returns it with the offset just after it.
+pub fn parse_at(buf: &[u8], pos: usize) -> Result<(Item<'_>, usize), Error> {
+    item_at(buf, pos)
+}
+
 fn item_at(buf: &[u8], pos: usize) -> Result<(Item<'_>, usize), Error> {
     let (tok, next) = lex(buf, pos)?;
     let (value, end) = match tok {
@@ -325,7 +354,12 @@ fn item_at(buf: &[u8], pos: usize) -> Result<(Item<'_>, usize), Error> {
             let end = value_end(buf, pos)?;
             (Value::Dict(Dict { buf, start: next }), end)
         }
-        Token::End => return Err(Error::ExpectedValue { at: pos, found: b'e' }),
+        Token::End => {
+            return Err(Error::ExpectedValue {
+                at: pos,
+                found: b'e',
+            })
+        }
     };
     Ok((
         Item {
@@ -584,8 +618,14 @@ mod tests {
         assert_eq!(parse(b"d1:ae"), Err(Error::MissingValue { at: 4 }));
         assert_eq!(parse(b"l"), Err(Error::UnexpectedEof { at: 1 }));
         assert_eq!(parse(b""), Err(Error::UnexpectedEof { at: 0 }));
-        assert_eq!(parse(b"x"), Err(Error::ExpectedValue { at: 0, found: b'x' }));
-        assert_eq!(parse(b"e"), Err(Error::ExpectedValue { at: 0, found: b'e' }));
+        assert_eq!(
+            parse(b"x"),
+            Err(Error::ExpectedValue { at: 0, found: b'x' })
+        );
+        assert_eq!(
+            parse(b"e"),
+            Err(Error::ExpectedValue { at: 0, found: b'e' })
+        );
         assert!(parse(b"99999999999999999999999:").is_err());
         assert!(parse(b"18446744073709551616:").is_err());
     }
@@ -618,6 +658,17 @@ mod tests {
         let (e, c) = h.join().unwrap();
         assert_eq!(e, Error::TooDeep { at: MAX_DEPTH });
         assert_eq!(c, Error::TooDeep { at: MAX_DEPTH });
+    }
+
+    #[test]
+    fn token_limit() {
+        let mut v = vec![b'l'];
+        v.extend(std::iter::repeat_n(&b"i0e"[..], MAX_TOKENS - 2).flatten());
+        v.push(b'e');
+        assert!(parse(&v).is_ok());
+        v.pop();
+        v.extend_from_slice(b"i0ee");
+        assert!(matches!(parse(&v), Err(Error::TooManyTokens { .. })));
     }
 
     #[test]

@@ -206,9 +206,6 @@ impl<'a, const N: usize> Keys<'a, N> {
     fn list(&self, i: usize) -> Option<List<'a>> {
         self.item(i).and_then(|v| v.as_list())
     }
-    fn dict(&self, i: usize) -> Option<Dict<'a>> {
-        self.item(i).and_then(|v| v.as_dict())
-    }
 }
 
 /// libtorrent reads integers as int64; wider values do not count as integers of the field.
@@ -242,7 +239,8 @@ fn utf8_codepoint(s: &[u8]) -> (i32, usize) {
         }
         cp = (cp << 6) | i32::from(b & 0x3f);
     }
-    let overlong = (len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000);
+    let overlong =
+        (len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000);
     if overlong || cp > 0x10ffff || (0xd800..=0xdfff).contains(&cp) {
         return (-1, 1);
     }
@@ -251,11 +249,13 @@ fn utf8_codepoint(s: &[u8]) -> (i32, usize) {
 
 /// Characters libtorrent drops from path elements: separators and bidi controls.
 fn filtered_char(cp: i32) -> bool {
-    matches!(cp, 0x202a..=0x202e | 0x200e | 0x200f) || cp == i32::from(b'/') || cp == i32::from(b'\\')
+    matches!(cp, 0x202a..=0x202e | 0x200e | 0x200f)
+        || cp == i32::from(b'/')
+        || cp == i32::from(b'\\')
 }
 
 /// Appends `element` to `path` (with a `/` when `path` is not empty) the way libtorrent does:
-/// drops separators and bidi controls, replaces invalid UTF-8 and control characters by `_`,
+/// drops separators, bidi controls and control characters, replaces invalid UTF-8 by `_`,
 /// drops `.` and `..`, writes an empty element as `_`, and shortens elements past 240 bytes
 /// (keeping a short extension).
 fn sanitize_append(path: &mut Vec<u8>, element: &[u8]) {
@@ -328,11 +328,47 @@ fn sanitize_append(path: &mut Vec<u8>, element: &[u8]) {
 
 // ---------------------------------------------------------------------------------------------
 // File lists, built only where libtorrent's result depends on them.
+//
+// Paths are stored as (directory id, leaf name) with directories interned once as
+// (parent id, component): a v2 file tree can put many files under a deep directory, and full
+// path strings per file would turn a few MB of input into gigabytes. Components are sanitised
+// (so at most about 250 bytes each) and never empty.
+
+/// "No directory": a file at the top (single-file torrents, v1 pad files without a path).
+const NO_DIR: u32 = u32::MAX;
+
+/// Interned directories shared by the v1 and v2 file lists of a torrent, so equal paths have
+/// equal ids.
+#[derive(Debug, Default)]
+struct Dirs {
+    entries: Vec<(u32, Vec<u8>)>,
+    ids: HashMap<(u32, Vec<u8>), u32>,
+}
+
+impl Dirs {
+    /// The id of `comp` inside `parent` (`comp` must be non-empty and sanitised).
+    fn intern(&mut self, parent: u32, comp: &[u8]) -> u32 {
+        let key = (parent, comp.to_vec());
+        if let Some(&id) = self.ids.get(&key) {
+            return id;
+        }
+        // ids stay below NO_DIR: a torrent holds far fewer than 4 billion directories
+        let id = u32::try_from(self.entries.len()).unwrap_or(NO_DIR - 1);
+        self.entries.push(key.clone());
+        self.ids.insert(key, id);
+        id
+    }
+    fn get(&self, id: u32) -> Option<&(u32, Vec<u8>)> {
+        self.entries.get(id as usize)
+    }
+}
 
 #[derive(Debug, Clone)]
 struct FileRec {
-    /// Full sanitised path, `/`-separated, starting with the torrent name for multi-file.
-    path: Vec<u8>,
+    /// Directory holding the file, or `NO_DIR`.
+    dir: u32,
+    /// Sanitised last path component (empty only for an unusable single-file name).
+    leaf: Vec<u8>,
     size: i64,
     offset: i64,
     pad: bool,
@@ -346,7 +382,8 @@ struct FileRec {
 struct Storage {
     files: Vec<FileRec>,
     total: i64,
-    /// The torrent's name as file_storage sees it: first component of the first file.
+    /// Whether the torrent's name as libtorrent's file_storage derives it (the first path
+    /// component of the first file) is empty; such a torrent has no usable name.
     name_empty: bool,
 }
 
@@ -373,43 +410,47 @@ fn check_file_size(size: i64) -> Result<(), TorrentError> {
     Ok(())
 }
 
-/// The last path component.
-fn leaf_name(path: &[u8]) -> &[u8] {
-    match memchr::memrchr(b'/', path) {
-        Some(i) => path.get(i + 1..).unwrap_or_default(),
-        None => path,
-    }
+/// One sanitised path component; empty when libtorrent would drop it.
+fn component(element: &[u8]) -> Vec<u8> {
+    let mut c = Vec::new();
+    sanitize_append(&mut c, element);
+    c
+}
+
+fn has_pad_marker(comp: &[u8]) -> bool {
+    memchr::memmem::find(comp, b"_____padding_file_").is_some()
 }
 
 impl Storage {
     /// As `file_storage::add_file_borrow`: size limits, the name, and for v2 files (those with
     /// a root) the pad file that aligns each file to a piece boundary.
-    fn add(&mut self, mut rec: FileRec, piece_length: i64) -> Result<(), TorrentError> {
+    fn add(
+        &mut self,
+        dirs: &mut Dirs,
+        mut rec: FileRec,
+        piece_length: i64,
+    ) -> Result<(), TorrentError> {
         if rec.size > MAX_FILE_SIZE {
             return Err(TorrentError::FileTooLarge);
         }
         if MAX_FILE_SIZE - self.total < rec.size {
             return Err(TorrentError::InvalidLength);
         }
-        if leaf_name(&rec.path).len() >= MAX_FILENAME {
+        if rec.leaf.len() >= MAX_FILENAME {
             return Err(TorrentError::FilenameTooLong);
         }
         if self.files.is_empty() {
-            let first = match memchr::memchr(b'/', &rec.path) {
-                Some(i) => rec.path.get(..i).unwrap_or_default(),
-                None => &rec.path[..],
-            };
-            self.name_empty = first.is_empty();
+            // interned components are never empty, so only a top-level leaf can be
+            self.name_empty = rec.dir == NO_DIR && rec.leaf.is_empty();
         }
         if rec.root.is_some() && self.total % piece_length != 0 {
             let pad = piece_length - self.total % piece_length;
             if self.total > MAX_FILE_SIZE - pad - rec.size {
                 return Err(TorrentError::InvalidLength);
             }
-            let mut path = b".pad/".to_vec();
-            path.extend_from_slice(pad.to_string().as_bytes());
             self.files.push(FileRec {
-                path,
+                dir: dirs.intern(NO_DIR, b".pad"),
+                leaf: pad.to_string().into_bytes(),
                 size: pad,
                 offset: self.total,
                 pad: true,
@@ -436,13 +477,21 @@ fn symlink_target(d: Option<List<'_>>) -> Result<Option<Vec<u8>>, TorrentError> 
     Ok(Some(out))
 }
 
-/// One v1 file (`extract_single_file`): from an entry of `files`, or the info dict itself for
-/// a single-file torrent (`top_level`, whose name is `name.utf-8` or `name`).
+/// Where a v1 file goes: the info dict of a single-file torrent, or an entry of `files` under
+/// the torrent's root directory.
+#[derive(Clone, Copy)]
+enum V1Place {
+    TopLevel,
+    /// Root directory id, and whether the root name itself carries BitComet's pad marker.
+    Under(u32, bool),
+}
+
+/// One v1 file (`extract_single_file`).
 fn v1_file(
     d: Dict<'_>,
-    root_dir: &[u8],
-    top_level: bool,
+    place: V1Place,
     st: &mut Storage,
+    dirs: &mut Dirs,
     piece_length: i64,
 ) -> Result<(), TorrentError> {
     const NAMES: [&[u8]; 7] = [
@@ -463,41 +512,50 @@ fn v1_file(
     };
     check_file_size(size)?;
 
-    let mut path = root_dir.to_vec();
-    if top_level {
-        let name = k.bytes(2).or(k.bytes(3)).unwrap_or_default();
-        if name.is_empty() {
-            return Err(TorrentError::MissingName);
+    let mut marker = false;
+    let (dir, leaf) = match place {
+        V1Place::TopLevel => {
+            let name = k.bytes(2).or(k.bytes(3)).unwrap_or_default();
+            if name.is_empty() {
+                return Err(TorrentError::MissingName);
+            }
+            let leaf = component(name);
+            if leaf.is_empty() {
+                return Err(TorrentError::MissingName);
+            }
+            marker = has_pad_marker(&leaf);
+            (NO_DIR, leaf)
         }
-        sanitize_append(&mut path, name);
-        if path.is_empty() {
-            return Err(TorrentError::MissingName);
-        }
-    } else {
-        let p = k.list(4).or(k.list(5));
-        match p {
+        V1Place::Under(root, root_marker) => match k.list(4).or(k.list(5)) {
             Some(list) if !list.is_empty() => {
-                let orig = path.len();
                 // every element must be a string before any is used (libtorrent's path_length)
                 if list.iter().any(|e| e.as_bytes().is_none()) {
                     return Err(TorrentError::InvalidPathElement);
                 }
+                marker = root_marker;
+                let mut dir = root;
+                let mut pending: Option<Vec<u8>> = None;
                 for e in list.iter() {
-                    sanitize_append(&mut path, e.as_bytes().unwrap_or_default());
+                    let c = component(e.as_bytes().unwrap_or_default());
+                    if c.is_empty() {
+                        continue;
+                    }
+                    marker |= has_pad_marker(&c);
+                    if let Some(p) = pending.replace(c) {
+                        dir = dirs.intern(dir, &p);
+                    }
                 }
-                if path.len() == orig {
-                    path.extend_from_slice(b"/_");
-                }
+                // all elements sanitised away: libtorrent names the file "_"
+                (dir, pending.unwrap_or_else(|| b"_".to_vec()))
             }
             _ if flags & ATTR_PAD != 0 => {
-                path = b".pad/".to_vec();
-                path.extend_from_slice(size.to_string().as_bytes());
+                (dirs.intern(NO_DIR, b".pad"), size.to_string().into_bytes())
             }
             _ => return Err(TorrentError::MissingName),
-        }
-    }
+        },
+    };
     // BitComet pad files are recognised by name.
-    if memchr::memmem::find(&path, b"_____padding_file_").is_some() {
+    if marker {
         flags |= ATTR_PAD;
     }
     let mut symlink = None;
@@ -506,8 +564,10 @@ fn v1_file(
     }
     let symlink = symlink.filter(|s| !s.is_empty());
     st.add(
+        dirs,
         FileRec {
-            path,
+            dir,
+            leaf,
             size,
             offset: 0,
             pad: flags & ATTR_PAD != 0,
@@ -521,8 +581,10 @@ fn v1_file(
 /// One v2 file (`extract_single_file2`): the dict under a leaf's empty key.
 fn v2_file(
     d: Option<Dict<'_>>,
-    path: Vec<u8>,
+    dir: u32,
+    leaf: Vec<u8>,
     st: &mut Storage,
+    dirs: &mut Dirs,
     piece_length: i64,
 ) -> Result<(), TorrentError> {
     let d = d.ok_or(TorrentError::InvalidFileEntry)?;
@@ -556,8 +618,10 @@ fn v2_file(
         root = Some(r);
     }
     st.add(
+        dirs,
         FileRec {
-            path,
+            dir,
+            leaf,
             size,
             offset: 0,
             pad: false,
@@ -568,56 +632,131 @@ fn v2_file(
     )
 }
 
-/// Walks a v2 `file tree` (`extract_files2`) with an explicit stack: one frame per directory
-/// level, at most 100 (libtorrent's limit, also implied by the bencode depth limit).
+/// Deepest directory nesting in a v2 file tree (libtorrent's `extract_files2` limit).
+const MAX_TREE_DEPTH: usize = 100;
+
+/// What [`walk_tree`] meets, in file order.
+enum TreeEvent<'a> {
+    /// Entering the directory with this (raw) key.
+    Enter(&'a [u8]),
+    /// Leaving the directory last entered.
+    Leave,
+    /// A file: its raw key and the value under the empty key (normally its dict).
+    File(&'a [u8], Item<'a>),
+}
+
+/// Walks a v2 `file tree` in one linear pass with no recursion, reporting directories and
+/// files to `visit` together with the nesting level (1 = directly in the tree). A node that
+/// is not a dict, an empty key, or a directory with an empty-named entry is an error, as in
+/// libtorrent's `extract_files2`.
+fn walk_tree<'a>(
+    buf: &'a [u8],
+    tree: &Item<'a>,
+    mut visit: impl FnMut(TreeEvent<'a>, usize) -> Result<(), TorrentError>,
+) -> Result<(), TorrentError> {
+    use bencode::Token;
+    let bad = |_| TorrentError::InvalidFileEntry;
+    let mut pos = tree.span.start + 1;
+    let mut depth = 1usize;
+    loop {
+        let (tok, next) = bencode::token(buf, pos).map_err(bad)?;
+        match tok {
+            Token::End => {
+                depth -= 1;
+                pos = next;
+                if depth == 0 {
+                    return Ok(());
+                }
+                visit(TreeEvent::Leave, depth)?;
+            }
+            Token::Bytes(k) => {
+                let key = buf.get(k).unwrap_or_default();
+                let (vt, vstart) = bencode::token(buf, next).map_err(bad)?;
+                if vt != Token::Dict || key.is_empty() {
+                    return Err(TorrentError::InvalidFileEntry);
+                }
+                let (first, after_first) = bencode::token(buf, vstart).map_err(bad)?;
+                if first == Token::Bytes(after_first..after_first) {
+                    // `{"": …}` alone is a file; next to other entries it is an empty name
+                    let (file, after_file) = bencode::parse_at(buf, after_first).map_err(bad)?;
+                    let (close, after_close) = bencode::token(buf, after_file).map_err(bad)?;
+                    if close != Token::End {
+                        return Err(TorrentError::InvalidFileEntry);
+                    }
+                    visit(TreeEvent::File(key, file), depth)?;
+                    pos = after_close;
+                    continue;
+                }
+                if depth > MAX_TREE_DEPTH {
+                    return Err(TorrentError::InvalidFileEntry);
+                }
+                visit(TreeEvent::Enter(key), depth)?;
+                depth += 1;
+                pos = vstart;
+            }
+            _ => return Err(TorrentError::InvalidFileEntry),
+        }
+    }
+}
+
+/// libtorrent strips leading separators from file-tree keys before sanitising them.
+fn strip_slashes(mut key: &[u8]) -> &[u8] {
+    while let Some(rest) = key.strip_prefix(b"/") {
+        key = rest;
+    }
+    key
+}
+
+/// The v2 file list (`extract_files2`) under the root directory `root`.
+#[allow(clippy::too_many_arguments)]
 fn v2_files(
-    tree: Dict<'_>,
-    name: &[u8],
-    has_files: bool,
+    buf: &[u8],
+    tree: &Item<'_>,
+    root: u32,
+    single_file_allowed: bool,
     st: &mut Storage,
+    dirs: &mut Dirs,
     piece_length: i64,
 ) -> Result<(), TorrentError> {
-    const MAX_TREE_DEPTH: usize = 100;
-    let top_size = tree.len();
-    let mut path = name.to_vec();
-    // (entries of this directory, path length to restore when leaving it)
-    let mut stack = vec![(tree.iter(), path.len())];
-    while let Some((iter, base)) = stack.last_mut() {
-        let base = *base;
-        let Some((key, value)) = iter.next() else {
-            stack.pop();
-            continue;
-        };
-        path.truncate(base);
-        let top = stack.len() == 1;
-        let dir = value.as_dict().ok_or(TorrentError::InvalidFileEntry)?;
-        if key.is_empty() {
-            return Err(TorrentError::InvalidFileEntry);
+    // directory ids of the open directories; a key sanitised away keeps its parent's id
+    let mut stack: Vec<u32> = vec![root];
+    walk_tree(buf, tree, |ev, depth| {
+        let cur = stack.last().copied().unwrap_or(root);
+        match ev {
+            TreeEvent::Enter(key) => {
+                let c = component(strip_slashes(key));
+                let id = if c.is_empty() {
+                    cur
+                } else {
+                    dirs.intern(cur, &c)
+                };
+                stack.push(id);
+            }
+            TreeEvent::Leave => {
+                stack.pop();
+            }
+            TreeEvent::File(key, file) => {
+                // a lone file at the top is a single-file torrent: no root directory
+                let base = if single_file_allowed && depth == 1 {
+                    NO_DIR
+                } else {
+                    cur
+                };
+                let c = component(strip_slashes(key));
+                let (dir, leaf) = if !c.is_empty() {
+                    (base, c)
+                } else {
+                    // the name was sanitised away: the file takes its directory's path
+                    match dirs.get(base) {
+                        Some((parent, name)) => (*parent, name.clone()),
+                        None => (NO_DIR, Vec::new()),
+                    }
+                };
+                v2_file(file.as_dict(), dir, leaf, st, dirs, piece_length)?;
+            }
         }
-        let mut filename = key;
-        while let Some(rest) = filename.strip_prefix(b"/") {
-            filename = rest;
-        }
-        let mut first = dir.iter();
-        let leaf = match (first.next(), first.next()) {
-            (Some((k, v)), None) if k.is_empty() => Some(v),
-            _ => None,
-        };
-        if let Some(file) = leaf {
-            let single_file = !has_files && top && top_size == 1;
-            let mut p = if single_file { Vec::new() } else { path.clone() };
-            sanitize_append(&mut p, filename);
-            v2_file(file.as_dict(), p, st, piece_length)?;
-            continue;
-        }
-        if stack.len() > MAX_TREE_DEPTH {
-            return Err(TorrentError::InvalidFileEntry);
-        }
-        sanitize_append(&mut path, filename);
-        let len = path.len();
-        stack.push((dir.iter(), len));
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// `aux::files_compatible`: a hybrid's two file lists must agree on every file that holds
@@ -637,39 +776,35 @@ fn files_compatible(v2: &Storage, v1: &Storage, piece_length: i64) -> bool {
     if n2 != v1.files.len() || total2 != v1.total {
         return false;
     }
-    for (a, b) in v2.files.iter().zip(v1.files.iter()) {
+    // the virtual tail pad, if any, is never relevant
+    v2.files.iter().zip(v1.files.iter()).all(|(a, b)| {
         let ra = !a.pad && (a.size > 0 || a.symlink.is_some());
         let rb = !b.pad && (b.size > 0 || b.symlink.is_some());
-        if ra != rb {
-            return false;
-        }
-        if !ra {
-            continue;
-        }
-        if a.size != b.size || a.path != b.path || a.offset != b.offset {
-            return false;
-        }
-        if a.symlink.is_some() && a.symlink != b.symlink {
-            return false;
-        }
-    }
-    // the virtual tail pad is never relevant
-    true
+        ra == rb
+            && (!ra
+                || (a.size == b.size
+                    && a.dir == b.dir
+                    && a.leaf == b.leaf
+                    && a.offset == b.offset
+                    && (a.symlink.is_none() || a.symlink == b.symlink)))
+    })
 }
 
-/// libtorrent's `extension`: from the last `.` of the last component, dot included.
-fn split_extension(path: &[u8]) -> (&[u8], &[u8]) {
-    let leaf_start = memchr::memrchr(b'/', path).map_or(0, |i| i + 1);
-    match memchr::memrchr(b'.', path) {
-        Some(d) if d >= leaf_start => (path.get(..d).unwrap_or_default(), path.get(d..).unwrap_or_default()),
-        _ => (path, b""),
+/// libtorrent's `extension`: from the last `.` of the leaf, dot included.
+fn split_extension(leaf: &[u8]) -> (&[u8], &[u8]) {
+    match memchr::memrchr(b'.', leaf) {
+        Some(d) => (
+            leaf.get(..d).unwrap_or_default(),
+            leaf.get(d..).unwrap_or_default(),
+        ),
+        None => (leaf, b""),
     }
 }
 
 /// `resolve_duplicate_filenames`: files colliding (ASCII case-insensitively) with a directory
 /// or an earlier file are renamed `base.N.ext`; each taken candidate counts as a collision, and
 /// too many collisions reject the torrent. Pad files of equal size may collide freely.
-fn check_duplicates(st: &Storage) -> Result<(), TorrentError> {
+fn check_duplicates(st: &Storage, dirs: &Dirs) -> Result<(), TorrentError> {
     if st.files.len() < 2 {
         return Ok(());
     }
@@ -678,24 +813,40 @@ fn check_duplicates(st: &Storage) -> Result<(), TorrentError> {
         Dir,
         File(usize),
     }
-    let lower = |p: &[u8]| p.to_ascii_lowercase();
-    let mut seen: HashMap<Vec<u8>, Entry> = HashMap::with_capacity(st.files.len() * 2);
+    // Case-folded directory ids (parents come before children, so one pass suffices) and
+    // which directories hold this list's files.
+    let mut folded: Vec<u32> = Vec::with_capacity(dirs.entries.len());
+    let mut folded_ids: HashMap<(u32, Vec<u8>), u32> = HashMap::new();
+    for (parent, comp) in &dirs.entries {
+        let p = folded.get(*parent as usize).copied().unwrap_or(NO_DIR);
+        let key = (p, comp.to_ascii_lowercase());
+        let next = u32::try_from(folded_ids.len()).unwrap_or(NO_DIR - 1);
+        folded.push(*folded_ids.entry(key).or_insert(next));
+    }
+    let fold = |d: u32| folded.get(d as usize).copied().unwrap_or(NO_DIR);
+    let mut used = vec![false; dirs.entries.len()];
+    let mut seen: HashMap<(u32, Vec<u8>), Entry> = HashMap::with_capacity(st.files.len() * 2);
     for f in &st.files {
-        // every directory below the root: name/a, name/a/b, …
-        let mut first = true;
-        for (i, &c) in f.path.iter().enumerate() {
-            if c == b'/' {
-                if !first {
-                    seen.entry(lower(f.path.get(..i).unwrap_or_default()))
-                        .or_insert(Entry::Dir);
-                }
-                first = false;
+        let mut d = f.dir;
+        // every directory below the root (name/a, name/a/b, …) blocks a file of that name
+        while let Some((parent, comp)) = dirs.get(d) {
+            if used.get(d as usize).copied().unwrap_or(true) {
+                break;
             }
+            if let Some(u) = used.get_mut(d as usize) {
+                *u = true;
+            }
+            if *parent != NO_DIR {
+                seen.entry((fold(*parent), comp.to_ascii_lowercase()))
+                    .or_insert(Entry::Dir);
+            }
+            d = *parent;
         }
     }
     let mut collisions = 0usize;
     for (i, f) in st.files.iter().enumerate() {
-        let key = lower(&f.path);
+        let dir = fold(f.dir);
+        let key = (dir, f.leaf.to_ascii_lowercase());
         let other = match seen.get(&key) {
             None => {
                 seen.insert(key, Entry::File(i));
@@ -710,16 +861,15 @@ fn check_duplicates(st: &Storage) -> Result<(), TorrentError> {
                 }
             }
         }
-        let (base, ext) = split_extension(&f.path);
+        let (base, ext) = split_extension(&f.leaf);
         let mut cnt = 0u64;
         loop {
             cnt += 1;
-            let mut name = base.to_vec();
+            let mut name = base.to_ascii_lowercase();
             name.push(b'.');
             name.extend_from_slice(cnt.to_string().as_bytes());
-            name.extend_from_slice(ext);
-            let k = lower(&name);
-            if let std::collections::hash_map::Entry::Vacant(v) = seen.entry(k) {
+            name.extend_from_slice(&ext.to_ascii_lowercase());
+            if let std::collections::hash_map::Entry::Vacant(v) = seen.entry((dir, name)) {
                 v.insert(Entry::File(i));
                 break;
             }
@@ -849,17 +999,20 @@ pub fn validate(bytes: &[u8]) -> Result<Parsed, TorrentError> {
     let v1_hash: [u8; 20] = Sha1::digest(section).into();
 
     let files_node = k.list(4);
-    let tree_node = k.dict(5);
-    let has_files_key = files_node.is_some();
+    // `file tree` must be a dict (libtorrent's dict_find_dict); the item keeps its span
+    let tree_node = k.item(5).filter(|i| i.as_dict().is_some());
 
     // The multi-file root directory; an unusable name is replaced by the hex info hash.
-    let root_name = || {
-        let mut n = Vec::new();
-        sanitize_append(&mut n, name_bytes);
-        if n.is_empty() {
-            n = lower_hex(&v1_hash);
+    // A single-file v1 torrent needs none, so it costs no allocation there.
+    let mut dirs = Dirs::default();
+    let (root, root_marker) = if files_node.is_some() || (v2 && tree_node.is_some()) {
+        let mut root_name = component(name_bytes);
+        if root_name.is_empty() {
+            root_name = lower_hex(&v1_hash);
         }
-        n
+        (dirs.intern(NO_DIR, &root_name), has_pad_marker(&root_name))
+    } else {
+        (NO_DIR, false)
     };
 
     let mut primary = Storage::default();
@@ -868,7 +1021,18 @@ pub fn validate(bytes: &[u8]) -> Result<Parsed, TorrentError> {
 
     match (v2, tree_node) {
         (true, Some(tree)) => {
-            v2_files(tree, &root_name(), has_files_key, &mut primary, piece_length)?;
+            // a lone file directly in the tree is a single-file torrent, unless `files` exists
+            let single_file_allowed =
+                files_node.is_none() && tree.as_dict().is_some_and(|d| d.len() == 1);
+            v2_files(
+                bytes,
+                tree,
+                root,
+                single_file_allowed,
+                &mut primary,
+                &mut dirs,
+                piece_length,
+            )?;
         }
         (true, None) => return Err(TorrentError::MissingFileTree),
         (false, Some(_)) => return Err(TorrentError::FileTreeWithoutVersion),
@@ -879,16 +1043,16 @@ pub fn validate(bytes: &[u8]) -> Result<Parsed, TorrentError> {
         match files_node {
             None => {
                 if !v2 || k.item(6).is_some() {
-                    v1_file(info, b"", true, target, piece_length)?;
+                    v1_file(info, V1Place::TopLevel, target, &mut dirs, piece_length)?;
                 } else {
                     has_v1 = false;
                 }
             }
             Some(list) => {
-                let root = root_name();
+                let place = V1Place::Under(root, root_marker);
                 for entry in list.iter() {
                     let d = entry.as_dict().ok_or(TorrentError::InvalidFileEntry)?;
-                    v1_file(d, &root, false, target, piece_length)?;
+                    v1_file(d, place, target, &mut dirs, piece_length)?;
                 }
             }
         }
@@ -928,7 +1092,7 @@ pub fn validate(bytes: &[u8]) -> Result<Parsed, TorrentError> {
         return Err(TorrentError::InvalidLength);
     }
 
-    check_duplicates(&primary)?;
+    check_duplicates(&primary, &dirs)?;
 
     let v2_hash = if v2 {
         if let Some(layers) = find_dict(top, b"piece layers") {
@@ -962,8 +1126,13 @@ pub struct FileEntry {
 pub struct Summary {
     /// `name.utf-8` when present, else `name`, lossily decoded.
     pub name: String,
+    /// Sum of all (non-pad) file sizes.
     pub total_size: u64,
+    /// The files in order, pad files skipped; at most `MAX_SUMMARY_FILES` (and
+    /// `MAX_SUMMARY_PATH_BYTES` of paths), so a hostile torrent cannot blow up a page.
     pub files: Vec<FileEntry>,
+    /// Number of (non-pad) files, including any not listed in `files`.
+    pub file_count: usize,
     /// `announce` then every `announce-list` tier, deduplicated, in order.
     pub trackers: Vec<String>,
     pub private: bool,
@@ -980,38 +1149,61 @@ fn is_pad(attr: Option<&[u8]>, path: &str) -> bool {
     attributes(attr) & ATTR_PAD != 0 || path.contains("_____padding_file_")
 }
 
-/// Files of a v2 `file tree`, depth first in file order, iteratively.
-fn tree_files(tree: Dict<'_>, out: &mut Vec<FileEntry>) {
-    let mut stack: Vec<(bencode::DictIter<'_>, usize)> = vec![(tree.iter(), 0)];
-    let mut path = String::new();
-    while let Some((iter, base)) = stack.last_mut() {
-        let base = *base;
-        let Some((key, value)) = iter.next() else {
-            stack.pop();
-            continue;
-        };
-        path.truncate(base);
-        let Some(dir) = value.as_dict() else { continue };
-        if key.is_empty() {
-            // the file itself
-            let size = find_int(dir, b"length").and_then(|v| u64::try_from(v).ok());
-            let pad = is_pad(find_bytes(dir, b"attr"), "");
-            if !pad {
-                out.push(FileEntry {
-                    path: path.trim_end_matches('/').to_string(),
-                    size: size.unwrap_or(0),
-                });
-            }
-            continue;
+/// Most files listed in a [`Summary`]; `total_size` and `file_count` still cover all of them.
+pub const MAX_SUMMARY_FILES: usize = 10_000;
+/// Most bytes of file paths listed in a [`Summary`]: a deep v2 tree repeats its directory
+/// names in every path, so paths are bounded separately from the number of files.
+pub const MAX_SUMMARY_PATH_BYTES: usize = 4 << 20;
+
+/// Collects files for a summary within the listing limits.
+#[derive(Default)]
+struct Listing {
+    files: Vec<FileEntry>,
+    path_bytes: usize,
+    count: usize,
+    total: u64,
+}
+
+impl Listing {
+    fn add(&mut self, path: impl FnOnce() -> String, size: u64) {
+        self.count += 1;
+        self.total = self.total.saturating_add(size);
+        if self.files.len() < MAX_SUMMARY_FILES && self.path_bytes < MAX_SUMMARY_PATH_BYTES {
+            let path = path();
+            self.path_bytes += path.len();
+            self.files.push(FileEntry { path, size });
         }
-        if stack.len() > bencode::MAX_DEPTH {
-            continue;
-        }
-        path.push_str(&String::from_utf8_lossy(key));
-        path.push('/');
-        let len = path.len();
-        stack.push((dir.iter(), len));
     }
+}
+
+/// Files of a v2 `file tree` in file order, in one pass without recursion.
+fn tree_files(buf: &[u8], tree: &Item<'_>, out: &mut Listing) {
+    let mut dir = String::new();
+    let mut lens: Vec<usize> = Vec::new();
+    let _ = walk_tree(buf, tree, |ev, _| {
+        match ev {
+            TreeEvent::Enter(key) => {
+                lens.push(dir.len());
+                dir.push_str(&String::from_utf8_lossy(key));
+                dir.push('/');
+            }
+            TreeEvent::Leave => dir.truncate(lens.pop().unwrap_or(0)),
+            TreeEvent::File(key, file) => {
+                let Some(d) = file.as_dict() else {
+                    return Ok(());
+                };
+                if is_pad(find_bytes(d, b"attr"), "") {
+                    return Ok(());
+                }
+                let size = find_int(d, b"length").and_then(|v| u64::try_from(v).ok());
+                out.add(
+                    || format!("{dir}{}", String::from_utf8_lossy(key)),
+                    size.unwrap_or(0),
+                );
+            }
+        }
+        Ok(())
+    });
 }
 
 /// The summary of an already validated torrent.
@@ -1037,6 +1229,7 @@ pub fn summary(bytes: &[u8]) -> Result<Summary, TorrentError> {
         ..Summary::default()
     };
 
+    let mut listing = Listing::default();
     if let Some(list) = find_list(info, b"files") {
         for entry in list.iter() {
             let Some(d) = entry.as_dict() else { continue };
@@ -1053,20 +1246,16 @@ pub fn summary(bytes: &[u8]) -> Result<Summary, TorrentError> {
                 continue;
             }
             let size = find_int(d, b"length").and_then(|v| u64::try_from(v).ok());
-            s.files.push(FileEntry {
-                path,
-                size: size.unwrap_or(0),
-            });
+            listing.add(|| path, size.unwrap_or(0));
         }
     } else if let Some(size) = find_int(info, b"length").and_then(|v| u64::try_from(v).ok()) {
-        s.files.push(FileEntry {
-            path: s.name.clone(),
-            size,
-        });
-    } else if let Some(tree) = find_dict(info, b"file tree") {
-        tree_files(tree, &mut s.files);
+        listing.add(|| s.name.clone(), size);
+    } else if let Some(tree) = info.get(b"file tree").filter(|i| i.as_dict().is_some()) {
+        tree_files(bytes, &tree, &mut listing);
     }
-    s.total_size = s.files.iter().fold(0u64, |a, f| a.saturating_add(f.size));
+    s.files = listing.files;
+    s.file_count = listing.count;
+    s.total_size = listing.total;
 
     let mut seen = HashSet::new();
     let mut push = |url: &[u8], out: &mut Vec<String>| {
@@ -1094,4 +1283,324 @@ pub fn summary(bytes: &[u8]) -> Result<Summary, TorrentError> {
         }
     }
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus");
+
+    fn corpus(rel: &str) -> Vec<u8> {
+        std::fs::read(format!("{CORPUS}/{rel}")).unwrap_or_else(|e| panic!("{rel}: {e}"))
+    }
+
+    /// A single-file v1 torrent around `info` (raw bytes of the info dict).
+    fn wrap(info: &[u8]) -> Vec<u8> {
+        let mut v = b"d8:announce14:http://t/annce4:info".to_vec();
+        v.extend_from_slice(info);
+        v.push(b'e');
+        v
+    }
+
+    const INFO: &[u8] =
+        b"d6:lengthi5e4:name5:a.txt12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaae";
+
+    #[test]
+    fn v1_hash_is_sha1_of_the_raw_span() {
+        let t = wrap(INFO);
+        let p = validate(&t).unwrap();
+        assert_eq!(&t[p.info.clone()], INFO);
+        let want: [u8; 20] = Sha1::digest(INFO).into();
+        assert_eq!(p.v1, Some(want));
+        assert_eq!(p.v2, None);
+        assert_eq!(p.key(), Key(want));
+    }
+
+    #[test]
+    fn unsorted_info_dict_hashes_its_raw_bytes() {
+        // keys out of order and a duplicate: a re-encoder would sort and dedupe them
+        let info: &[u8] = b"d4:name5:a.txt6:lengthi5e12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaa4:name5:b.txte";
+        let t = wrap(info);
+        let p = validate(&t).unwrap();
+        let want: [u8; 20] = Sha1::digest(info).into();
+        assert_eq!(p.v1, Some(want));
+        assert_eq!(
+            summary(&t).unwrap().name,
+            "a.txt",
+            "the first duplicate wins"
+        );
+    }
+
+    #[test]
+    fn trailing_bytes_tolerated() {
+        let mut t = wrap(INFO);
+        let clean = validate(&t).unwrap();
+        t.extend_from_slice(b"\r\n<html>junk</html>");
+        assert_eq!(validate(&t).unwrap(), clean);
+    }
+
+    #[test]
+    fn messages() {
+        let msg = |b: &[u8]| validate(b).unwrap_err().to_string();
+        assert_eq!(
+            msg(b"d3:foo3:bare"),
+            "not a torrent file: no info dictionary"
+        );
+        assert_eq!(
+            msg(b"d4:infoi1ee"),
+            "not a torrent file: no info dictionary"
+        );
+        assert_eq!(
+            msg(b"le"),
+            "not a torrent file: top level is not a dictionary"
+        );
+        assert_eq!(
+            msg(&wrap(
+                b"d6:lengthi5e4:name1:a12:piece lengthi0e6:pieces20:aaaaaaaaaaaaaaaaaaaae"
+            )),
+            "not a torrent file: invalid 'piece length'"
+        );
+        assert_eq!(
+            msg(&wrap(
+                b"d6:lengthi5e12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaae"
+            )),
+            "not a torrent file: missing or invalid 'name'"
+        );
+        assert_eq!(
+            msg(&wrap(
+                b"d6:lengthi5e4:name1:a12:piece lengthi16384e6:pieces19:aaaaaaaaaaaaaaaaaaae"
+            )),
+            "not a torrent file: invalid 'pieces': 19 bytes, expected 20 (20 per piece)"
+        );
+        assert_eq!(
+            msg(b"d4:infod1:xi123456789012345678901eee"),
+            "not a torrent file: invalid bencode: integer longer than 20 digits at byte 11"
+        );
+        for m in [msg(b""), msg(b"d4:info"), msg(b"i-0e")] {
+            assert!(
+                m.starts_with("not a torrent file: invalid bencode: "),
+                "{m}"
+            );
+        }
+    }
+
+    fn deep_torrent(depth: usize) -> Vec<u8> {
+        // top dict (1) + info dict (2) + "x" holding depth-2 nested lists
+        let mut info = b"d1:x".to_vec();
+        info.extend(std::iter::repeat_n(b'l', depth - 2));
+        info.extend(std::iter::repeat_n(b'e', depth - 2));
+        info.extend_from_slice(&INFO[1..]);
+        wrap(&info)
+    }
+
+    #[test]
+    fn depth_100_ok_101_rejected() {
+        assert!(validate(&deep_torrent(100)).is_ok());
+        let e = validate(&deep_torrent(101)).unwrap_err();
+        assert!(matches!(
+            e,
+            TorrentError::Bencode(bencode::Error::TooDeep { .. })
+        ));
+        // '{' of the 101st container: 34 bytes of prefix + "d1:x" + 98 lists
+        assert_eq!(
+            e.to_string(),
+            "not a torrent file: bencode nesting deeper than 100 at byte 136"
+        );
+    }
+
+    #[test]
+    fn megabyte_of_lists_on_a_small_stack() {
+        let h = std::thread::Builder::new()
+            .stack_size(64 * 1024)
+            .spawn(|| {
+                let mut v = b"d4:infod1:x".to_vec();
+                v.extend(std::iter::repeat_n(b'l', 1 << 20));
+                (validate(&v).is_err(), summary(&v).is_err())
+            })
+            .unwrap();
+        assert_eq!(h.join().unwrap(), (true, true));
+    }
+
+    #[test]
+    fn truncations_and_corruptions_never_panic() {
+        // (file, stride of single-byte corruptions): every offset is truncated; corruptions
+        // are spread out on the big file to keep the debug-build test fast.
+        for (rel, stride) in [
+            (
+                "crates-bendy-0.6.1/examples/torrent_files/debian-9.4.0-amd64-netinst.iso.torrent",
+                97,
+            ),
+            (
+                "debian-src-libtorrent-rasterbar-2.0.8/test/test_torrents/empty-files-1.torrent",
+                1,
+            ),
+            (
+                "debian-src-libtorrent-rasterbar-2.0.8/test/test_torrents/v2_only.torrent",
+                1,
+            ),
+        ] {
+            let t = corpus(rel);
+            assert!(validate(&t).is_ok(), "{rel}");
+            for n in 0..t.len() {
+                // only a cut inside the top-level dict can fail; none may panic
+                assert!(validate(&t[..n]).is_err(), "{rel} cut at {n}");
+                let _ = summary(&t[..n]);
+            }
+            let mut m = t.clone();
+            for i in (0..m.len()).step_by(stride) {
+                let old = m[i];
+                for new in [old.wrapping_add(1), b'e', b'0', b'l'] {
+                    m[i] = new;
+                    let _ = validate(&m);
+                    let _ = summary(&m);
+                }
+                m[i] = old;
+            }
+        }
+    }
+
+    #[test]
+    fn v2_only_key_is_truncated_v2_hash() {
+        let t = corpus("debian-src-libtorrent-rasterbar-2.0.8/test/test_torrents/v2_only.torrent");
+        let p = validate(&t).unwrap();
+        assert!(p.v1.is_none());
+        let v2 = p.v2.unwrap();
+        assert_eq!(p.key(), Key::from_v2(&v2));
+    }
+
+    #[test]
+    fn summary_of_multi_file_v1() {
+        let t = b"d8:announce5:http1\
+            13:announce-listll5:http1el5:http25:http1ee\
+            7:comment2:hi10:created by3:me\xff13:creation datei1700000000e\
+            4:infod5:filesl\
+            d6:lengthi3e4:pathl3:dir5:a.txteed\
+            4:attr1:p6:lengthi16381e4:pathl4:.pad5:16381eed\
+            6:lengthi7e4:pathl5:b.txteee\
+            4:name3:top10:name.utf-84:top!12:piece lengthi16384e\
+            6:pieces40:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa7:privatei1eee";
+        validate(t).unwrap();
+        let s = summary(t).unwrap();
+        assert_eq!(s.name, "top!");
+        assert_eq!(s.trackers, ["http1", "http2"]);
+        assert_eq!(
+            s.files,
+            [
+                FileEntry {
+                    path: "dir/a.txt".into(),
+                    size: 3
+                },
+                FileEntry {
+                    path: "b.txt".into(),
+                    size: 7
+                },
+            ]
+        );
+        assert_eq!(s.total_size, 10);
+        assert!(s.private);
+        assert_eq!(s.creation_date, Some(1_700_000_000));
+        assert_eq!(s.created_by.as_deref(), Some("me\u{fffd}"));
+        assert_eq!(s.comment.as_deref(), Some("hi"));
+    }
+
+    #[test]
+    fn summary_of_v2_only_file_tree() {
+        let t = corpus(
+            "debian-src-libtorrent-rasterbar-2.0.8/test/test_torrents/v2_multiple_files.torrent",
+        );
+        let s = summary(&t).unwrap();
+        assert!(s.files.len() > 1, "{s:?}");
+        assert_eq!(s.total_size, s.files.iter().map(|f| f.size).sum::<u64>());
+        assert!(s
+            .files
+            .iter()
+            .all(|f| !f.path.is_empty() && !f.path.ends_with('/')));
+    }
+
+    /// A v2 tree: `depth` nested directories holding `n` empty files.
+    fn deep_tree(depth: usize, n: usize) -> Vec<u8> {
+        let mut t = b"d4:infod9:file treed".to_vec();
+        for _ in 0..depth {
+            t.extend_from_slice(b"3:dird");
+        }
+        for i in 0..n {
+            let k = format!("{i:08}");
+            t.extend_from_slice(format!("8:{k}d0:d6:lengthi0eee").as_bytes());
+        }
+        t.extend(std::iter::repeat_n(b'e', depth + 1));
+        t.extend_from_slice(b"12:meta versioni2e4:name1:x12:piece lengthi16384eee");
+        t
+    }
+
+    #[test]
+    fn deep_shared_tree_stays_linear_and_listing_is_capped() {
+        let t = deep_tree(90, MAX_SUMMARY_FILES + 5);
+        // all files are empty: a structurally fine tree with a total size of zero
+        assert_eq!(validate(&t), Err(TorrentError::InvalidLength));
+        let s = summary(&t).unwrap();
+        assert_eq!(s.file_count, MAX_SUMMARY_FILES + 5);
+        assert_eq!(s.files.len(), MAX_SUMMARY_FILES);
+        let first = &s.files[0].path;
+        assert!(
+            first.starts_with("dir/dir/") && first.ends_with("/00000000"),
+            "{first}"
+        );
+    }
+
+    #[test]
+    fn file_tree_structure_errors() {
+        let bad = |tree: &str| {
+            let t = format!(
+                "d4:infod9:file tree{tree}12:meta versioni2e4:name1:x12:piece lengthi16384eee"
+            );
+            validate(t.as_bytes()).unwrap_err()
+        };
+        // an empty key next to other entries, a file entry that is not a dict, a non-dict node
+        assert_eq!(
+            bad("d1:ad0:d6:lengthi1ee1:bdeee"),
+            TorrentError::InvalidFileEntry
+        );
+        assert_eq!(bad("d1:ad0:i1eee"), TorrentError::InvalidFileEntry);
+        assert_eq!(bad("d1:ai1ee"), TorrentError::InvalidFileEntry);
+        assert_eq!(
+            bad("d1:ad0:d6:lengthi1eeee"),
+            TorrentError::MissingPiecesRoot
+        );
+        assert_eq!(bad("de"), TorrentError::NoFiles);
+    }
+
+    #[test]
+    fn sanitizing() {
+        let s = |parts: &[&[u8]]| {
+            let mut p = Vec::new();
+            for e in parts {
+                sanitize_append(&mut p, e);
+            }
+            String::from_utf8_lossy(&p).into_owned()
+        };
+        assert_eq!(s(&[b"a", b"..", b"b"]), "a/b");
+        assert_eq!(s(&[b"a", b".", b"b/c"]), "a/bc");
+        assert_eq!(s(&[b"a", b""]), "a/_");
+        assert_eq!(s(&[b"\xff"]), "_");
+        assert_eq!(s(&[b"\0\0"]), "");
+        assert_eq!(s(&[b"x\xe2\x80\xaey"]), "xy");
+    }
+
+    #[test]
+    fn merkle_root_of_single_piece_pair() {
+        let a = [1u8; 32];
+        let b = [2u8; 32];
+        let mut layer = a.to_vec();
+        layer.extend_from_slice(&b);
+        assert_eq!(merkle_root(&layer, 1), sha256_pair(&a, &b));
+        // three pieces pad to four with the zero-piece hash
+        let mut three = layer.clone();
+        three.extend_from_slice(&a);
+        let pad = sha256_pair(&[0; 32], &[0; 32]);
+        assert_eq!(
+            merkle_root(&three, 2),
+            sha256_pair(&sha256_pair(&a, &b), &sha256_pair(&a, &pad))
+        );
+    }
 }

@@ -41,7 +41,12 @@ fn manifest() -> Vec<Row> {
             continue;
         }
         let c: Vec<&str> = line.split('\t').collect();
-        assert!(c.len() >= 5, "MANIFEST.tsv line {} has {} columns", n + 1, c.len());
+        assert!(
+            c.len() >= 5,
+            "MANIFEST.tsv line {} has {} columns",
+            n + 1,
+            c.len()
+        );
         let opt = |s: &str| (s != "-").then(|| s.to_ascii_lowercase());
         rows.push(Row {
             path: c[0].to_string(),
@@ -111,5 +116,43 @@ fn agrees_with_libtorrent_on_every_corpus_row() {
             rows.len()
         );
         panic!("{bad} corpus rows disagree (table above)");
+    }
+}
+
+/// Throughput of `validate` relative to plain SHA-1, measured interleaved (min of many short
+/// rounds) so that load from other processes affects both sides alike. Informative only:
+/// `cargo test --release --test corpus -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn validate_vs_sha1_ratio() {
+    use sha1::{Digest, Sha1};
+    use std::hint::black_box;
+    use std::time::Instant;
+    for rel in [
+        "crates-bendy-0.6.1/examples/torrent_files/debian-9.4.0-amd64-netinst.iso.torrent",
+        "crates-lava_torrent-0.11.1/tests/files/ubuntu-16.04.4-desktop-amd64.iso.torrent",
+        "crates-lava_torrent-0.11.1/tests/files/tails-amd64-3.6.1.torrent",
+    ] {
+        let bytes = std::fs::read(corpus_dir().join(rel)).expect("corpus file");
+        let (mut best_sha, mut best_val) = (f64::MAX, f64::MAX);
+        for _ in 0..300 {
+            let t = Instant::now();
+            for _ in 0..10 {
+                black_box(Sha1::digest(black_box(&bytes[..])));
+            }
+            best_sha = best_sha.min(t.elapsed().as_secs_f64() / 10.0);
+            let t = Instant::now();
+            for _ in 0..10 {
+                let _ = black_box(torrent::validate(black_box(&bytes[..])));
+            }
+            best_val = best_val.min(t.elapsed().as_secs_f64() / 10.0);
+        }
+        eprintln!(
+            "{rel}: {} B, sha1 {:.2} us, validate {:.2} us, throughput ratio {:.3}",
+            bytes.len(),
+            best_sha * 1e6,
+            best_val * 1e6,
+            best_sha / best_val
+        );
     }
 }
