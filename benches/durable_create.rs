@@ -21,7 +21,10 @@ fn create(dir: &Path, i: usize, data: &[u8]) -> std::io::Result<()> {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let Some(root) = args.first().map(PathBuf::from) else {
         eprintln!("usage: durable_create DIR [FILES] [THREADS,..] [SIZE]");
         return;
