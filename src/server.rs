@@ -67,6 +67,10 @@ pub struct ServeArgs {
     /// Seconds requests in flight get to finish after SIGTERM.
     #[arg(long, value_parser = secs, default_value = "10")]
     pub shutdown_grace: Duration,
+    /// Adds routes used by the test suite only (`/__test/echo`, `/__test/panic`,
+    /// `/__test/sleep`). Never use in production.
+    #[arg(long, hide = true)]
+    pub test_routes: bool,
 }
 
 impl ServeArgs {
@@ -92,6 +96,7 @@ impl ServeArgs {
 pub struct App {
     pub store: Store,
     pub public_url: Option<String>,
+    pub test_routes: bool,
 }
 
 /// `Cache-Control` of a stored torrent: its bytes never change under its hash.
@@ -99,6 +104,11 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
 impl http::Handler for App {
     fn handle(&self, req: &mut Request<'_>) -> Response {
+        if self.test_routes && req.path().starts_with("/__test/") {
+            if let Some(r) = test_route(req) {
+                return r;
+            }
+        }
         let path = req.path();
         if path == "/healthz" {
             return match req.method() {
@@ -120,6 +130,25 @@ impl http::Handler for App {
             };
         }
         Response::text(404, "not found\n")
+    }
+}
+
+/// Routes for the HTTP layer's own tests (enabled by the hidden `--test-routes`).
+fn test_route(req: &mut Request<'_>) -> Option<Response> {
+    match req.path() {
+        // The body, decoded, as the answer.
+        "/__test/echo" => Some(match req.body.read_all(u64::MAX) {
+            Ok(b) => Response::new(200).bytes(b),
+            // The layer replaces this answer with the one the body error calls for.
+            Err(_) => Response::error(500),
+        }),
+        "/__test/panic" => panic!("test panic: secret internal detail"),
+        "/__test/sleep" => {
+            let ms = req.query().and_then(|q| q.parse().ok()).unwrap_or(1000u64);
+            may::coroutine::sleep(Duration::from_millis(ms.min(60_000)));
+            Some(Response::text(200, "slept\n"))
+        }
+        _ => None,
     }
 }
 
@@ -297,6 +326,7 @@ pub fn serve(data: PathBuf, args: ServeArgs) -> Result<(), String> {
     let app = App {
         store,
         public_url: args.public_url.clone(),
+        test_routes: args.test_routes,
     };
     http::run(listeners, Arc::new(app), args.http_config())
 }
