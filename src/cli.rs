@@ -4,7 +4,11 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "thetorrent", version, about = "A self-hosted store for .torrent files")]
+#[command(
+    name = "thetorrent",
+    version,
+    about = "A self-hosted store for .torrent files"
+)]
 pub struct Cli {
     /// Data directory.
     #[arg(long, global = true, default_value = "./data")]

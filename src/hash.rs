@@ -28,7 +28,10 @@ impl fmt::Display for HashParseError {
                 "invalid info hash: {n} characters (expected 40 hex, 32 base32 or 64 hex)"
             ),
             HashParseError::BadDigit { at } => {
-                write!(f, "invalid info hash: unexpected character at position {at}")
+                write!(
+                    f,
+                    "invalid info hash: unexpected character at position {at}"
+                )
             }
         }
     }

@@ -68,7 +68,9 @@ fn more_than_64_headers_is_431() {
 fn repeated_headers_are_fine() {
     let s = start(&[]);
     let mut c = s.connect();
-    c.send(b"GET /healthz HTTP/1.1\r\nHost: t\r\nAccept: a/b\r\nAccept: c/d\r\nAccept: */*\r\n\r\n");
+    c.send(
+        b"GET /healthz HTTP/1.1\r\nHost: t\r\nAccept: a/b\r\nAccept: c/d\r\nAccept: */*\r\n\r\n",
+    );
     let r = c.response();
     assert_eq!(r.status, 200);
     assert_eq!(r.body, b"ok");
@@ -127,7 +129,13 @@ fn content_length_body_is_read_exactly() {
     let s = start(&[]);
     let mut c = s.connect();
     let body = bytes(100_000, 7);
-    c.send(format!("POST /__test/echo HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes());
+    c.send(
+        format!(
+            "POST /__test/echo HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    );
     c.send(&body);
     c.send(HEALTH);
     let r = c.response();
@@ -217,7 +225,13 @@ fn body_over_limit_is_413() {
 fn default_body_limit_is_16_mib() {
     let s = start(&[]);
     let mut c = s.connect();
-    c.send(format!("POST /__test/echo HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n", 16 * 1024 * 1024 + 1).as_bytes());
+    c.send(
+        format!(
+            "POST /__test/echo HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
+            16 * 1024 * 1024 + 1
+        )
+        .as_bytes(),
+    );
     expect_error_and_close(&mut c, 413);
 }
 
@@ -238,7 +252,9 @@ fn expect_100_continue() {
     expect_error_and_close(&mut c, 413);
     // Unknown expectation: 417.
     let mut c = s.connect();
-    c.send(b"POST /__test/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: something\r\n\r\n");
+    c.send(
+        b"POST /__test/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: something\r\n\r\n",
+    );
     expect_error_and_close(&mut c, 417);
 }
 
@@ -247,7 +263,9 @@ fn expect_100_not_sent_when_body_not_read() {
     let s = start(&[]);
     let mut c = s.connect();
     // /healthz does not read bodies: no 100, final answer, connection closed.
-    c.send(b"POST /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+    c.send(
+        b"POST /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+    );
     let r = c.response();
     assert_eq!(r.status, 405);
     assert_eq!(r.header("Connection"), Some("close"));
@@ -258,7 +276,13 @@ fn unread_body_is_never_parsed_as_a_request() {
     let s = start(&[]);
     let mut c = s.connect();
     let smuggled = b"GET /__test/panic HTTP/1.1\r\nHost: t\r\n\r\n";
-    c.send(format!("POST /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n", smuggled.len()).as_bytes());
+    c.send(
+        format!(
+            "POST /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
+            smuggled.len()
+        )
+        .as_bytes(),
+    );
     c.send(smuggled);
     c.send(HEALTH);
     let r = c.response();
@@ -286,7 +310,9 @@ fn large_unread_body_closes_the_connection() {
     let s = start(&[]);
     let mut c = s.connect();
     let len = 4 * 1024 * 1024;
-    c.send(format!("POST /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: {len}\r\n\r\n").as_bytes());
+    c.send(
+        format!("POST /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: {len}\r\n\r\n").as_bytes(),
+    );
     let r = c.response();
     assert_eq!(r.status, 405);
     assert_eq!(r.header("Connection"), Some("close"));
@@ -376,7 +402,9 @@ fn pipelining_output_is_bounded() {
     let body = bytes(200_000, 3);
     s.put_torrent("1111111111111111111111111111111111111111", &body);
     let mut c = s.connect();
-    c.stream.set_write_timeout(Some(Duration::from_secs(3))).unwrap();
+    c.stream
+        .set_write_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
     let req = b"GET /1111111111111111111111111111111111111111.torrent HTTP/1.1\r\nHost: t\r\n\r\n";
     let mut sent = 0;
     let start = Instant::now();
@@ -444,7 +472,9 @@ fn handler_panic_costs_one_connection_and_leaks_nothing() {
     // may starts its threads and poller on the first connection: count after one.
     assert!(s.alive());
     std::thread::sleep(Duration::from_millis(200));
-    let fds_before = std::fs::read_dir(format!("/proc/{}/fd", s.child.id())).unwrap().count();
+    let fds_before = std::fs::read_dir(format!("/proc/{}/fd", s.child.id()))
+        .unwrap()
+        .count();
     for _ in 0..20 {
         let mut c = s.connect();
         c.send(b"GET /__test/panic HTTP/1.1\r\nHost: t\r\n\r\n");
@@ -457,7 +487,9 @@ fn handler_panic_costs_one_connection_and_leaks_nothing() {
     }
     assert!(s.alive());
     std::thread::sleep(Duration::from_millis(200));
-    let fds_after = std::fs::read_dir(format!("/proc/{}/fd", s.child.id())).unwrap().count();
+    let fds_after = std::fs::read_dir(format!("/proc/{}/fd", s.child.id()))
+        .unwrap()
+        .count();
     assert!(fds_after <= fds_before + 1, "{fds_before} -> {fds_after}");
     assert!(s.log().contains("panicked"), "the panic is logged");
 }
@@ -496,7 +528,10 @@ fn idle_connection_times_out() {
     let t = Instant::now();
     c.closed_within(Duration::from_secs(5)).unwrap();
     let e = t.elapsed();
-    assert!(e >= Duration::from_millis(400) && e < Duration::from_secs(3), "{e:?}");
+    assert!(
+        e >= Duration::from_millis(400) && e < Duration::from_secs(3),
+        "{e:?}"
+    );
 }
 
 #[test]

@@ -45,14 +45,16 @@ pub struct Server {
 /// Starts `thetorrent serve` with `extra` arguments; `--listen 127.0.0.1:0` unless `extra`
 /// has a `--listen`. Waits until it prints the address it listens on.
 pub fn start(extra: &[&str]) -> Server {
-    try_start(TempDir::new(), extra).unwrap_or_else(|(status, log)| {
-        panic!("server did not start ({status:?}):\n{log}")
-    })
+    try_start(TempDir::new(), extra)
+        .unwrap_or_else(|(status, log)| panic!("server did not start ({status:?}):\n{log}"))
 }
 
 pub fn spawn(data: &Path, extra: &[&str]) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_thetorrent"));
-    cmd.arg("serve").arg("--data").arg(data).arg("--test-routes");
+    cmd.arg("serve")
+        .arg("--data")
+        .arg(data)
+        .arg("--test-routes");
     if !extra.contains(&"--listen") {
         cmd.args(["--listen", "127.0.0.1:0"]);
     }
@@ -63,10 +65,7 @@ pub fn spawn(data: &Path, extra: &[&str]) -> Child {
     cmd.spawn().expect("start thetorrent")
 }
 
-pub fn try_start(
-    data: TempDir,
-    extra: &[&str],
-) -> Result<Server, (Option<ExitStatus>, String)> {
+pub fn try_start(data: TempDir, extra: &[&str]) -> Result<Server, (Option<ExitStatus>, String)> {
     let mut child = spawn(&data.0, extra);
     let stderr = child.stderr.take().unwrap();
     let log = Arc::new(Mutex::new(String::new()));
@@ -123,7 +122,12 @@ impl Server {
     /// Files `bytes` under `hex` (40 hex digits) in the store's layout.
     pub fn put_torrent(&self, hex: &str, bytes: &[u8]) -> PathBuf {
         let hex = hex.to_ascii_uppercase();
-        let dir = self.data.0.join("torrents").join(&hex[0..2]).join(&hex[2..4]);
+        let dir = self
+            .data
+            .0
+            .join("torrents")
+            .join(&hex[0..2])
+            .join(&hex[2..4]);
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join(format!("{hex}.torrent"));
         std::fs::write(&p, bytes).unwrap();
@@ -232,7 +236,12 @@ impl Client {
                 break p + 4;
             }
             match self.fill() {
-                Ok(0) => return Err(format!("closed; got {:?}", String::from_utf8_lossy(&self.buf))),
+                Ok(0) => {
+                    return Err(format!(
+                        "closed; got {:?}",
+                        String::from_utf8_lossy(&self.buf)
+                    ))
+                }
                 Ok(_) => {}
                 Err(e) => return Err(format!("read: {e}")),
             }
