@@ -640,3 +640,51 @@ fn absolute_form_and_query_targets() {
     c.send(b"\r\n\r\nGET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_eq!(c.response().body, b"ok");
 }
+
+#[test]
+fn systemd_socket_activation() {
+    let tool = std::process::Command::new("sh")
+        .args(["-c", "command -v systemd-socket-activate"])
+        .output()
+        .unwrap();
+    assert!(
+        tool.status.success(),
+        "systemd-socket-activate is missing: run tests/setup.sh"
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let data = TempDir::new();
+    let mut child = std::process::Command::new("systemd-socket-activate")
+        .args(["-l", &format!("127.0.0.1:{port}")])
+        .arg(env!("CARGO_BIN_EXE_thetorrent"))
+        .args(["serve", "--data"])
+        .arg(&data.0)
+        // Would conflict if it were used: socket activation must take precedence.
+        .args(["--listen", "127.0.0.1:1"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut ok = false;
+    while Instant::now() < deadline && !ok {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            let mut c = Client::connect(addr);
+            c.send(HEALTH);
+            ok = matches!(c.try_response(false), Ok(r) if r.status == 200);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    use std::io::Read;
+    let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+    assert!(ok, "{err}");
+    assert!(err.contains("socket activation"), "{err}");
+    assert_eq!(status.code(), Some(0), "{err}");
+}

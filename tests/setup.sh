@@ -6,6 +6,7 @@ set -euo pipefail
 need_apt=()
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v aria2c >/dev/null 2>&1 || need_apt+=(aria2)
+command -v systemd-socket-activate >/dev/null 2>&1 || need_apt+=(systemd)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
 if [ "${WITH_BENCH:-0}" = 1 ]; then
     command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
