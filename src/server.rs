@@ -9,9 +9,79 @@
 use crate::hash::Key;
 use crate::http::{self, date, Method, Request, Response, ResponseBody};
 use crate::store::{self, Store};
+use std::collections::HashMap;
+use std::fs::File;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Default number of open torrent files kept by the download cache.
+pub const FILE_CACHE_ENTRIES: usize = 8192;
+/// How long a cached open file is trusted before it is opened again (a stored torrent never
+/// changes under its hash; this only bounds how long a file removed behind the server's back
+/// stays visible).
+pub const FILE_CACHE_VALID: Duration = Duration::from_secs(60);
+const FILE_CACHE_SHARDS: usize = 16;
+
+/// An open stored file with what the headers need.
+#[derive(Clone)]
+struct Cached {
+    file: Arc<File>,
+    len: u64,
+    mtime: u64,
+    opened: Instant,
+}
+
+/// Open-file cache for downloads, like nginx's `open_file_cache`: saves the open, stat and
+/// close system calls of every hit. Only found files are cached (a miss may be stored the
+/// next second); blocked hashes are checked before the cache is consulted.
+struct FileCache {
+    shards: Vec<Mutex<HashMap<Key, Cached>>>,
+    per_shard: usize,
+}
+
+impl FileCache {
+    fn new(entries: usize) -> FileCache {
+        FileCache {
+            shards: (0..FILE_CACHE_SHARDS)
+                .map(|_| Mutex::new(HashMap::new()))
+                .collect(),
+            per_shard: entries.div_ceil(FILE_CACHE_SHARDS),
+        }
+    }
+
+    fn shard(&self, key: &Key) -> &Mutex<HashMap<Key, Cached>> {
+        &self.shards[key.0[19] as usize % FILE_CACHE_SHARDS]
+    }
+
+    fn get(&self, key: &Key) -> Option<Cached> {
+        if self.per_shard == 0 {
+            return None;
+        }
+        let m = self.shard(key).lock().ok()?;
+        m.get(key)
+            .filter(|c| c.opened.elapsed() < FILE_CACHE_VALID)
+            .cloned()
+    }
+
+    fn put(&self, key: Key, c: Cached) {
+        if self.per_shard == 0 {
+            return;
+        }
+        let Ok(mut m) = self.shard(&key).lock() else {
+            return;
+        };
+        if m.len() >= self.per_shard {
+            // Evict an arbitrary eighth (HashMap order is effectively random).
+            let drop_n = (self.per_shard / 8).max(1);
+            let victims: Vec<Key> = m.keys().take(drop_n).copied().collect();
+            for v in victims {
+                m.remove(&v);
+            }
+        }
+        m.insert(key, c);
+    }
+}
 
 fn secs(s: &str) -> Result<Duration, String> {
     let v: f64 = s
@@ -67,6 +137,9 @@ pub struct ServeArgs {
     /// Seconds requests in flight get to finish after SIGTERM.
     #[arg(long, value_parser = secs, default_value = "10")]
     pub shutdown_grace: Duration,
+    /// Open torrent files kept for downloads (0: no cache).
+    #[arg(long, default_value_t = FILE_CACHE_ENTRIES)]
+    pub file_cache: usize,
     /// Adds routes used by the test suite only (`/__test/echo`, `/__test/panic`,
     /// `/__test/sleep`). Never use in production.
     #[arg(long, hide = true)]
@@ -97,6 +170,7 @@ pub struct App {
     pub store: Store,
     pub public_url: Option<String>,
     pub test_routes: bool,
+    files: FileCache,
 }
 
 /// `Cache-Control` of a stored torrent: its bytes never change under its hash.
@@ -214,6 +288,35 @@ pub fn parse_range(value: &[u8], len: u64) -> Result<Option<(u64, u64)>, ()> {
 }
 
 impl App {
+    /// Creates the application around an open store.
+    pub fn new(store: Store, public_url: Option<String>, file_cache: usize) -> App {
+        App {
+            store,
+            public_url,
+            test_routes: false,
+            files: FileCache::new(file_cache),
+        }
+    }
+
+    /// The stored file under `key`, from the cache or opened (and then cached).
+    fn open(&self, key: &Key) -> std::io::Result<Option<Cached>> {
+        if let Some(c) = self.files.get(key) {
+            return Ok(Some(c));
+        }
+        let Some(file) = self.store.open_torrent(key)? else {
+            return Ok(None);
+        };
+        let meta = file.metadata()?;
+        let c = Cached {
+            file: Arc::new(file),
+            len: meta.len(),
+            mtime: meta.modified().map(date::secs).unwrap_or(0),
+            opened: Instant::now(),
+        };
+        self.files.put(*key, c.clone());
+        Ok(Some(c))
+    }
+
     fn download(&self, req: &mut Request<'_>, hash: &str) -> Response {
         let key = match Key::parse(hash) {
             Ok(k) => k,
@@ -222,23 +325,16 @@ impl App {
         if let Some(reason) = self.store.blocked(&key) {
             return Response::text(451, format!("blocked: {reason}\n"));
         }
-        let file = match self.store.open_torrent(&key) {
-            Ok(Some(f)) => f,
+        let Cached {
+            file, len, mtime, ..
+        } = match self.open(&key) {
+            Ok(Some(c)) => c,
             Ok(None) => return Response::text(404, "not found\n"),
             Err(e) => {
                 eprintln!("thetorrent: cannot open torrent {key}: {e}");
                 return Response::error(500);
             }
         };
-        let meta = match file.metadata() {
-            Ok(m) => m,
-            Err(e) => {
-                eprintln!("thetorrent: cannot stat torrent {key}: {e}");
-                return Response::error(500);
-            }
-        };
-        let len = meta.len();
-        let mtime = meta.modified().map(date::secs).unwrap_or(0);
         let hex = key.to_string();
         let etag = format!("\"{hex}\"");
         let last_modified = date::format(mtime);
@@ -323,11 +419,13 @@ pub fn serve(data: PathBuf, args: ServeArgs) -> Result<(), String> {
             }
         );
     }
-    let app = App {
-        store,
-        public_url: args.public_url.clone(),
-        test_routes: args.test_routes,
-    };
+    // Leave room under the descriptor limit for the connections.
+    let fds = http::listen::raise_nofile_limit();
+    let cache = args
+        .file_cache
+        .min((fds as usize).saturating_sub(args.max_connections + 256) / 2);
+    let mut app = App::new(store, args.public_url.clone(), cache);
+    app.test_routes = args.test_routes;
     http::run(listeners, Arc::new(app), args.http_config())
 }
 

@@ -10,15 +10,12 @@ use super::body::{Body, BodyLimits};
 use super::head::{self, Framing, Head};
 use super::listen::{Shared, Tracked};
 use super::request::{Method, Request};
-use super::response::{self, read_exact_at, Response, Rest};
+use super::response::{self, Response, Rest};
 use super::wire::Wire;
 use may::net::TcpStream;
 use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
-
-/// Streaming piece size for files larger than [`response::FILE_INLINE_MAX`].
-const FILE_PIECE: usize = 64 * 1024;
 
 /// A connection: `tracked` is declared first so it is dropped (unregistered) before the
 /// socket is closed, so the shutdown code never touches a reused descriptor.
@@ -94,21 +91,11 @@ pub fn serve(stream: TcpStream, peer: Option<SocketAddr>, shared: &Shared, track
         match response::write(&mut conn.wire.out, resp, is_head, keep_alive, head.version) {
             Ok(Rest::Nothing) => {}
             Ok(Rest::File { file, offset, len }) => {
-                if conn.wire.flush().is_err() {
+                if let Err(e) = conn.wire.send_file(&file, offset, len) {
+                    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                        eprintln!("thetorrent: http: file shrank mid-response");
+                    }
                     return;
-                }
-                let mut piece = vec![0u8; FILE_PIECE];
-                let mut at = 0u64;
-                while at < len {
-                    let n = (len - at).min(FILE_PIECE as u64) as usize;
-                    if let Err(e) = read_exact_at(&file, &mut piece[..n], offset + at) {
-                        eprintln!("thetorrent: http: file read failed mid-response: {e}");
-                        return;
-                    }
-                    if conn.wire.write_now(&piece[..n]).is_err() {
-                        return;
-                    }
-                    at += n as u64;
                 }
             }
             Err(e) => {

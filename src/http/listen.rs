@@ -172,6 +172,31 @@ fn systemd_fds() -> Result<Option<Vec<TcpListener>>, String> {
     Ok(Some(list))
 }
 
+/// Raises the soft limit on open descriptors to the hard limit (as nginx's
+/// `worker_rlimit_nofile` does) and returns the limit now in force.
+pub fn raise_nofile_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: lim is a valid rlimit to fill and then to pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 1024;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let want = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &want) == 0 {
+                lim = want;
+            }
+        }
+    }
+    lim.rlim_cur as u64
+}
+
 /// Opens the listening sockets: systemd's when socket-activated, else each `--listen`
 /// address (IPv4 `1.2.3.4:80`, IPv6 `[::1]:80`, or a host name). Any failure, such as the
 /// port being taken by another instance, is an error naming the address.

@@ -10,10 +10,11 @@ use std::borrow::Cow;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
+use std::sync::Arc;
 
-/// Bodies up to this size are read into the output buffer and go out with the head in one
-/// write; larger files are streamed in pieces of this size.
-pub const FILE_INLINE_MAX: u64 = 256 * 1024;
+/// File bodies up to this size are read into the output buffer and go out with the head in
+/// one write; larger ones go by sendfile(2) after the head.
+pub const FILE_INLINE_MAX: u64 = 4 * 1024;
 
 /// A response body.
 pub enum ResponseBody {
@@ -21,9 +22,10 @@ pub enum ResponseBody {
     Static(&'static [u8]),
     Bytes(Vec<u8>),
     /// `len` bytes of `file` from `offset` on (read with `pread`, so the file position does
-    /// not matter and the handler need not read it for HEAD).
+    /// not matter, the descriptor may be shared (e.g. by a cache), and the handler need not
+    /// read it for HEAD).
     File {
-        file: File,
+        file: Arc<File>,
         offset: u64,
         len: u64,
     },
@@ -171,7 +173,7 @@ pub enum Rest {
     Nothing,
     /// Stream `len` bytes of the file from `offset` after flushing the buffer.
     File {
-        file: File,
+        file: Arc<File>,
         offset: u64,
         len: u64,
     },

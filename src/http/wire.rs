@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 /// Read buffer size of an idle connection; it grows for long heads and shrinks back after.
 const IDLE_BUFFER: usize = 4096;
+/// Output buffer capacity a connection keeps between responses.
+const OUT_KEEP: usize = 16 * 1024;
 
 pub struct Wire {
     stream: TcpStream,
@@ -134,8 +136,77 @@ impl Wire {
             return Ok(());
         }
         let r = self.stream.write_all(&self.out);
-        self.out.clear();
+        if self.out.capacity() > OUT_KEEP {
+            // A big response's buffer is not kept by a connection that may now sit idle.
+            self.out = Vec::new();
+        } else {
+            self.out.clear();
+        }
         r
+    }
+
+    /// Sends `out` and then `len` bytes of `file` from `offset` with sendfile(2) (no copy
+    /// through user space, like nginx's `sendfile on`). When the socket is full, the rest goes
+    /// by `pread` + the coroutine-aware write, which waits (bounded by the write timeout).
+    pub fn send_file(&mut self, file: &std::fs::File, offset: u64, len: u64) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let fd = self.stream.as_raw_fd();
+        let mut sent = 0;
+        while sent < self.out.len() {
+            // SAFETY: sending from a live buffer on our own socket.
+            let r = unsafe {
+                libc::send(
+                    fd,
+                    self.out[sent..].as_ptr() as *const libc::c_void,
+                    self.out.len() - sent,
+                    libc::MSG_MORE | libc::MSG_NOSIGNAL,
+                )
+            };
+            if r >= 0 {
+                sent += r as usize;
+                continue;
+            }
+            let e = io::Error::last_os_error();
+            match e.kind() {
+                io::ErrorKind::Interrupted => continue,
+                io::ErrorKind::WouldBlock => {
+                    self.stream.write_all(&self.out[sent..])?;
+                    break;
+                }
+                _ => return Err(e),
+            }
+        }
+        self.out.clear();
+        let end = offset + len;
+        let mut off = offset as libc::off_t;
+        while (off as u64) < end {
+            let want = (end - off as u64).min(1 << 30) as usize;
+            // SAFETY: both descriptors are open; off is a valid in/out offset.
+            let r = unsafe { libc::sendfile(fd, file.as_raw_fd(), &mut off, want) };
+            if r > 0 {
+                continue;
+            }
+            if r == 0 {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank"));
+            }
+            let e = io::Error::last_os_error();
+            match e.kind() {
+                io::ErrorKind::Interrupted => continue,
+                io::ErrorKind::WouldBlock => break,
+                _ => return Err(e),
+            }
+        }
+        let mut at = off as u64;
+        if at < end {
+            let mut piece = vec![0u8; (end - at).min(64 * 1024) as usize];
+            while at < end {
+                let n = (end - at).min(piece.len() as u64) as usize;
+                super::response::read_exact_at(file, &mut piece[..n], at)?;
+                self.stream.write_all(&piece[..n])?;
+                at += n as u64;
+            }
+        }
+        Ok(())
     }
 
     /// Writes `bytes` straight to the socket (after anything buffered in `out`).
