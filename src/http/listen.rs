@@ -194,7 +194,7 @@ pub fn raise_nofile_limit() -> u64 {
             }
         }
     }
-    lim.rlim_cur as u64
+    lim.rlim_cur
 }
 
 /// Opens the listening sockets: systemd's when socket-activated, else each `--listen`
