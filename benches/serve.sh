@@ -21,6 +21,9 @@ COUNT=${COUNT:-100000}
 BENCH_DIR=${BENCH_DIR:-/tmp/thetorrent-bench}
 PORT_TT=${PORT_TT:-18181}
 PORT_NG=${PORT_NG:-18182}
+# Open files cached by each server (nginx: per worker). Both must fit under the descriptor
+# limit; with 100,000 files neither caches the whole tree (as in production).
+FILE_CACHE=${FILE_CACHE:-16000}
 DATA=$BENCH_DIR/data
 CLK_TCK=$(getconf CLK_TCK)
 NCPU=$(nproc)
@@ -34,6 +37,7 @@ done
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+echo "descriptor limit: $(ulimit -n)"
 
 mkdir -p "$BENCH_DIR"
 (cd "$ROOT" && cargo build --release --quiet)
@@ -110,7 +114,6 @@ master_process on;
 user root;
 pid $BENCH_DIR/nginx.pid;
 error_log $BENCH_DIR/nginx-error.log warn;
-worker_rlimit_nofile 65536;
 events { worker_connections 16384; multi_accept on; }
 http {
     access_log off;
@@ -119,7 +122,7 @@ http {
     tcp_nodelay on;
     keepalive_requests 1000000;
     keepalive_timeout 60s;
-    open_file_cache max=200000 inactive=60s;
+    open_file_cache max=$FILE_CACHE inactive=60s;
     open_file_cache_valid 60s;
     open_file_cache_errors on;
     client_body_temp_path $BENCH_DIR/nginx-tmp;
@@ -170,7 +173,8 @@ start_server() { # name placement
     fi
     if [ "$1" = thetorrent ]; then
         "${cpu_prefix[@]}" "$BIN" serve --data "$DATA" --listen "127.0.0.1:$PORT_TT" \
-            --workers "$workers" 2>"$BENCH_DIR/thetorrent.log" &
+            --workers "$workers" --file-cache "$FILE_CACHE" --max-connections 1024 \
+            2>"$BENCH_DIR/thetorrent.log" &
         SERVER_PID=$!
         wait_port "$PORT_TT"
     else
@@ -258,7 +262,10 @@ echo "== memory"
 echo "thetorrent peak resident memory under load: $((MAX_RSS_KB / 1024)) MB (goal < 64 MB)"
 
 # 10,000 idle keep-alive connections (each has made one request).
-start_server thetorrent unpinned
+"$BIN" serve --data "$DATA" --listen "127.0.0.1:$PORT_TT" --file-cache 1000 \
+    2>"$BENCH_DIR/thetorrent.log" &
+SERVER_PID=$!
+wait_port "$PORT_TT"
 python3 - "$PORT_TT" "$SERVER_PID" <<'PY'
 import socket, sys, time
 port, pid = int(sys.argv[1]), sys.argv[2]

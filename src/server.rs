@@ -423,7 +423,7 @@ pub fn serve(data: PathBuf, args: ServeArgs) -> Result<(), String> {
     let fds = http::listen::raise_nofile_limit();
     let cache = args
         .file_cache
-        .min((fds as usize).saturating_sub(args.max_connections + 256) / 2);
+        .min((fds as usize).saturating_sub(args.max_connections + 256));
     let mut app = App::new(store, args.public_url.clone(), cache);
     app.test_routes = args.test_routes;
     http::run(listeners, Arc::new(app), args.http_config())

@@ -49,8 +49,28 @@ pub fn start(extra: &[&str]) -> Server {
         .unwrap_or_else(|(status, log)| panic!("server did not start ({status:?}):\n{log}"))
 }
 
+/// Limit on open descriptors for servers started by this test process (0: inherited).
+pub static NOFILE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 pub fn spawn(data: &Path, extra: &[&str]) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_thetorrent"));
+    let nofile = NOFILE.load(Ordering::SeqCst);
+    if nofile > 0 {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: only async-signal-safe setrlimit between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                let l = libc::rlimit {
+                    rlim_cur: nofile,
+                    rlim_max: nofile,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &l) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
     cmd.arg("serve")
         .arg("--data")
         .arg(data)
