@@ -1,17 +1,460 @@
 //! `thetorrent serve`: wires the store to the HTTP layer and routes requests.
-//! (STUB: being written.)
+//!
+//! Owns: the command-line options of `serve`, the route table, and the download side
+//! (`GET`/`HEAD /torrent/<HASH>.torrent` and `/<HASH>.torrent`: conditional requests,
+//! ranges, caching headers, 404/451/400). Must never: change served bytes (no encoding, no
+//! re-encoding), fsync or do long blocking work on a may worker, or send internal error text
+//! to a client (it is logged; the client gets a plain 500).
 
+use crate::hash::Key;
+use crate::http::{self, date, Method, Request, Response, ResponseBody};
+use crate::store::{self, Store};
+use std::collections::HashMap;
+use std::fs::File;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Default number of open torrent files kept by the download cache.
+pub const FILE_CACHE_ENTRIES: usize = 8192;
+/// How long a cached open file is trusted before it is opened again (a stored torrent never
+/// changes under its hash; this only bounds how long a file removed behind the server's back
+/// stays visible).
+pub const FILE_CACHE_VALID: Duration = Duration::from_secs(60);
+const FILE_CACHE_SHARDS: usize = 16;
+
+/// An open stored file with what the headers need.
+#[derive(Clone)]
+struct Cached {
+    file: Arc<File>,
+    len: u64,
+    mtime: u64,
+    opened: Instant,
+}
+
+/// Open-file cache for downloads, like nginx's `open_file_cache`: saves the open, stat and
+/// close system calls of every hit. Only found files are cached (a miss may be stored the
+/// next second); blocked hashes are checked before the cache is consulted.
+struct FileCache {
+    shards: Vec<Mutex<HashMap<Key, Cached>>>,
+    per_shard: usize,
+}
+
+impl FileCache {
+    fn new(entries: usize) -> FileCache {
+        FileCache {
+            shards: (0..FILE_CACHE_SHARDS)
+                .map(|_| Mutex::new(HashMap::new()))
+                .collect(),
+            per_shard: entries.div_ceil(FILE_CACHE_SHARDS),
+        }
+    }
+
+    fn shard(&self, key: &Key) -> &Mutex<HashMap<Key, Cached>> {
+        &self.shards[key.0[19] as usize % FILE_CACHE_SHARDS]
+    }
+
+    fn get(&self, key: &Key) -> Option<Cached> {
+        if self.per_shard == 0 {
+            return None;
+        }
+        let m = self.shard(key).lock().ok()?;
+        m.get(key)
+            .filter(|c| c.opened.elapsed() < FILE_CACHE_VALID)
+            .cloned()
+    }
+
+    fn put(&self, key: Key, c: Cached) {
+        if self.per_shard == 0 {
+            return;
+        }
+        let Ok(mut m) = self.shard(&key).lock() else {
+            return;
+        };
+        if m.len() >= self.per_shard {
+            // Evict an arbitrary eighth (HashMap order is effectively random).
+            let drop_n = (self.per_shard / 8).max(1);
+            let victims: Vec<Key> = m.keys().take(drop_n).copied().collect();
+            for v in victims {
+                m.remove(&v);
+            }
+        }
+        m.insert(key, c);
+    }
+}
+
+fn secs(s: &str) -> Result<Duration, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("not a number of seconds: {s}"))?;
+    if !(0.0..=1e9).contains(&v) {
+        return Err(format!("out of range: {s}"));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
 
 /// Options of `thetorrent serve`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
-    /// Address to listen on (IPv4 or IPv6), may be repeated.
+    /// Address to listen on (IPv4 `1.2.3.4:80` or IPv6 `[::1]:80`), may be repeated.
+    /// Ignored when systemd passes sockets (`LISTEN_FDS`).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: Vec<String>,
+    /// may worker threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub workers: usize,
+    /// Public base URL (e.g. `https://torrents.example.org`), used in links and the WSDL;
+    /// default: built from the request's Host header.
+    #[arg(long)]
+    pub public_url: Option<String>,
+    /// Largest request head in bytes (431 over it).
+    #[arg(long, default_value_t = http::config::MAX_HEAD_BYTES)]
+    pub max_head_bytes: usize,
+    /// Most header lines in a request (431 over it).
+    #[arg(long, default_value_t = http::config::MAX_HEADERS)]
+    pub max_headers: usize,
+    /// Largest request body in bytes (413 over it).
+    #[arg(long, default_value_t = http::config::MAX_BODY_BYTES)]
+    pub max_body_bytes: u64,
+    /// Most open connections.
+    #[arg(long, default_value_t = http::config::MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// Seconds allowed to send a request head.
+    #[arg(long, value_parser = secs, default_value = "10")]
+    pub head_timeout: Duration,
+    /// Seconds an idle kept-alive connection stays open.
+    #[arg(long, value_parser = secs, default_value = "60")]
+    pub idle_timeout: Duration,
+    /// Seconds a body sender gets before the rate floor applies.
+    #[arg(long, value_parser = secs, default_value = "10")]
+    pub body_grace: Duration,
+    /// Slowest accepted body upload, bytes per second (0: no floor).
+    #[arg(long, default_value_t = http::config::BODY_MIN_RATE)]
+    pub body_min_rate: u64,
+    /// Seconds a write may wait for a slow reader.
+    #[arg(long, value_parser = secs, default_value = "60")]
+    pub write_timeout: Duration,
+    /// Seconds requests in flight get to finish after SIGTERM.
+    #[arg(long, value_parser = secs, default_value = "10")]
+    pub shutdown_grace: Duration,
+    /// Open torrent files kept for downloads (0: no cache).
+    #[arg(long, default_value_t = FILE_CACHE_ENTRIES)]
+    pub file_cache: usize,
+    /// Adds routes used by the test suite only (`/__test/echo`, `/__test/panic`,
+    /// `/__test/sleep`). Never use in production.
+    #[arg(long, hide = true)]
+    pub test_routes: bool,
+}
+
+impl ServeArgs {
+    fn http_config(&self) -> http::Config {
+        http::Config {
+            max_head_bytes: self.max_head_bytes.max(64),
+            max_headers: self.max_headers.max(1),
+            max_body_bytes: self.max_body_bytes,
+            head_timeout: self.head_timeout,
+            idle_timeout: self.idle_timeout,
+            body_grace: self.body_grace,
+            body_min_rate: self.body_min_rate,
+            write_timeout: self.write_timeout,
+            max_connections: self.max_connections.max(1),
+            shutdown_grace: self.shutdown_grace,
+            workers: self.workers,
+            ..http::Config::default()
+        }
+    }
+}
+
+/// The application: the store and the routes.
+pub struct App {
+    pub store: Store,
+    pub public_url: Option<String>,
+    pub test_routes: bool,
+    files: FileCache,
+}
+
+/// `Cache-Control` of a stored torrent: its bytes never change under its hash.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+impl http::Handler for App {
+    fn handle(&self, req: &mut Request<'_>) -> Response {
+        if self.test_routes && req.path().starts_with("/__test/") {
+            if let Some(r) = test_route(req) {
+                return r;
+            }
+        }
+        let path = req.path();
+        if path == "/healthz" {
+            return match req.method() {
+                Method::Get | Method::Head => Response::text(200, "ok"),
+                _ => not_allowed(),
+            };
+        }
+        // Later issues add their routes here (front page, API, uploads, sync, ...).
+        let hash = path
+            .strip_prefix("/torrent/")
+            .or_else(|| path.strip_prefix('/'))
+            .and_then(|p| p.strip_suffix(".torrent"))
+            .filter(|h| !h.contains('/'));
+        if let Some(hash) = hash {
+            let hash = hash.to_owned();
+            return match req.method() {
+                Method::Get | Method::Head => self.download(req, &hash),
+                _ => not_allowed(),
+            };
+        }
+        Response::text(404, "not found\n")
+    }
+}
+
+/// Routes for the HTTP layer's own tests (enabled by the hidden `--test-routes`).
+fn test_route(req: &mut Request<'_>) -> Option<Response> {
+    match req.path() {
+        // The body, decoded, as the answer.
+        "/__test/echo" => Some(match req.body.read_all(u64::MAX) {
+            Ok(b) => Response::new(200).bytes(b),
+            // The layer replaces this answer with the one the body error calls for.
+            Err(_) => Response::error(500),
+        }),
+        "/__test/panic" => panic!("test panic: secret internal detail"),
+        "/__test/sleep" => {
+            let ms = req.query().and_then(|q| q.parse().ok()).unwrap_or(1000u64);
+            may::coroutine::sleep(Duration::from_millis(ms.min(60_000)));
+            Some(Response::text(200, "slept\n"))
+        }
+        _ => None,
+    }
+}
+
+fn not_allowed() -> Response {
+    Response::error(405).header("Allow", "GET, HEAD")
+}
+
+/// Whether an `If-None-Match` value matches the entity tag `etag` (weak comparison).
+fn none_match(value: &[u8], etag: &str) -> bool {
+    http::head::tokens(value).any(|t| {
+        t == b"*" || {
+            let t = t.strip_prefix(b"W/").unwrap_or(t);
+            t == etag.as_bytes()
+        }
+    })
+}
+
+/// A single byte range `bytes=a-b`, `bytes=a-` or `bytes=-n` against a length: `Ok(None)`
+/// when the header is to be ignored (syntax not understood, several ranges), `Err(())` when
+/// unsatisfiable.
+#[allow(clippy::result_unit_err)]
+pub fn parse_range(value: &[u8], len: u64) -> Result<Option<(u64, u64)>, ()> {
+    let Some(spec) = std::str::from_utf8(value)
+        .ok()
+        .and_then(|v| v.trim().strip_prefix("bytes="))
+    else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        return Ok(None);
+    }
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return Ok(None);
+    };
+    let num = |s: &str| -> Option<u64> {
+        if s.is_empty() || s.len() > 19 || !s.bytes().all(|c| c.is_ascii_digit()) {
+            None
+        } else {
+            s.parse().ok()
+        }
+    };
+    let (a, b) = (a.trim(), b.trim());
+    if a.is_empty() {
+        let Some(n) = num(b) else { return Ok(None) };
+        if n == 0 || len == 0 {
+            return Err(());
+        }
+        return Ok(Some((len - n.min(len), len - 1)));
+    }
+    let Some(start) = num(a) else { return Ok(None) };
+    let end = if b.is_empty() {
+        u64::MAX
+    } else {
+        match num(b) {
+            Some(e) if e >= start => e,
+            _ => return Ok(None),
+        }
+    };
+    if start >= len {
+        return Err(());
+    }
+    Ok(Some((start, end.min(len - 1))))
+}
+
+impl App {
+    /// Creates the application around an open store.
+    pub fn new(store: Store, public_url: Option<String>, file_cache: usize) -> App {
+        App {
+            store,
+            public_url,
+            test_routes: false,
+            files: FileCache::new(file_cache),
+        }
+    }
+
+    /// The stored file under `key`, from the cache or opened (and then cached).
+    fn open(&self, key: &Key) -> std::io::Result<Option<Cached>> {
+        if let Some(c) = self.files.get(key) {
+            return Ok(Some(c));
+        }
+        let Some(file) = self.store.open_torrent(key)? else {
+            return Ok(None);
+        };
+        let meta = file.metadata()?;
+        let c = Cached {
+            file: Arc::new(file),
+            len: meta.len(),
+            mtime: meta.modified().map(date::secs).unwrap_or(0),
+            opened: Instant::now(),
+        };
+        self.files.put(*key, c.clone());
+        Ok(Some(c))
+    }
+
+    fn download(&self, req: &mut Request<'_>, hash: &str) -> Response {
+        let key = match Key::parse(hash) {
+            Ok(k) => k,
+            Err(e) => return Response::text(400, format!("{e}\n")),
+        };
+        if let Some(reason) = self.store.blocked(&key) {
+            return Response::text(451, format!("blocked: {reason}\n"));
+        }
+        let Cached {
+            file, len, mtime, ..
+        } = match self.open(&key) {
+            Ok(Some(c)) => c,
+            Ok(None) => return Response::text(404, "not found\n"),
+            Err(e) => {
+                eprintln!("thetorrent: cannot open torrent {key}: {e}");
+                return Response::error(500);
+            }
+        };
+        let hex = key.to_string();
+        let etag = format!("\"{hex}\"");
+        let last_modified = date::format(mtime);
+        let last_modified = String::from_utf8_lossy(&last_modified).into_owned();
+        let common = |status: u16| {
+            Response::new(status)
+                .header("ETag", etag.clone())
+                .header("Last-Modified", last_modified.clone())
+                .header("Cache-Control", IMMUTABLE)
+        };
+        // RFC 9110 section 13.2.2: If-None-Match first; If-Modified-Since only without it.
+        let not_modified = match req.header("If-None-Match") {
+            Some(v) => none_match(v, &etag),
+            None => req
+                .header("If-Modified-Since")
+                .and_then(date::parse)
+                .is_some_and(|t| mtime <= date::secs(t)),
+        };
+        if not_modified {
+            return common(304);
+        }
+        let mut range = None;
+        if req.method() == Method::Get {
+            if let Some(r) = req.header("Range") {
+                let if_range_ok = match req.header("If-Range") {
+                    None => true,
+                    Some(v) if v.first() == Some(&b'"') => v == etag.as_bytes(),
+                    Some(v) => date::parse(v).is_some_and(|t| date::secs(t) == mtime),
+                };
+                if if_range_ok {
+                    match parse_range(r, len) {
+                        Ok(r) => range = r,
+                        Err(()) => {
+                            return common(416)
+                                .header("Content-Range", format!("bytes */{len}"))
+                                .header("Content-Type", "text/plain; charset=utf-8")
+                                .body(ResponseBody::Static(b"range not satisfiable\n"))
+                        }
+                    }
+                }
+            }
+        }
+        let (status, offset, n) = match range {
+            Some((a, b)) => (206, a, b - a + 1),
+            None => (200, 0, len),
+        };
+        let mut resp = common(status)
+            .header("Content-Type", "application/x-bittorrent")
+            .header(
+                "Content-Disposition",
+                format!("attachment; filename=\"{hex}.torrent\""),
+            )
+            .header("Accept-Ranges", "bytes");
+        if status == 206 {
+            resp = resp.header(
+                "Content-Range",
+                format!("bytes {offset}-{}/{len}", offset + n - 1),
+            );
+        }
+        resp.body(ResponseBody::File {
+            file,
+            offset,
+            len: n,
+        })
+    }
 }
 
 /// Runs the server until SIGTERM. `data` is the data directory.
-pub fn serve(_data: PathBuf, _args: ServeArgs) -> Result<(), String> {
-    Err("serve is not implemented yet".into())
+pub fn serve(data: PathBuf, args: ServeArgs) -> Result<(), String> {
+    // Bind first: a port already in use is the most common start-up failure, and it must
+    // be reported before anything else happens.
+    let listeners = http::bind(&args.listen)?;
+    let store = Store::open(&data, store::Config::default())
+        .map_err(|e| format!("cannot open data directory {}: {e:?}", data.display()))?;
+    for a in listeners.addrs() {
+        eprintln!(
+            "thetorrent: listening on {a}{}",
+            if listeners.activated {
+                " (socket activation)"
+            } else {
+                ""
+            }
+        );
+    }
+    // Leave room under the descriptor limit for the connections.
+    let fds = http::listen::raise_nofile_limit();
+    let cache = args
+        .file_cache
+        .min((fds as usize).saturating_sub(args.max_connections + 256));
+    let mut app = App::new(store, args.public_url.clone(), cache);
+    app.test_routes = args.test_routes;
+    http::run(listeners, Arc::new(app), args.http_config())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range(b"bytes=0-9", 100), Ok(Some((0, 9))));
+        assert_eq!(parse_range(b"bytes=90-", 100), Ok(Some((90, 99))));
+        assert_eq!(parse_range(b"bytes=-10", 100), Ok(Some((90, 99))));
+        assert_eq!(parse_range(b"bytes=-1000", 100), Ok(Some((0, 99))));
+        assert_eq!(parse_range(b"bytes=50-1000", 100), Ok(Some((50, 99))));
+        assert_eq!(parse_range(b"bytes=100-", 100), Err(()));
+        assert_eq!(parse_range(b"bytes=-0", 100), Err(()));
+        assert_eq!(parse_range(b"bytes=0-1,5-6", 100), Ok(None));
+        assert_eq!(parse_range(b"items=0-1", 100), Ok(None));
+        assert_eq!(parse_range(b"bytes=5-1", 100), Ok(None));
+        assert_eq!(parse_range(b"bytes=x-1", 100), Ok(None));
+    }
+
+    #[test]
+    fn etags() {
+        let e = "\"AB\"";
+        assert!(none_match(b"\"AB\"", e));
+        assert!(none_match(b"W/\"AB\"", e));
+        assert!(none_match(b"\"X\", \"AB\"", e));
+        assert!(none_match(b"*", e));
+        assert!(!none_match(b"\"ab\"", e));
+    }
 }

@@ -1,6 +1,10 @@
 //! Helpers shared by the integration tests: the real binary, the shared corpus.
 #![allow(dead_code)]
 
+mod server;
+#[allow(unused_imports)]
+pub use server::*;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

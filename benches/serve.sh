@@ -1,0 +1,295 @@
+#!/usr/bin/env bash
+# Download benchmark: thetorrent against nginx on the same tree, loopback only (127.0.0.1).
+#
+#   WITH_BENCH=1 bash tests/setup.sh     # wrk, nginx (Debian)
+#   bash benches/serve.sh                # DURATION=10 COUNT=100000 BENCH_DIR=/tmp/thetorrent-bench
+#
+# 1. Generates COUNT stored torrents (random bytes; sizes log-normal, median ~20 KB) in the
+#    sharded layout DATA/torrents/AB/CD/<40 HEX>.torrent (kept between runs).
+# 2. For each server (thetorrent, nginx with sendfile + open_file_cache + access_log off and a
+#    rewrite from /torrent/<HASH>.torrent to the sharded path), each placement (unpinned; server
+#    on CPU 0 and wrk on CPU 1), each connection count (64, 256) and each mix (all hits; 10 %
+#    misses), runs wrk for DURATION seconds with a Lua script asking random hashes.
+# 3. Prints requests/s, p99 latency, server CPU time per request (from /proc/<pid>/stat before
+#    and after) and the thetorrent/nginx ratios; then resident memory of thetorrent under load
+#    and with 10,000 idle keep-alive connections.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+DURATION=${DURATION:-10}
+COUNT=${COUNT:-100000}
+BENCH_DIR=${BENCH_DIR:-/tmp/thetorrent-bench}
+PORT_TT=${PORT_TT:-18181}
+PORT_NG=${PORT_NG:-18182}
+# Open files cached by each server (nginx: per worker). Both must fit under the descriptor
+# limit; with 100,000 files neither caches the whole tree (as in production).
+FILE_CACHE=${FILE_CACHE:-16000}
+DATA=$BENCH_DIR/data
+CLK_TCK=$(getconf CLK_TCK)
+NCPU=$(nproc)
+
+for t in wrk nginx python3 taskset; do
+    command -v "$t" >/dev/null 2>&1 || [ -x "/usr/sbin/$t" ] || {
+        echo "missing $t: run WITH_BENCH=1 tests/setup.sh" >&2
+        exit 1
+    }
+done
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+echo "descriptor limit: $(ulimit -n)"
+
+mkdir -p "$BENCH_DIR"
+(cd "$ROOT" && cargo build --release --quiet)
+BIN=$ROOT/target/release/thetorrent
+
+# ---- 1. the tree ----------------------------------------------------------------------
+if [ ! -f "$BENCH_DIR/hashes.txt" ] || [ "$(wc -l <"$BENCH_DIR/hashes.txt")" -ne "$COUNT" ]; then
+    echo "generating $COUNT torrents in $DATA ..."
+    rm -rf "$DATA" "$BENCH_DIR/hashes.txt"
+    python3 - "$DATA" "$COUNT" "$BENCH_DIR" <<'PY'
+import os, random, sys, math
+data, count, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+rnd = random.Random(20261126)
+pool = os.urandom(8 << 20)
+sizes, hashes, misses = [], [], []
+seen = set()
+while len(hashes) < count:
+    h = "%040X" % rnd.getrandbits(160)
+    if h in seen:
+        continue
+    seen.add(h)
+    # log-normal, median 20 KB, sigma 0.8; between 1 KB and 8 MB
+    size = int(min(max(20000 * math.exp(rnd.gauss(0, 0.8)), 1000), 8 << 20))
+    d = os.path.join(data, "torrents", h[0:2], h[2:4])
+    os.makedirs(d, exist_ok=True)
+    off = rnd.randrange(0, len(pool) - size)
+    with open(os.path.join(d, h + ".torrent"), "wb") as f:
+        f.write(pool[off:off + size])
+    hashes.append(h)
+    sizes.append(size)
+while len(misses) < 10000:
+    h = "%040X" % rnd.getrandbits(160)
+    if h not in seen:
+        misses.append(h)
+open(os.path.join(out, "hashes.txt"), "w").write("\n".join(hashes) + "\n")
+open(os.path.join(out, "misses.txt"), "w").write("\n".join(misses) + "\n")
+sizes.sort()
+print("sizes: median %d, mean %d, p99 %d, total %.2f GB" % (
+    sizes[len(sizes) // 2], sum(sizes) // len(sizes), sizes[len(sizes) * 99 // 100], sum(sizes) / 1e9))
+PY
+fi
+
+cat >"$BENCH_DIR/random.lua" <<'LUA'
+-- Random stored hashes; MISS (0..1) of the requests ask for hashes that are not stored.
+local hashes, misses = {}, {}
+local miss = tonumber(os.getenv("MISS") or "0")
+local counter = 0
+function setup(thread)
+    counter = counter + 1
+    thread:set("seed", counter)
+end
+function init(args)
+    for l in io.lines(os.getenv("HASHES")) do hashes[#hashes + 1] = l end
+    for l in io.lines(os.getenv("MISSES")) do misses[#misses + 1] = l end
+    math.randomseed(os.time() * 100 + (seed or 0))
+end
+function request()
+    local h
+    if miss > 0 and math.random() < miss then
+        h = misses[math.random(#misses)]
+    else
+        h = hashes[math.random(#hashes)]
+    end
+    return wrk.format("GET", "/torrent/" .. h .. ".torrent")
+end
+LUA
+
+# nginx: the same tree, the usual static-file tuning.
+nginx_conf() { # workers
+    cat >"$BENCH_DIR/nginx.conf" <<NG
+worker_processes $1;
+daemon off;
+master_process on;
+user root;
+pid $BENCH_DIR/nginx.pid;
+error_log $BENCH_DIR/nginx-error.log warn;
+events { worker_connections 16384; multi_accept on; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_requests 1000000;
+    keepalive_timeout 60s;
+    open_file_cache max=$FILE_CACHE inactive=60s;
+    open_file_cache_valid 60s;
+    open_file_cache_errors on;
+    client_body_temp_path $BENCH_DIR/nginx-tmp;
+    proxy_temp_path $BENCH_DIR/nginx-tmp;
+    fastcgi_temp_path $BENCH_DIR/nginx-tmp;
+    uwsgi_temp_path $BENCH_DIR/nginx-tmp;
+    scgi_temp_path $BENCH_DIR/nginx-tmp;
+    types { application/x-bittorrent torrent; }
+    server {
+        listen 127.0.0.1:$PORT_NG;
+        root $DATA;
+        location /torrent/ {
+            rewrite "^/torrent/(([0-9A-F]{2})([0-9A-F]{2})[0-9A-F]{36})\.torrent$" /torrents/\$2/\$3/\$1.torrent break;
+            return 400;
+        }
+    }
+}
+NG
+    mkdir -p "$BENCH_DIR/nginx-tmp"
+}
+
+# CPU ticks (user + system) of a process and its direct children.
+ticks() {
+    local total=0 p
+    for p in "$1" $(ps --ppid "$1" -o pid= 2>/dev/null); do
+        if [ -r "/proc/$p/stat" ]; then
+            total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+        fi
+    done
+    echo "$total"
+}
+
+wait_port() {
+    for _ in $(seq 100); do
+        curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0
+        sleep 0.1
+    done
+    echo "server on port $1 did not come up" >&2
+    return 1
+}
+
+SERVER_PID=
+start_server() { # name placement
+    local cpu_prefix=() workers=$NCPU
+    if [ "$2" = pinned ]; then
+        cpu_prefix=(taskset -c 0)
+        workers=1
+    fi
+    if [ "$1" = thetorrent ]; then
+        "${cpu_prefix[@]}" "$BIN" serve --data "$DATA" --listen "127.0.0.1:$PORT_TT" \
+            --workers "$workers" --file-cache "$FILE_CACHE" --max-connections 1024 \
+            2>"$BENCH_DIR/thetorrent.log" &
+        SERVER_PID=$!
+        wait_port "$PORT_TT"
+    else
+        nginx_conf "$workers"
+        "${cpu_prefix[@]}" "$NGINX" -c "$BENCH_DIR/nginx.conf" -p "$BENCH_DIR" 2>>"$BENCH_DIR/nginx-error.log" &
+        SERVER_PID=$!
+        wait_port "$PORT_NG"
+    fi
+}
+
+stop_server() {
+    if [ -n "$SERVER_PID" ]; then
+        kill -TERM "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+        SERVER_PID=
+    fi
+}
+trap stop_server EXIT
+
+# Warm the page cache once (both servers read the same files).
+cat "$BENCH_DIR/hashes.txt" >/dev/null
+find "$DATA" -type f -print0 | xargs -0 cat >/dev/null
+
+RESULTS=$BENCH_DIR/results.tsv
+printf "server\tplacement\tconns\tmiss\treq_s\tp99_ms\tcpu_us_per_req\tnon2xx\n" >"$RESULTS"
+
+to_ms() { # wrk latency like 1.23ms / 456.00us / 1.02s
+    awk -v v="$1" 'BEGIN {
+        if (v ~ /us$/) { sub(/us$/, "", v); print v / 1000 }
+        else if (v ~ /ms$/) { sub(/ms$/, "", v); print v + 0 }
+        else if (v ~ /s$/) { sub(/s$/, "", v); print v * 1000 }
+        else print v }'
+}
+
+MAX_RSS_KB=0
+for placement in unpinned pinned; do
+    for server in thetorrent nginx; do
+        start_server "$server" "$placement"
+        port=$PORT_TT
+        [ "$server" = nginx ] && port=$PORT_NG
+        wrk_prefix=()
+        [ "$placement" = pinned ] && wrk_prefix=(taskset -c 1)
+        # Short warm-up (open_file_cache, may's coroutine pool).
+        HASHES=$BENCH_DIR/hashes.txt MISSES=$BENCH_DIR/misses.txt MISS=0 \
+            "${wrk_prefix[@]}" wrk -t2 -c64 -d2s -s "$BENCH_DIR/random.lua" "http://127.0.0.1:$port" >/dev/null
+        for conns in 64 256; do
+            for miss in 0 0.1; do
+                before=$(ticks "$SERVER_PID")
+                out=$(HASHES=$BENCH_DIR/hashes.txt MISSES=$BENCH_DIR/misses.txt MISS=$miss \
+                    "${wrk_prefix[@]}" wrk -t2 -c"$conns" -d"${DURATION}s" --latency \
+                    -s "$BENCH_DIR/random.lua" "http://127.0.0.1:$port")
+                after=$(ticks "$SERVER_PID")
+                if [ "$server" = thetorrent ]; then
+                    rss=$(awk '/VmHWM/ {print $2}' "/proc/$SERVER_PID/status")
+                    [ "$rss" -gt "$MAX_RSS_KB" ] && MAX_RSS_KB=$rss
+                fi
+                reqs=$(echo "$out" | awk '/requests in/ {print $1}')
+                rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+                p99=$(to_ms "$(echo "$out" | awk '$1 == "99%" {print $2}')")
+                non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
+                cpu=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$reqs" \
+                    'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+                printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$server" "$placement" "$conns" "$miss" \
+                    "$rps" "$p99" "$cpu" "${non2xx:-0}" | tee -a "$RESULTS"
+            done
+        done
+        stop_server
+    done
+done
+
+echo
+echo "== ratios thetorrent / nginx (goal: req/s >= 1.2, CPU/request <= 0.8, p99 <= 1.0)"
+awk -F'\t' 'NR > 1 {
+    k = $2 "\t" $3 "\t" $4
+    if ($1 == "thetorrent") { tr[k] = $5; tp[k] = $6; tc[k] = $7 } else { nr[k] = $5; np[k] = $6; nc[k] = $7 }
+    keys[k] = 1
+} END {
+    printf "placement\tconns\tmiss\treq/s\tp99\tcpu/req\n"
+    for (k in keys) if (nr[k] > 0 && np[k] > 0 && nc[k] > 0)
+        printf "%s\t%.2f\t%.2f\t%.2f\n", k, tr[k] / nr[k], tp[k] / np[k], tc[k] / nc[k]
+}' "$RESULTS" | sort
+
+echo
+echo "== memory"
+echo "thetorrent peak resident memory under load: $((MAX_RSS_KB / 1024)) MB (goal < 64 MB)"
+
+# 10,000 idle keep-alive connections (each has made one request).
+"$BIN" serve --data "$DATA" --listen "127.0.0.1:$PORT_TT" --file-cache 1000 \
+    2>"$BENCH_DIR/thetorrent.log" &
+SERVER_PID=$!
+wait_port "$PORT_TT"
+python3 - "$PORT_TT" "$SERVER_PID" <<'PY'
+import socket, sys, time
+port, pid = int(sys.argv[1]), sys.argv[2]
+def rss():
+    for l in open("/proc/%s/status" % pid):
+        if l.startswith("VmRSS"):
+            return int(l.split()[1]) // 1024
+base = rss()
+socks = []
+req = b"GET /healthz HTTP/1.1\r\nHost: b\r\n\r\n"
+for i in range(10000):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(req)
+    socks.append(s)
+for s in socks:
+    s.settimeout(10)
+    got = b""
+    while b"\r\n\r\n" not in got or not got.endswith(b"ok"):
+        got += s.recv(4096)
+time.sleep(1)
+print("thetorrent resident memory: %d MB at start, %d MB with 10,000 idle keep-alive "
+      "connections (goal < 256 MB)" % (base, rss()))
+for s in socks:
+    s.close()
+PY
+stop_server
+echo "results: $RESULTS"

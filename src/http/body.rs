@@ -1,0 +1,512 @@
+//! Request bodies: one small state machine per framing (Content-Length, chunked with
+//! extensions and trailers), behind a bounded, deadline-checked [`Body`] reader.
+//!
+//! Owns: decoding body bytes off the wire, the body size limit, the slow-sender floor, the
+//! `100 Continue` interim answer, and draining what a handler left unread. Must never: read
+//! past the end of the body (those bytes are the next request), accept a malformed chunk
+//! line, or hand a handler more than the body limit.
+
+use super::head::Framing;
+use super::wire::{is_timeout, Wire};
+use std::io::{self, Read};
+use std::time::{Duration, Instant};
+
+/// Longest chunk-size line (size, extensions) accepted.
+pub const MAX_CHUNK_LINE: usize = 4096;
+
+/// Why a body could not be read to its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyError {
+    /// More than the limit: 413.
+    TooLarge,
+    /// Trailer section larger than the head limit: 431.
+    TrailersTooLarge,
+    /// Broken chunked framing: 400.
+    Malformed,
+    /// Sender slower than the floor rate: 408.
+    Timeout,
+    /// The client closed or the socket failed mid-body: no answer possible.
+    Gone,
+}
+
+impl BodyError {
+    /// The status to answer with instead of the handler's response, or `None` to just close.
+    pub fn status(self) -> Option<u16> {
+        match self {
+            BodyError::TooLarge => Some(413),
+            BodyError::TrailersTooLarge => Some(431),
+            BodyError::Malformed => Some(400),
+            BodyError::Timeout => Some(408),
+            BodyError::Gone => None,
+        }
+    }
+
+    fn io(self) -> io::Error {
+        let kind = match self {
+            BodyError::TooLarge | BodyError::TrailersTooLarge => io::ErrorKind::FileTooLarge,
+            BodyError::Malformed => io::ErrorKind::InvalidData,
+            BodyError::Timeout => io::ErrorKind::TimedOut,
+            BodyError::Gone => io::ErrorKind::UnexpectedEof,
+        };
+        io::Error::new(kind, "request body could not be read")
+    }
+}
+
+/// States of the chunked decoder (RFC 9112 section 7.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chunk {
+    /// At the start of a chunk-size line.
+    SizeStart,
+    /// Inside the hex digits.
+    Size,
+    /// After the size: whitespace and `;ext` up to CR.
+    Ext,
+    /// Saw CR of the size line, LF must follow.
+    SizeLf,
+    /// Inside chunk data.
+    Data,
+    /// After the data, CR must follow.
+    DataCr,
+    /// After the data's CR, LF must follow.
+    DataLf,
+    /// At the start of a trailer line (or of the final blank line).
+    TrailerStart,
+    /// Inside a trailer field line.
+    Trailer,
+    /// Saw CR of a trailer field line.
+    TrailerLf,
+    /// Saw CR of the final blank line.
+    EndLf,
+    /// Body complete.
+    Done,
+}
+
+/// The chunked decoder: pure, fed with bytes, fills an output buffer.
+#[derive(Debug, Clone)]
+pub struct ChunkedDecoder {
+    state: Chunk,
+    size: u64,
+    line: usize,
+    trailer_bytes: usize,
+    max_trailer_bytes: usize,
+}
+
+impl ChunkedDecoder {
+    pub fn new(max_trailer_bytes: usize) -> ChunkedDecoder {
+        ChunkedDecoder {
+            state: Chunk::SizeStart,
+            size: 0,
+            line: 0,
+            trailer_bytes: 0,
+            max_trailer_bytes,
+        }
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.state == Chunk::Done
+    }
+
+    /// Decodes from `input` into `out`. Returns (bytes consumed, bytes produced). Stops at the
+    /// end of the body: input past it is left unconsumed.
+    pub fn decode(&mut self, input: &[u8], out: &mut [u8]) -> Result<(usize, usize), BodyError> {
+        let (mut i, mut o) = (0, 0);
+        while i < input.len() && self.state != Chunk::Done {
+            if self.state == Chunk::Data {
+                let n = (self.size.min(usize::MAX as u64) as usize)
+                    .min(input.len() - i)
+                    .min(out.len() - o);
+                if n == 0 {
+                    break; // output full
+                }
+                out[o..o + n].copy_from_slice(&input[i..i + n]);
+                i += n;
+                o += n;
+                self.size -= n as u64;
+                if self.size == 0 {
+                    self.state = Chunk::DataCr;
+                }
+                continue;
+            }
+            let b = input[i];
+            i += 1;
+            self.state = match self.state {
+                Chunk::SizeStart | Chunk::Size => {
+                    if let Some(d) = (b as char).to_digit(16) {
+                        if self.size >> 60 != 0 {
+                            return Err(BodyError::TooLarge);
+                        }
+                        self.size = self.size << 4 | d as u64;
+                        self.line += 1;
+                        Chunk::Size
+                    } else if self.state == Chunk::SizeStart {
+                        return Err(BodyError::Malformed);
+                    } else {
+                        match b {
+                            b'\r' => Chunk::SizeLf,
+                            b';' | b' ' | b'\t' => Chunk::Ext,
+                            _ => return Err(BodyError::Malformed),
+                        }
+                    }
+                }
+                Chunk::Ext => match b {
+                    b'\r' => Chunk::SizeLf,
+                    b'\n' | 0 => return Err(BodyError::Malformed),
+                    _ => {
+                        self.line += 1;
+                        if self.line > MAX_CHUNK_LINE {
+                            return Err(BodyError::Malformed);
+                        }
+                        Chunk::Ext
+                    }
+                },
+                Chunk::SizeLf => {
+                    if b != b'\n' {
+                        return Err(BodyError::Malformed);
+                    }
+                    self.line = 0;
+                    if self.size == 0 {
+                        Chunk::TrailerStart
+                    } else {
+                        Chunk::Data
+                    }
+                }
+                Chunk::DataCr => match b {
+                    b'\r' => Chunk::DataLf,
+                    _ => return Err(BodyError::Malformed),
+                },
+                Chunk::DataLf => match b {
+                    b'\n' => Chunk::SizeStart,
+                    _ => return Err(BodyError::Malformed),
+                },
+                Chunk::TrailerStart | Chunk::Trailer => {
+                    self.trailer_bytes += 1;
+                    if self.trailer_bytes > self.max_trailer_bytes {
+                        return Err(BodyError::TrailersTooLarge);
+                    }
+                    match (self.state, b) {
+                        (Chunk::TrailerStart, b'\r') => Chunk::EndLf,
+                        (_, b'\r') => Chunk::TrailerLf,
+                        (_, b'\n') | (_, 0) => return Err(BodyError::Malformed),
+                        _ => Chunk::Trailer,
+                    }
+                }
+                Chunk::TrailerLf => match b {
+                    b'\n' => Chunk::TrailerStart,
+                    _ => return Err(BodyError::Malformed),
+                },
+                Chunk::EndLf => match b {
+                    b'\n' => Chunk::Done,
+                    _ => return Err(BodyError::Malformed),
+                },
+                Chunk::Data | Chunk::Done => self.state,
+            };
+        }
+        Ok((i, o))
+    }
+}
+
+enum State {
+    Length(u64),
+    Chunked(ChunkedDecoder),
+    Done,
+}
+
+/// Settings a body is read under (from [`super::Config`]).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    pub max_bytes: u64,
+    pub max_trailer_bytes: usize,
+    pub grace: Duration,
+    pub min_rate: u64,
+    pub read_chunk: usize,
+}
+
+/// The request body as a handler reads it: `std::io::Read`, bounded by the body limit, cut
+/// for slow senders. Reading it sends `100 Continue` first when the client asked for it.
+pub struct Body<'a> {
+    wire: &'a mut Wire,
+    state: State,
+    limits: BodyLimits,
+    /// Decoded bytes handed out so far.
+    read: u64,
+    /// Wire bytes consumed so far (for the rate floor).
+    raw: u64,
+    started: Option<Instant>,
+    continue_pending: bool,
+    error: Option<BodyError>,
+}
+
+impl<'a> Body<'a> {
+    pub fn new(
+        wire: &'a mut Wire,
+        framing: Framing,
+        limits: BodyLimits,
+        expect_continue: bool,
+    ) -> Body<'a> {
+        let state = match framing {
+            Framing::Empty => State::Done,
+            Framing::Length(n) => State::Length(n),
+            Framing::Chunked => State::Chunked(ChunkedDecoder::new(limits.max_trailer_bytes)),
+        };
+        Body {
+            wire,
+            state,
+            limits,
+            read: 0,
+            raw: 0,
+            started: None,
+            continue_pending: expect_continue,
+            error: None,
+        }
+    }
+
+    /// The declared length (`Content-Length`), when there is one.
+    pub fn declared_len(&self) -> Option<u64> {
+        match self.state {
+            State::Length(n) => Some(self.read + n),
+            State::Done if self.read == 0 => Some(0),
+            _ => None,
+        }
+    }
+
+    /// Whether the body has been read to its end.
+    pub fn is_done(&self) -> bool {
+        matches!(self.state, State::Done)
+    }
+
+    /// The error that stopped reading, if any.
+    pub fn error(&self) -> Option<BodyError> {
+        self.error
+    }
+
+    /// Whether the client still waits for `100 Continue` (nothing was read).
+    pub fn continue_pending(&self) -> bool {
+        self.continue_pending
+    }
+
+    /// The largest body allowed.
+    pub fn limit(&self) -> u64 {
+        self.limits.max_bytes
+    }
+
+    /// Reads the whole body (at most `max` bytes, and never more than the layer's limit).
+    pub fn read_all(&mut self, max: u64) -> Result<Vec<u8>, BodyError> {
+        let max = max.min(self.limits.max_bytes);
+        if let Some(n) = self.declared_len() {
+            if n > max {
+                return Err(BodyError::TooLarge);
+            }
+        }
+        let mut v = Vec::with_capacity(self.declared_len().unwrap_or(0).min(max) as usize);
+        let mut chunk = [0u8; 8192];
+        loop {
+            match self.read_inner(&mut chunk) {
+                Ok(0) => return Ok(v),
+                Ok(n) => {
+                    if (v.len() + n) as u64 > max {
+                        return Err(BodyError::TooLarge);
+                    }
+                    v.extend_from_slice(&chunk[..n]);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn fail(&mut self, e: BodyError) -> BodyError {
+        self.error = Some(e);
+        e
+    }
+
+    /// Gets more wire bytes into the buffer, within the rate floor.
+    fn fill(&mut self) -> Result<(), BodyError> {
+        let started = *self.started.get_or_insert_with(Instant::now);
+        let allowed = if self.limits.min_rate == 0 {
+            Duration::from_secs(u32::MAX as u64)
+        } else {
+            self.limits.grace
+                + Duration::from_secs_f64((self.raw + 1) as f64 / self.limits.min_rate as f64)
+        };
+        let deadline = started + allowed;
+        match self.wire.fill_until(deadline, self.limits.read_chunk) {
+            Ok(0) => Err(self.fail(BodyError::Gone)),
+            Ok(_) => Ok(()),
+            Err(e) if is_timeout(&e) => Err(self.fail(BodyError::Timeout)),
+            Err(_) => Err(self.fail(BodyError::Gone)),
+        }
+    }
+
+    fn read_inner(&mut self, out: &mut [u8]) -> Result<usize, BodyError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        if out.is_empty() {
+            return Ok(0);
+        }
+        if self.continue_pending {
+            self.continue_pending = false;
+            if self
+                .wire
+                .write_now(b"HTTP/1.1 100 Continue\r\n\r\n")
+                .is_err()
+            {
+                return Err(self.fail(BodyError::Gone));
+            }
+        }
+        loop {
+            match &mut self.state {
+                State::Done => return Ok(0),
+                State::Length(remaining) => {
+                    if *remaining == 0 {
+                        self.state = State::Done;
+                        return Ok(0);
+                    }
+                    if self.wire.buffered().is_empty() {
+                        self.fill()?;
+                        continue;
+                    }
+                    let buf = self.wire.buffered();
+                    let n = (buf.len() as u64).min(*remaining).min(out.len() as u64) as usize;
+                    out[..n].copy_from_slice(&buf[..n]);
+                    *remaining -= n as u64;
+                    if *remaining == 0 {
+                        self.state = State::Done;
+                    }
+                    self.wire.consume(n);
+                    self.raw += n as u64;
+                    self.read += n as u64;
+                    return Ok(n);
+                }
+                State::Chunked(dec) => {
+                    if self.wire.buffered().is_empty() {
+                        self.fill()?;
+                        continue;
+                    }
+                    let room = (self.limits.max_bytes - self.read).min(out.len() as u64) as usize;
+                    let (used, n) = if room == 0 {
+                        // At the limit: only framing (the end of the body) may follow.
+                        let mut probe = [0u8; 1];
+                        match dec.decode(self.wire.buffered(), &mut probe) {
+                            Ok((_, 1)) => return Err(self.fail(BodyError::TooLarge)),
+                            Ok(r) => r,
+                            Err(e) => return Err(self.fail(e)),
+                        }
+                    } else {
+                        match dec.decode(self.wire.buffered(), &mut out[..room]) {
+                            Ok(r) => r,
+                            Err(e) => return Err(self.fail(e)),
+                        }
+                    };
+                    let done = dec.is_done();
+                    self.wire.consume(used);
+                    self.raw += used as u64;
+                    self.read += n as u64;
+                    if done {
+                        self.state = State::Done;
+                    }
+                    if n > 0 || done {
+                        return Ok(n);
+                    }
+                }
+            }
+        }
+    }
+
+    /// After the handler: reads and discards what it left unread, up to `max` wire bytes.
+    /// Returns whether the connection is still in step (the body was read to its end).
+    pub fn drain(&mut self, max: u64) -> bool {
+        if self.is_done() {
+            return true;
+        }
+        if self.error.is_some() || self.continue_pending {
+            // The client may or may not send the body now: the connection cannot be reused.
+            return false;
+        }
+        if let Some(n) = self.declared_len() {
+            if n - self.read > max {
+                return false;
+            }
+        }
+        let start = self.raw;
+        let mut scratch = [0u8; 4096];
+        while self.raw - start <= max {
+            match self.read_inner(&mut scratch) {
+                Ok(0) => return self.is_done(),
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+        false
+    }
+}
+
+impl Read for Body<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_inner(buf).map_err(BodyError::io)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_all(input: &[u8]) -> Result<(Vec<u8>, usize), BodyError> {
+        let mut d = ChunkedDecoder::new(1024);
+        let mut out = vec![0u8; 1 << 16];
+        let (used, n) = d.decode(input, &mut out)?;
+        if !d.is_done() {
+            return Err(BodyError::Gone);
+        }
+        out.truncate(n);
+        Ok((out, used))
+    }
+
+    #[test]
+    fn chunked() {
+        let (b, used) = decode_all(b"5\r\nhello\r\n6;x=y\r\n world\r\n0\r\n\r\nGET").unwrap();
+        assert_eq!(b, b"hello world");
+        assert_eq!(used, b"5\r\nhello\r\n6;x=y\r\n world\r\n0\r\n\r\n".len());
+        let (b, _) = decode_all(b"A\r\n0123456789\r\n0\r\nX-T: 1\r\nY: 2\r\n\r\n").unwrap();
+        assert_eq!(b, b"0123456789");
+        assert_eq!(
+            decode_all(b"5\nhello\r\n0\r\n\r\n"),
+            Err(BodyError::Malformed)
+        );
+        assert_eq!(
+            decode_all(b"5\r\nhelloX\r\n0\r\n\r\n"),
+            Err(BodyError::Malformed)
+        );
+        assert_eq!(decode_all(b"\r\n"), Err(BodyError::Malformed));
+        assert_eq!(decode_all(b"-5\r\n"), Err(BodyError::Malformed));
+        assert_eq!(
+            decode_all(b"fffffffffffffffff\r\n"),
+            Err(BodyError::TooLarge)
+        );
+        assert_eq!(decode_all(b"0\r\nX: 1\n\r\n"), Err(BodyError::Malformed));
+    }
+
+    #[test]
+    fn chunked_byte_by_byte() {
+        let input = b"3\r\nabc\r\n2 ; ext\r\nde\r\n0\r\nT: v\r\n\r\n";
+        let mut d = ChunkedDecoder::new(1024);
+        let mut got = Vec::new();
+        for b in input.iter() {
+            let mut out = [0u8; 4];
+            let (used, n) = d.decode(std::slice::from_ref(b), &mut out).unwrap();
+            assert_eq!(used, 1);
+            got.extend_from_slice(&out[..n]);
+        }
+        assert!(d.is_done());
+        assert_eq!(got, b"abcde");
+    }
+
+    #[test]
+    fn trailer_limit() {
+        let mut d = ChunkedDecoder::new(8);
+        let mut out = [0u8; 4];
+        assert_eq!(
+            d.decode(b"0\r\nLong-Trailer: 1\r\n\r\n", &mut out),
+            Err(BodyError::TrailersTooLarge)
+        );
+    }
+}

@@ -1,0 +1,117 @@
+//! The life of one connection: request after request until close.
+//!
+//! Owns: keep-alive versus close (`Connection`, HTTP/1.0, errors, shutdown), the order of
+//! pipelined responses and the bound on output buffered for them, calling the handler under
+//! `catch_unwind`, replacing its answer when the body failed, and closing gracefully. Must
+//! never: reuse a connection whose body was not read to its end, write a response out of
+//! order, or let a handler panic reach the process.
+
+use super::body::{Body, BodyLimits};
+use super::head::{self, Framing, Head};
+use super::listen::{Shared, Tracked};
+use super::request::{Method, Request};
+use super::response::{self, Response, Rest};
+use super::wire::Wire;
+use may::net::TcpStream;
+use std::net::SocketAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+
+/// A connection: `tracked` is declared first so it is dropped (unregistered) before the
+/// socket is closed, so the shutdown code never touches a reused descriptor.
+struct Conn {
+    tracked: Tracked,
+    wire: Wire,
+}
+
+/// Serves one accepted connection until it closes.
+pub fn serve(stream: TcpStream, peer: Option<SocketAddr>, shared: &Shared, tracked: Tracked) {
+    let cfg = &shared.cfg;
+    let mut conn = Conn {
+        tracked,
+        wire: Wire::new(stream, cfg.write_timeout),
+    };
+    let mut head = Head::default();
+    let limits = BodyLimits {
+        max_bytes: cfg.max_body_bytes,
+        max_trailer_bytes: cfg.max_head_bytes,
+        grace: cfg.body_grace,
+        min_rate: cfg.body_min_rate,
+        read_chunk: super::config::READ_CHUNK.max(cfg.max_head_bytes + 1),
+    };
+    loop {
+        if conn.wire.buffered().is_empty() && conn.wire.flush().is_err() {
+            return;
+        }
+        conn.tracked.state.idle.store(true, Ordering::SeqCst);
+        if shared.shutting_down.load(Ordering::SeqCst) {
+            return;
+        }
+        let state = &conn.tracked.state;
+        let r = head::read_head(&mut conn.wire, cfg, &mut head, || {
+            state.idle.store(false, Ordering::SeqCst)
+        });
+        state.idle.store(false, Ordering::SeqCst);
+        if let Err(e) = r {
+            if let Some(status) = e.status() {
+                let _ =
+                    response::write(&mut conn.wire.out, Response::error(status), false, false, 1);
+                conn.wire
+                    .linger_close(cfg.linger_timeout, cfg.max_body_bytes);
+            }
+            return;
+        }
+        let framing = head.framing.unwrap_or(Framing::Empty);
+        let body = Body::new(&mut conn.wire, framing, limits, head.expect_continue);
+        let mut req = Request::new(&head, body, peer);
+        let is_head = req.method() == Method::Head;
+        let handled = catch_unwind(AssertUnwindSafe(|| shared.handler.handle(&mut req)));
+        let (resp, in_step) = match handled {
+            Ok(resp) => match req.body.error() {
+                Some(e) => match e.status() {
+                    Some(s) => (Response::error(s), false),
+                    None => return,
+                },
+                None => {
+                    let in_step =
+                        head.keep_alive && !resp.close && req.body.drain(cfg.max_drain_bytes);
+                    (resp, in_step)
+                }
+            },
+            Err(_) => {
+                eprintln!(
+                    "thetorrent: http: handler panicked on {} {}; connection closed",
+                    req.method_str(),
+                    req.path()
+                );
+                (Response::error(500), false)
+            }
+        };
+        let keep_alive = in_step && !shared.shutting_down.load(Ordering::SeqCst);
+        match response::write(&mut conn.wire.out, resp, is_head, keep_alive, head.version) {
+            Ok(Rest::Nothing) => {}
+            Ok(Rest::File { file, offset, len }) => {
+                if let Err(e) = conn.wire.send_file(&file, offset, len) {
+                    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                        eprintln!("thetorrent: http: file shrank mid-response");
+                    }
+                    return;
+                }
+            }
+            Err(e) => {
+                eprintln!("thetorrent: http: file body could not be read: {e}");
+                conn.wire
+                    .linger_close(cfg.linger_timeout, cfg.max_drain_bytes);
+                return;
+            }
+        }
+        if !keep_alive {
+            conn.wire
+                .linger_close(cfg.linger_timeout, cfg.max_drain_bytes);
+            return;
+        }
+        if conn.wire.out.len() >= cfg.max_buffered_output && conn.wire.flush().is_err() {
+            return;
+        }
+    }
+}

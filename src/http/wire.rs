@@ -1,0 +1,240 @@
+//! The socket of one connection, its read buffer and its output buffer.
+//!
+//! Owns: every read from and write to a client socket, with a deadline on each read, and the
+//! bounds of both buffers. Must never: interpret the bytes (heads and bodies are parsed in
+//! `head.rs` and `body.rs`), block without a timeout, or grow a buffer past the limit its
+//! caller gives.
+
+use may::net::TcpStream;
+use std::io::{self, Read, Write};
+use std::time::{Duration, Instant};
+
+/// Read buffer size of an idle connection; it grows for long heads and shrinks back after.
+const IDLE_BUFFER: usize = 4096;
+/// Output buffer capacity a connection keeps between responses.
+const OUT_KEEP: usize = 16 * 1024;
+
+pub struct Wire {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// The read timeout currently set on the socket (setting it is a system call).
+    read_timeout: Option<Duration>,
+    /// Response bytes not yet written (pipelined responses are batched here).
+    pub out: Vec<u8>,
+}
+
+/// The error of a read whose deadline passed.
+pub fn timed_out() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "read timed out")
+}
+
+/// Whether an I/O error is a timeout (may reports `TimedOut`; `WouldBlock` is treated alike).
+pub fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+    )
+}
+
+impl Wire {
+    pub fn new(stream: TcpStream, write_timeout: Duration) -> Wire {
+        let _ = stream.set_nodelay(true);
+        let _ = stream.set_write_timeout(Some(write_timeout));
+        Wire {
+            stream,
+            buf: vec![0; IDLE_BUFFER],
+            start: 0,
+            end: 0,
+            read_timeout: None,
+            out: Vec::new(),
+        }
+    }
+
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    /// Bytes received and not yet consumed.
+    pub fn buffered(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// Marks `n` buffered bytes as consumed.
+    pub fn consume(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.end);
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Gives back memory of a connection going idle.
+    pub fn shrink_idle(&mut self) {
+        if self.start == self.end && self.buf.len() > IDLE_BUFFER {
+            self.buf = vec![0; IDLE_BUFFER];
+            self.start = 0;
+            self.end = 0;
+        }
+        if self.out.is_empty() && self.out.capacity() > 64 * 1024 {
+            self.out = Vec::new();
+        }
+    }
+
+    fn set_read_timeout(&mut self, d: Duration) -> io::Result<()> {
+        // Sub-millisecond precision is pointless and would defeat the cache below.
+        let d = Duration::from_millis(d.as_millis().clamp(1, u64::MAX as u128) as u64);
+        if self.read_timeout != Some(d) {
+            self.stream.set_read_timeout(Some(d))?;
+            self.read_timeout = Some(d);
+        }
+        Ok(())
+    }
+
+    /// Reads once more from the socket into the buffer, waiting at most `timeout`.
+    /// `max_buffered` bounds what the buffer may hold in all; the buffer grows up to it.
+    /// Returns the number of new bytes; 0 means the peer closed its side.
+    pub fn fill(&mut self, timeout: Duration, max_buffered: usize) -> io::Result<usize> {
+        if self.start > 0 && (self.end == self.buf.len() || self.start == self.end) {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.end == self.buf.len() {
+            let want = (self.buf.len() * 2).min(max_buffered.max(IDLE_BUFFER));
+            if want <= self.buf.len() {
+                return Err(io::Error::other("read buffer full"));
+            }
+            self.buf.resize(want, 0);
+        }
+        self.set_read_timeout(timeout)?;
+        loop {
+            match self.stream.read(&mut self.buf[self.end..]) {
+                Ok(n) => {
+                    self.end += n;
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Like [`fill`](Self::fill), with an absolute deadline.
+    pub fn fill_until(&mut self, deadline: Instant, max_buffered: usize) -> io::Result<usize> {
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(timed_out());
+        }
+        self.fill(deadline - now, max_buffered)
+    }
+
+    /// Writes all of `out`, then empties it.
+    pub fn flush(&mut self) -> io::Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let r = self.stream.write_all(&self.out);
+        if self.out.capacity() > OUT_KEEP {
+            // A big response's buffer is not kept by a connection that may now sit idle.
+            self.out = Vec::new();
+        } else {
+            self.out.clear();
+        }
+        r
+    }
+
+    /// Sends `out` and then `len` bytes of `file` from `offset` with sendfile(2) (no copy
+    /// through user space, like nginx's `sendfile on`). When the socket is full, the rest goes
+    /// by `pread` + the coroutine-aware write, which waits (bounded by the write timeout).
+    pub fn send_file(&mut self, file: &std::fs::File, offset: u64, len: u64) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let fd = self.stream.as_raw_fd();
+        let mut sent = 0;
+        while sent < self.out.len() {
+            // SAFETY: sending from a live buffer on our own socket.
+            let r = unsafe {
+                libc::send(
+                    fd,
+                    self.out[sent..].as_ptr() as *const libc::c_void,
+                    self.out.len() - sent,
+                    libc::MSG_MORE | libc::MSG_NOSIGNAL,
+                )
+            };
+            if r >= 0 {
+                sent += r as usize;
+                continue;
+            }
+            let e = io::Error::last_os_error();
+            match e.kind() {
+                io::ErrorKind::Interrupted => continue,
+                io::ErrorKind::WouldBlock => {
+                    self.stream.write_all(&self.out[sent..])?;
+                    break;
+                }
+                _ => return Err(e),
+            }
+        }
+        self.out.clear();
+        let end = offset + len;
+        let mut off = offset as libc::off_t;
+        while (off as u64) < end {
+            let want = (end - off as u64).min(1 << 30) as usize;
+            // SAFETY: both descriptors are open; off is a valid in/out offset.
+            let r = unsafe { libc::sendfile(fd, file.as_raw_fd(), &mut off, want) };
+            if r > 0 {
+                continue;
+            }
+            if r == 0 {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank"));
+            }
+            let e = io::Error::last_os_error();
+            match e.kind() {
+                io::ErrorKind::Interrupted => continue,
+                io::ErrorKind::WouldBlock => break,
+                _ => return Err(e),
+            }
+        }
+        let mut at = off as u64;
+        if at < end {
+            let mut piece = vec![0u8; (end - at).min(64 * 1024) as usize];
+            while at < end {
+                let n = (end - at).min(piece.len() as u64) as usize;
+                super::response::read_exact_at(file, &mut piece[..n], at)?;
+                self.stream.write_all(&piece[..n])?;
+                at += n as u64;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `bytes` straight to the socket (after anything buffered in `out`).
+    pub fn write_now(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.flush()?;
+        self.stream.write_all(bytes)
+    }
+
+    /// Closes the connection so that the client reads what was sent before: stops sending,
+    /// then reads and discards its input until it closes, `timeout` passes or `max` bytes
+    /// were thrown away (closing with unread input would reset the connection and could
+    /// destroy the response in flight).
+    pub fn linger_close(&mut self, timeout: Duration, max: u64) {
+        let _ = self.flush();
+        let _ = self.stream.shutdown(std::net::Shutdown::Write);
+        let deadline = Instant::now() + timeout;
+        let mut thrown = 0u64;
+        self.start = 0;
+        self.end = 0;
+        while thrown < max {
+            match self.fill_until(deadline, self.buf.len()) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    thrown += n as u64;
+                    self.start = 0;
+                    self.end = 0;
+                }
+            }
+        }
+    }
+}
