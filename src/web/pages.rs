@@ -126,7 +126,7 @@ pub fn index(count: u64, base_url: &str) -> String {
          <h2 id=\"upload-h\">Upload</h2>\n\
          <form id=\"upload\" class=\"upload\" method=\"post\" action=\"/upload\" \
          enctype=\"multipart/form-data\">\n\
-         <label for=\"torrent\">.torrent files</label>\n\
+         <label for=\"torrent\">Torrent files</label>\n\
          <input type=\"file\" id=\"torrent\" name=\"torrent\" multiple \
          accept=\".torrent,application/x-bittorrent\" required aria-describedby=\"upload-hint\">\n\
          <p id=\"upload-hint\" class=\"hint\">Choose one or several files. \

@@ -554,3 +554,169 @@ fn write_pages_for_screenshots() {
     std::fs::write(dir.join("style.css"), STYLE_CSS).unwrap();
     std::fs::write(dir.join("app.js"), APP_JS).unwrap();
 }
+
+/// The API page's examples, run as a user would paste them (PHP, Perl, Python zeep and
+/// requests, curl) against a stand-in server on loopback built from the real WSDL, SOAP and
+/// multipart code; its "hash" is the SHA-1 of the whole file and it refuses files not starting
+/// with `d`. Needs php-soap, SOAP::Lite, zeep, requests and curl (`tests/setup.sh`):
+/// `cargo test --lib web::tests::api_examples_work -- --ignored`.
+#[test]
+#[ignore]
+fn api_examples_work() {
+    use sha1::{Digest, Sha1};
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::process::Command;
+
+    const REFUSED: &str = "not a torrent file: no info dictionary";
+    fn store(file: &[u8]) -> Result<String, String> {
+        if file.first() == Some(&b'd') {
+            Ok(crate::hash::hex_upper(&Sha1::digest(file)))
+        } else {
+            Err(REFUSED.into())
+        }
+    }
+    fn handle(stream: std::net::TcpStream, base: &str) -> std::io::Result<()> {
+        let mut reader = BufReader::new(stream.try_clone()?);
+        let mut line = String::new();
+        reader.read_line(&mut line)?;
+        let (mut len, mut ctype) = (0usize, String::new());
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h)? == 0 || h.trim().is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    len = v.trim().parse().unwrap_or(0);
+                } else if k.eq_ignore_ascii_case("content-type") {
+                    ctype = v.trim().to_string();
+                }
+            }
+        }
+        let mut body = vec![0u8; len];
+        reader.read_exact(&mut body)?;
+        let mut headers = Vec::new();
+        let (status, payload) = if line.starts_with("GET /api/thetorrent.wsdl") {
+            ("200 OK", crate::soap::wsdl(base).into_bytes())
+        } else if line.starts_with("POST /api/soap") {
+            let call = crate::soap::parse_request(&body).expect("soap request");
+            match store(&call.torrent) {
+                Ok(h) => ("200 OK", crate::soap::render_response(call.operation, &h)),
+                Err(e) => (
+                    "500 Internal Server Error",
+                    crate::soap::render_fault(crate::soap::FaultCode::Client, &e),
+                ),
+            }
+        } else if line.starts_with("POST /api/upload") {
+            let file = if ctype.starts_with("multipart/") {
+                let parts = crate::multipart::parse_all(&ctype, &body, 1 << 20).unwrap();
+                match &parts[0].body {
+                    crate::multipart::PartBody::Data(d) => d.clone(),
+                    _ => panic!("too large"),
+                }
+            } else {
+                assert_eq!(ctype, "application/x-bittorrent");
+                body
+            };
+            match store(&file) {
+                Ok(h) => {
+                    headers.push(("X-Thetorrent-Result", "stored".to_string()));
+                    headers.push(("X-Thetorrent-Hash", h.clone()));
+                    ("200 OK", format!("{h}\n").into_bytes())
+                }
+                Err(e) => {
+                    headers.push(("X-Thetorrent-Result", "failed".to_string()));
+                    headers.push(("X-Thetorrent-Error", e.clone()));
+                    ("400 Bad Request", format!("{e}\n").into_bytes())
+                }
+            }
+        } else if line.starts_with("GET /torrent/") {
+            ("200 OK", b"d4:infodee".to_vec())
+        } else {
+            ("404 Not Found", b"not found\n".to_vec())
+        };
+        let mut stream = stream;
+        write!(
+            stream,
+            "HTTP/1.1 {status}\r\nContent-Length: {}\r\n",
+            payload.len()
+        )?;
+        for (k, v) in headers {
+            write!(stream, "{k}: {v}\r\n")?;
+        }
+        write!(stream, "Connection: close\r\n\r\n")?;
+        stream.write_all(&payload)
+    }
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let b = base.clone();
+    std::thread::spawn(move || {
+        for s in listener.incoming().flatten() {
+            let b = b.clone();
+            std::thread::spawn(move || handle(s, &b));
+        }
+    });
+
+    let dir = std::env::temp_dir().join(format!("thetorrent-web-examples-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good: &[u8] = b"d4:infod4:name1:a12:piece lengthi16384e6:pieces0:ee";
+    let want = crate::hash::hex_upper(&Sha1::digest(good));
+    std::fs::write(dir.join("file.torrent"), good).unwrap();
+    std::fs::write(dir.join("bad.torrent"), b"<html>not a torrent</html>").unwrap();
+
+    for (title, file, code) in api_examples(&base) {
+        let Some(file) = file else {
+            // curl: run the commands as they stand, in the folder with file.torrent.
+            let out = Command::new("sh")
+                .arg("-ec")
+                .arg(&code)
+                .current_dir(&dir)
+                .output()
+                .expect("sh");
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            eprintln!(
+                "--- {title}:\n{stdout}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(out.status.success(), "{title}");
+            assert!(
+                stdout.contains(&format!("X-Thetorrent-Hash: {want}")),
+                "{title}"
+            );
+            assert_eq!(stdout.matches(&want).count(), 3, "{title}");
+            assert!(dir
+                .join("7431A969B347E14BBA641B3517C024F7B40DFB7F.torrent")
+                .exists());
+            continue;
+        };
+        std::fs::write(dir.join(file), &code).unwrap();
+        let bin = match file.rsplit('.').next() {
+            Some("php") => "php",
+            Some("pl") => "perl",
+            _ => "python3",
+        };
+        for (input, ok) in [("file.torrent", true), ("bad.torrent", false)] {
+            let out = Command::new(bin)
+                .arg(file)
+                .arg(input)
+                .current_dir(&dir)
+                .output()
+                .unwrap_or_else(|e| panic!("{bin}: {e}"));
+            let (stdout, stderr) = (
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+            );
+            eprintln!("--- {title} {input}: {}\n{stdout}{stderr}", out.status);
+            if ok {
+                assert!(out.status.success(), "{title}");
+                assert_eq!(stdout, format!("{want}\n"), "{title}");
+            } else {
+                assert!(!out.status.success(), "{title}");
+                assert!(stdout.is_empty(), "{title}");
+                assert!(stderr.contains(REFUSED), "{title}: {stderr}");
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
