@@ -414,12 +414,13 @@ pub fn info(
         &summary.files
     };
 
+    // Escaped once for both places it goes (an attribute and text).
+    let magnet = html_escape(&magnet_link(summary, v1, v2));
     let mut m = String::with_capacity(8 * 1024);
     m.push_str("<h1 class=\"tname\">");
     push_escaped(&mut m, &truncate_chars(name, NAME_CHARS));
     m.push_str("</h1>\n");
     if let Some(k) = key {
-        let magnet = html_escape(&magnet_link(summary, v1, v2));
         let _ = writeln!(
             m,
             "<p class=\"actions\"><a class=\"button\" href=\"/torrent/{k}.torrent\" download>\
@@ -487,7 +488,6 @@ pub fn info(
     m.push_str("</dl>\n");
 
     if let Some(k) = key {
-        let magnet = html_escape(&magnet_link(summary, v1, v2));
         let _ = write!(
             m,
             "<section aria-labelledby=\"links-h\">\n<h2 id=\"links-h\">Links</h2>\n\
