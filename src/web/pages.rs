@@ -1,0 +1,601 @@
+//! The HTML pages.
+//!
+//! Owns: the markup of each page and the shared frame around it. Must never: write a value
+//! into markup except through `push_escaped` / `html_escape` (or as text known to be ASCII
+//! digits and letters), or let a page outgrow `PAGE_LIMIT` (long texts are cut, lists stop).
+
+use std::fmt::Write as _;
+
+use super::text::{
+    format_count, html_escape, human_size, iso_utc, percent_encode, plural, push_escaped,
+    truncate_chars, truncate_middle,
+};
+use crate::hash::{hex_upper, Key};
+use crate::torrent::{FileEntry, Summary};
+
+/// Files listed on a torrent's page at most ("and N more" after them).
+pub const MAX_FILES_SHOWN: usize = 100;
+/// Trackers listed on a torrent's page at most.
+pub const MAX_TRACKERS_SHOWN: usize = 30;
+/// Trackers put into the magnet link at most (the `.torrent` file has them all).
+pub const MAX_MAGNET_TRACKERS: usize = 5;
+/// A torrent page stops listing files once it has this many bytes.
+pub const INFO_BUDGET: usize = 27 * 1024;
+/// Bytes the tracker list may take on a torrent page.
+const TRACKERS_BUDGET: usize = 5 * 1024;
+
+/// Characters shown of a torrent's name (in the heading; the title gets fewer).
+const NAME_CHARS: usize = 200;
+const TITLE_CHARS: usize = 70;
+const PATH_CHARS: usize = 160;
+const COMMENT_CHARS: usize = 500;
+const CREATED_BY_CHARS: usize = 100;
+const TRACKER_CHARS: usize = 200;
+/// Longest tracker URL (bytes) put into a magnet link, and longest `dn` (bytes).
+const MAGNET_TRACKER_BYTES: usize = 200;
+const MAGNET_NAME_BYTES: usize = 200;
+/// Characters shown of an uploaded file's name on the result page, and of error messages.
+const FILENAME_CHARS: usize = 80;
+const MESSAGE_CHARS: usize = 300;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Nav {
+    Home,
+    Api,
+    None,
+}
+
+/// The frame around every page: head, skip link, header with navigation, `main`, footer.
+/// `title` is plain text (escaped here), `main` is markup.
+fn page(title: &str, nav: Nav, main: &str, script: bool) -> String {
+    let mut out = String::with_capacity(main.len() + 1500);
+    out.push_str(
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>",
+    );
+    push_escaped(&mut out, title);
+    out.push_str(
+        "</title>\n<link rel=\"stylesheet\" href=\"/style.css\">\n\
+         <link rel=\"icon\" href=\"/favicon.svg\" type=\"image/svg+xml\">\n",
+    );
+    if script {
+        out.push_str("<script src=\"/app.js\" defer></script>\n");
+    }
+    out.push_str(
+        "</head>\n<body>\n<a class=\"skip\" href=\"#main\">Skip to content</a>\n\
+         <header class=\"site\"><div class=\"wrap\">\
+         <a class=\"brand\" href=\"/\">thetorrent</a>\n<nav aria-label=\"Site\"><ul>",
+    );
+    for (href, label, which) in [("/", "Upload", Nav::Home), ("/api", "API", Nav::Api)] {
+        let current = if nav == which {
+            " aria-current=\"page\""
+        } else {
+            ""
+        };
+        let _ = write!(out, "<li><a href=\"{href}\"{current}>{label}</a></li>");
+    }
+    out.push_str("</ul></nav></div></header>\n<main id=\"main\" class=\"wrap\">\n");
+    out.push_str(main);
+    out.push_str(
+        "</main>\n<footer class=\"site\"><div class=\"wrap\"><p>thetorrent keeps .torrent files \
+         exactly as uploaded, at <code>/torrent/&lt;INFO_HASH&gt;.torrent</code>. \
+         <a href=\"/api\">API</a> · <a href=\"/sync/\">Mirror lists</a></p></div></footer>\n\
+         </body>\n</html>\n",
+    );
+    out
+}
+
+/// "There are 1,234 stored torrents." (singular for one), as markup with the number in
+/// `<strong>`; `app.js` writes the same sentence when the count changes.
+pub fn count_sentence(count: u64) -> String {
+    if count == 1 {
+        "There is <strong>1</strong> stored torrent.".into()
+    } else {
+        format!(
+            "There are <strong>{}</strong> stored torrents.",
+            format_count(count)
+        )
+    }
+}
+
+/// `base_url` without a trailing slash, HTML-escaped.
+fn base(base_url: &str) -> String {
+    html_escape(base_url.trim_end_matches('/'))
+}
+
+/// The lookup form (front page and error pages).
+const LOOKUP_FORM: &str =
+    "<form class=\"lookup\" method=\"get\" action=\"/lookup\" role=\"search\">\n\
+         <label for=\"q\">Info hash or magnet link</label>\n\
+         <div class=\"row\"><input type=\"text\" id=\"q\" name=\"q\" required \
+         autocomplete=\"off\" autocapitalize=\"off\" spellcheck=\"false\" \
+         aria-describedby=\"q-hint\">\
+         <button type=\"submit\">Look up</button></div>\n\
+         <p id=\"q-hint\" class=\"hint\">40 hex digits, 32 base32 characters, a 64-hex v2 \
+         hash, or a whole <code>magnet:?xt=urn:btih:…</code> link.</p>\n</form>\n";
+
+/// `GET /`: the live count, the upload form (works without JavaScript; `app.js` adds several
+/// files at once with per-file results, drag and drop, and the count going up), the lookup
+/// box and a link to the API page.
+pub fn index(count: u64, base_url: &str) -> String {
+    let b = base(base_url);
+    let main = format!(
+        "<h1>Store and find .torrent files</h1>\n\
+         <p class=\"count\" id=\"count-line\" aria-live=\"polite\">{count}</p>\n\
+         <section class=\"card\" aria-labelledby=\"upload-h\">\n\
+         <h2 id=\"upload-h\">Upload</h2>\n\
+         <form id=\"upload\" class=\"upload\" method=\"post\" action=\"/upload\" \
+         enctype=\"multipart/form-data\">\n\
+         <label for=\"torrent\">Torrent files</label>\n\
+         <input type=\"file\" id=\"torrent\" name=\"torrent\" multiple \
+         accept=\".torrent,application/x-bittorrent\" required aria-describedby=\"upload-hint\">\n\
+         <p id=\"upload-hint\" class=\"hint\">Choose one or several files. \
+         <span class=\"js-only\" hidden>You can also drop them anywhere on this page; \
+         each one is uploaded as soon as it is chosen.</span></p>\n\
+         <button type=\"submit\" class=\"no-js\">Upload</button>\n\
+         </form>\n\
+         <ol id=\"results\" class=\"results\" aria-live=\"polite\"></ol>\n\
+         </section>\n\
+         <section class=\"card\" aria-labelledby=\"lookup-h\">\n\
+         <h2 id=\"lookup-h\">Look up a torrent</h2>\n{lookup}</section>\n\
+         <section aria-labelledby=\"scripts-h\">\n\
+         <h2 id=\"scripts-h\">From scripts</h2>\n\
+         <p>Upload with SOAP or a plain HTTP POST, e.g. \
+         <code>curl -F torrent=@file.torrent {b}/api/upload</code>, and download any stored \
+         file at <code>{b}/torrent/&lt;INFO_HASH&gt;.torrent</code>. \
+         <a href=\"/api\">API documentation and examples</a>.</p>\n</section>\n",
+        count = count_sentence(count),
+        lookup = LOOKUP_FORM,
+    );
+    page(
+        "thetorrent: store and find .torrent files",
+        Nav::Home,
+        &main,
+        true,
+    )
+}
+
+/// The outcome of one uploaded file, for [`upload_result`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadResult {
+    /// The file name the browser sent (may be empty).
+    pub filename: String,
+    /// The info hash (40 upper-case hex digits), or the error message.
+    pub outcome: Result<String, String>,
+    /// The torrent was stored before this upload.
+    pub already: bool,
+}
+
+/// An info hash link, `<a href="/info/HASH"><code>HASH</code></a>`, when `hash` is a hash;
+/// otherwise the escaped text.
+fn hash_link(hash: &str) -> String {
+    match Key::parse(hash.trim()) {
+        Ok(k) => format!("<a href=\"/info/{k}\"><code class=\"hash\">{k}</code></a>"),
+        Err(_) => format!("<code class=\"hash\">{}</code>", html_escape(hash)),
+    }
+}
+
+/// The page the upload form posts to without JavaScript (`POST /upload`): each file's name and
+/// its hash with a link, or its error. Grows by at most about 1 KB per file.
+pub fn upload_result(results: &[UploadResult]) -> String {
+    let stored = results.iter().filter(|r| r.outcome.is_ok()).count() as u64;
+    let failed = results.len() as u64 - stored;
+    let mut main = String::from("<h1>Upload result</h1>\n");
+    if results.is_empty() {
+        main.push_str("<p>No file was received. Choose one or several .torrent files.</p>\n");
+    } else {
+        let _ = writeln!(
+            main,
+            "<p class=\"summary\">{} stored, {} failed.</p>\n<ol class=\"results\">",
+            format_count(stored),
+            format_count(failed)
+        );
+        for r in results {
+            let class = if r.outcome.is_ok() { "ok" } else { "err" };
+            let _ = write!(main, "<li class=\"{class}\"><span class=\"fname\">");
+            if r.filename.is_empty() {
+                main.push_str("(no name)");
+            } else {
+                push_escaped(&mut main, &truncate_middle(&r.filename, FILENAME_CHARS));
+            }
+            main.push_str("</span> ");
+            match &r.outcome {
+                Ok(hash) => {
+                    let word = if r.already {
+                        "already stored"
+                    } else {
+                        "stored"
+                    };
+                    let _ = write!(
+                        main,
+                        "<span class=\"status\">{word}</span> {}",
+                        hash_link(hash)
+                    );
+                }
+                Err(msg) => {
+                    main.push_str("<span class=\"status\">failed:</span> <span class=\"msg\">");
+                    push_escaped(&mut main, &truncate_chars(msg, MESSAGE_CHARS));
+                    main.push_str("</span>");
+                }
+            }
+            main.push_str("</li>\n");
+        }
+        main.push_str("</ol>\n");
+    }
+    main.push_str("<p><a href=\"/\">Upload more files</a></p>\n");
+    page("Upload result · thetorrent", Nav::None, &main, false)
+}
+
+const EX_PHP: &str = include_str!("../../www/examples/store.php");
+const EX_PERL: &str = include_str!("../../www/examples/store.pl");
+const EX_ZEEP: &str = include_str!("../../www/examples/store_zeep.py");
+const EX_REQUESTS: &str = include_str!("../../www/examples/store_requests.py");
+const EX_CURL: &str = include_str!("../../www/examples/curl.sh");
+/// What the examples say where the public base URL goes.
+const BASE_PLACEHOLDER: &str = "{{BASE}}";
+
+/// The examples of the API page as plain text with the base URL filled in: (title, file name
+/// a user would save it as, code). Exposed for tests that run them against a server.
+pub fn api_examples(base_url: &str) -> [(&'static str, Option<&'static str>, String); 5] {
+    let b = base_url.trim_end_matches('/');
+    let fill = |s: &str| s.replace(BASE_PLACEHOLDER, b);
+    [
+        ("PHP (SoapClient)", Some("store.php"), fill(EX_PHP)),
+        ("Perl (SOAP::Lite)", Some("store.pl"), fill(EX_PERL)),
+        ("Python (zeep)", Some("store_zeep.py"), fill(EX_ZEEP)),
+        (
+            "Python (requests)",
+            Some("store_requests.py"),
+            fill(EX_REQUESTS),
+        ),
+        ("curl", None, fill(EX_CURL)),
+    ]
+}
+
+/// `GET /api`: how to upload and download from scripts, with examples for PHP SoapClient,
+/// Perl SOAP::Lite, Python zeep and requests, and curl, the host filled in from `base_url`.
+pub fn api(base_url: &str) -> String {
+    let b = base(base_url);
+    let mut main = format!(
+        "<h1>API</h1>\n\
+         <p>Upload a .torrent file and get back its info hash (40 upper-case hex digits), by \
+         SOAP or by HTTP POST. Files are stored byte for byte as uploaded; uploading a file \
+         that is already stored answers with its hash again.</p>\n\
+         <nav aria-label=\"On this page\" class=\"toc\"><ul>\
+         <li><a href=\"#soap\">SOAP</a></li><li><a href=\"#post\">HTTP POST</a></li>\
+         <li><a href=\"#download\">Downloads</a></li><li><a href=\"#examples\">Examples</a></li>\
+         <li><a href=\"#feeds\">Mirrors and stats</a></li></ul></nav>\n\
+         <section aria-labelledby=\"soap\">\n<h2 id=\"soap\">SOAP</h2>\n\
+         <dl class=\"facts\">\n\
+         <dt>WSDL</dt><dd><a href=\"{b}/api/thetorrent.wsdl\"><code>{b}/api/thetorrent.wsdl</code></a></dd>\n\
+         <dt>Endpoint</dt><dd><code>{b}/api/soap</code> (SOAP 1.1, rpc/literal)</dd>\n\
+         <dt>Operation</dt><dd><code>storeTorrent(torrent: base64 string) → infoHash</code></dd>\n\
+         <dt>Alias</dt><dd><code>cacheTorrent</code>, the same operation, for scripts written \
+         for Torrage-style caches</dd>\n\
+         <dt>Errors</dt><dd>a SOAP Fault whose <code>faultstring</code> says what was wrong, \
+         e.g. <code>not a torrent file: no info dictionary</code></dd>\n\
+         </dl>\n</section>\n\
+         <section aria-labelledby=\"post\">\n<h2 id=\"post\">HTTP POST</h2>\n\
+         <p><code>POST {b}/api/upload</code> with <code>multipart/form-data</code>, the file \
+         in the field <code>torrent</code>; or the raw file as the body with \
+         <code>Content-Type: application/x-bittorrent</code>. The answer is in the headers; the \
+         body is the hash or the error message, on one line.</p>\n\
+         <div class=\"scroll\"><table>\n<thead><tr><th scope=\"col\">Header</th>\
+         <th scope=\"col\">Value</th></tr></thead>\n<tbody>\n\
+         <tr><td><code>X-Thetorrent-Result</code></td><td><code>stored</code> or \
+         <code>failed</code></td></tr>\n\
+         <tr><td><code>X-Thetorrent-Hash</code></td><td>the info hash, when stored</td></tr>\n\
+         <tr><td><code>X-Thetorrent-Error</code></td><td>the error message, when failed</td></tr>\n\
+         </tbody>\n</table></div>\n\
+         <p><code>POST {b}/autoupload.php</code> answers the same for existing Torrage-style \
+         scripts, and also sends <code>X-Torrage-Infohash</code> or \
+         <code>X-Torrage-Error-Msg</code>.</p>\n</section>\n\
+         <section aria-labelledby=\"download\">\n<h2 id=\"download\">Downloads</h2>\n\
+         <p><code>GET {b}/torrent/&lt;HASH&gt;.torrent</code> (also \
+         <code>{b}/&lt;HASH&gt;.torrent</code>) answers the stored file, or 404. \
+         <code>&lt;HASH&gt;</code> is the info hash as 40 hex digits (either case), 32 base32 \
+         characters as in magnet links, or a v2 torrent's 64-hex hash. A query string such as \
+         <code>?title=…</code> is ignored.</p>\n\
+         <p><code>{b}/info/&lt;HASH&gt;</code> is a page about the torrent; \
+         <code>{b}/magnet?xt=urn:btih:&lt;HASH&gt;</code> redirects to the file.</p>\n\
+         </section>\n\
+         <section aria-labelledby=\"examples\">\n<h2 id=\"examples\">Examples</h2>\n\
+         <p>Each script uploads the file named on its command line and prints the info hash, \
+         or the error with a non-zero exit status.</p>\n"
+    );
+    for (i, (title, file, code)) in api_examples(base_url).iter().enumerate() {
+        let _ = writeln!(main, "<h3 id=\"ex{i}\">{}</h3>", html_escape(title));
+        if let Some(file) = file {
+            let _ = writeln!(
+                main,
+                "<p class=\"hint\">Save as <code>{file}</code>, then run it with the file.</p>"
+            );
+        }
+        let _ = write!(main, "<pre aria-labelledby=\"ex{i}\" tabindex=\"0\"><code>");
+        push_escaped(&mut main, code);
+        main.push_str("</code></pre>\n");
+    }
+    let _ = write!(
+        main,
+        "</section>\n<section aria-labelledby=\"feeds\">\n<h2 id=\"feeds\">Mirrors and stats</h2>\n\
+         <p><code>{b}/sync/</code> lists the days, and <code>{b}/sync/YYYYMMDD.txt</code> the \
+         hashes stored on that day (UTC), one per line. <code>{b}/api/stats</code> answers JSON \
+         counts, <code>{b}/metrics</code> Prometheus metrics.</p>\n</section>\n"
+    );
+    page("API · thetorrent", Nav::Api, &main, false)
+}
+
+/// The magnet link of a torrent: `magnet:?xt=urn:btih:<HEX>` (v1 and hybrid),
+/// `xt=urn:btmh:1220<HEX>` (v2 and hybrid), `dn` (the name) and at most
+/// [`MAX_MAGNET_TRACKERS`] `tr`, all percent-encoded. Not HTML-escaped (it contains `&`).
+pub fn magnet_link(summary: &Summary, v1: Option<&[u8; 20]>, v2: Option<&[u8; 32]>) -> String {
+    let mut m = String::from("magnet:?");
+    let mut sep = "";
+    if let Some(v1) = v1 {
+        let _ = write!(m, "xt=urn:btih:{}", hex_upper(v1));
+        sep = "&";
+    }
+    if let Some(v2) = v2 {
+        let _ = write!(m, "{sep}xt=urn:btmh:1220{}", hex_upper(v2));
+        sep = "&";
+    }
+    if !summary.name.is_empty() {
+        let _ = write!(
+            m,
+            "{sep}dn={}",
+            percent_encode(cut_bytes(&summary.name, MAGNET_NAME_BYTES))
+        );
+        sep = "&";
+    }
+    for tr in summary
+        .trackers
+        .iter()
+        .filter(|t| !t.is_empty() && t.len() <= MAGNET_TRACKER_BYTES)
+        .take(MAX_MAGNET_TRACKERS)
+    {
+        let _ = write!(m, "{sep}tr={}", percent_encode(tr));
+        sep = "&";
+    }
+    m
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+fn cut_bytes(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// A Unix time as `<time datetime="…">2021-03-04 05:06:07 UTC</time>`.
+fn time_element(t: i64) -> String {
+    let iso = iso_utc(t);
+    let shown = format!("{} UTC", iso.trim_end_matches('Z').replacen('T', " ", 1));
+    let (year, ..) = super::text::civil_from_unix(t);
+    if (0..=9999).contains(&year) {
+        format!("<time datetime=\"{iso}\">{shown}</time>")
+    } else {
+        shown
+    }
+}
+
+/// `GET /info/<HASH>`: name, total size, files (the first [`MAX_FILES_SHOWN`], fewer when the
+/// page would pass [`INFO_BUDGET`]), trackers, private flag, creation date, creator, comment,
+/// the hashes (both for a hybrid), the magnet link and the download link.
+pub fn info(
+    summary: &Summary,
+    v1: Option<&[u8; 20]>,
+    v2: Option<&[u8; 32]>,
+    base_url: &str,
+) -> String {
+    let key = match (v1, v2) {
+        (Some(v1), _) => Some(Key(*v1)),
+        (None, Some(v2)) => Some(Key::from_v2(v2)),
+        (None, None) => None,
+    };
+    let b = base(base_url);
+    let name = if summary.name.is_empty() {
+        "(no name)"
+    } else {
+        summary.name.as_str()
+    };
+    let single;
+    let files: &[FileEntry] = if summary.files.is_empty() {
+        single = [FileEntry {
+            path: name.to_string(),
+            size: summary.total_size,
+        }];
+        &single
+    } else {
+        &summary.files
+    };
+
+    // Escaped once for both places it goes (an attribute and text).
+    let magnet = html_escape(&magnet_link(summary, v1, v2));
+    let mut m = String::with_capacity(8 * 1024);
+    m.push_str("<h1 class=\"tname\">");
+    push_escaped(&mut m, &truncate_chars(name, NAME_CHARS));
+    m.push_str("</h1>\n");
+    if let Some(k) = key {
+        let _ = writeln!(
+            m,
+            "<p class=\"actions\"><a class=\"button\" href=\"/torrent/{k}.torrent\" download>\
+             Download .torrent</a> <a class=\"button secondary\" href=\"{magnet}\">\
+             Open magnet link</a></p>"
+        );
+    }
+    m.push_str("<dl class=\"facts\">\n");
+    let _ = write!(
+        m,
+        "<dt>Total size</dt><dd>{} <span class=\"muted\">({})</span></dd>\n\
+         <dt>Files</dt><dd>{}</dd>\n",
+        human_size(summary.total_size),
+        plural(summary.total_size, "byte", "bytes"),
+        format_count(files.len() as u64),
+    );
+    match (v1, v2) {
+        (Some(v1), Some(v2)) => {
+            let _ = write!(
+                m,
+                "<dt>Info hash v1</dt><dd><code class=\"hash\">{}</code></dd>\n\
+                 <dt>Info hash v2</dt><dd><code class=\"hash\">{}</code></dd>\n",
+                hex_upper(v1),
+                hex_upper(v2)
+            );
+        }
+        (Some(v1), None) => {
+            let _ = writeln!(
+                m,
+                "<dt>Info hash</dt><dd><code class=\"hash\">{}</code></dd>",
+                hex_upper(v1)
+            );
+        }
+        (None, Some(v2)) => {
+            let _ = writeln!(
+                m,
+                "<dt>Info hash v2</dt><dd><code class=\"hash\">{}</code></dd>",
+                hex_upper(v2)
+            );
+        }
+        (None, None) => {}
+    }
+    let _ = writeln!(
+        m,
+        "<dt>Private</dt><dd>{}</dd>",
+        if summary.private {
+            "yes: peers come only from its trackers (no DHT, no peer exchange)"
+        } else {
+            "no"
+        }
+    );
+    if let Some(t) = summary.creation_date {
+        let _ = writeln!(m, "<dt>Created</dt><dd>{}</dd>", time_element(t));
+    }
+    if let Some(by) = summary.created_by.as_deref().filter(|s| !s.is_empty()) {
+        m.push_str("<dt>Created by</dt><dd>");
+        push_escaped(&mut m, &truncate_chars(by, CREATED_BY_CHARS));
+        m.push_str("</dd>\n");
+    }
+    if let Some(c) = summary.comment.as_deref().filter(|s| !s.is_empty()) {
+        m.push_str("<dt>Comment</dt><dd class=\"comment\">");
+        push_escaped(&mut m, &truncate_chars(c, COMMENT_CHARS));
+        m.push_str("</dd>\n");
+    }
+    m.push_str("</dl>\n");
+
+    if let Some(k) = key {
+        let _ = write!(
+            m,
+            "<section aria-labelledby=\"links-h\">\n<h2 id=\"links-h\">Links</h2>\n\
+             <dl class=\"facts links\">\n\
+             <dt>File</dt><dd><a href=\"/torrent/{k}.torrent\"><code>{b}/torrent/{k}.torrent</code></a></dd>\n\
+             <dt>Magnet</dt><dd><code class=\"magnet\">{magnet}</code></dd>\n\
+             </dl>\n</section>\n"
+        );
+    }
+
+    m.push_str("<section aria-labelledby=\"trackers-h\">\n<h2 id=\"trackers-h\">Trackers</h2>\n");
+    if summary.trackers.is_empty() {
+        m.push_str("<p>None: peers are found through the DHT.</p>\n");
+    } else {
+        m.push_str("<ul class=\"trackers\">\n");
+        let stop = m.len() + TRACKERS_BUDGET;
+        let mut shown = 0;
+        for t in summary.trackers.iter().take(MAX_TRACKERS_SHOWN) {
+            let item = format!(
+                "<li><code>{}</code></li>\n",
+                html_escape(&truncate_middle(t, TRACKER_CHARS))
+            );
+            if m.len() + item.len() > stop {
+                break;
+            }
+            m.push_str(&item);
+            shown += 1;
+        }
+        m.push_str("</ul>\n");
+        let more = summary.trackers.len() - shown;
+        if more > 0 {
+            let _ = writeln!(
+                m,
+                "<p class=\"more\">and {} more (listed in the .torrent file).</p>",
+                format_count(more as u64)
+            );
+        }
+    }
+    m.push_str("</section>\n");
+
+    m.push_str(
+        "<section aria-labelledby=\"files-h\">\n<h2 id=\"files-h\">Files</h2>\n\
+         <div class=\"scroll\"><table class=\"files\">\n<thead><tr><th scope=\"col\">Path</th>\
+         <th scope=\"col\" class=\"num\">Size</th></tr></thead>\n<tbody>\n",
+    );
+    let mut shown = 0;
+    for f in files.iter().take(MAX_FILES_SHOWN) {
+        let row = format!(
+            "<tr><td>{}</td><td class=\"num\">{}</td></tr>\n",
+            html_escape(&truncate_middle(&f.path, PATH_CHARS)),
+            human_size(f.size)
+        );
+        if m.len() + row.len() > INFO_BUDGET {
+            break;
+        }
+        m.push_str(&row);
+        shown += 1;
+    }
+    m.push_str("</tbody>\n</table></div>\n");
+    let more = files.len() - shown;
+    if more > 0 {
+        let _ = writeln!(
+            m,
+            "<p class=\"more\">and {} more {} (listed in the .torrent file).</p>",
+            format_count(more as u64),
+            if more == 1 { "file" } else { "files" }
+        );
+    }
+    m.push_str("</section>\n");
+
+    let title = format!("{} · thetorrent", truncate_chars(name, TITLE_CHARS));
+    page(&title, Nav::None, &m, false)
+}
+
+/// A page for an error: heading, escaped message, the lookup box and a link home.
+fn error_page(title: &str, heading: &str, message: &str) -> String {
+    let mut m = String::new();
+    m.push_str("<h1>");
+    push_escaped(&mut m, heading);
+    m.push_str("</h1>\n<p class=\"message\">");
+    push_escaped(&mut m, &truncate_chars(message, MESSAGE_CHARS));
+    m.push_str("</p>\n");
+    m.push_str(LOOKUP_FORM);
+    m.push_str("<p><a href=\"/\">Go to the front page</a></p>\n");
+    page(title, Nav::None, &m, false)
+}
+
+/// The 404 page. `what` says what was not found (plain text, escaped here), e.g.
+/// `No torrent with info hash 7431… is stored here.`
+pub fn not_found(what: &str) -> String {
+    error_page("Not found · thetorrent", "Not found", what)
+}
+
+/// The 451 page for a torrent taken down; `reason` is the operator's reason (plain text).
+pub fn blocked(reason: &str) -> String {
+    let msg = if reason.trim().is_empty() {
+        "This torrent has been taken down.".to_string()
+    } else {
+        format!("This torrent has been taken down: {}", reason.trim())
+    };
+    error_page(
+        "Unavailable for legal reasons · thetorrent",
+        "Unavailable for legal reasons",
+        &msg,
+    )
+}
+
+/// The 400 page; `msg` is plain text, e.g. `not a valid info hash or magnet link`.
+pub fn bad_request(msg: &str) -> String {
+    error_page("Bad request · thetorrent", "Bad request", msg)
+}

@@ -1,0 +1,311 @@
+//! Text helpers for pages: HTML escaping, number and size formatting, percent-encoding, dates.
+//!
+//! Owns: every transformation from a value to the text a page shows. Must never: return text
+//! that still needs escaping without saying so in its name, or allocate without a bound on
+//! its input.
+
+/// Escapes `& < > " '` so `s` is safe in element content and in quoted attribute values.
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + s.len() / 8);
+    push_escaped(&mut out, s);
+    out
+}
+
+/// Appends `s` to `out`, HTML-escaped (see [`html_escape`]).
+pub fn push_escaped(out: &mut String, s: &str) {
+    let mut last = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let rep = match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            b'\'' => "&#39;",
+            _ => continue,
+        };
+        out.push_str(&s[last..i]);
+        out.push_str(rep);
+        last = i + 1;
+    }
+    out.push_str(&s[last..]);
+}
+
+/// At most `max` characters of `s`, with "…" in place of what was cut.
+pub fn truncate_chars(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match s.char_indices().nth(max) {
+        None => s.into(),
+        Some(_) => {
+            let end = s
+                .char_indices()
+                .nth(max.saturating_sub(1))
+                .map_or(0, |(i, _)| i);
+            format!("{}…", &s[..end]).into()
+        }
+    }
+}
+
+/// At most `max` characters of `s`, keeping its start and its end (where a file's extension
+/// is), with "…" in place of the middle.
+pub fn truncate_middle(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    let n = s.chars().count();
+    if n <= max {
+        return s.into();
+    }
+    let tail = max / 2;
+    let head = max.saturating_sub(tail + 1);
+    let head_end = s.char_indices().nth(head).map_or(s.len(), |(i, _)| i);
+    let tail_start = s.char_indices().nth(n - tail).map_or(s.len(), |(i, _)| i);
+    format!("{}…{}", &s[..head_end], &s[tail_start..]).into()
+}
+
+/// `n` with thousands separators: `1,234,567`.
+pub fn format_count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+
+/// A size in binary units: `512 B`, `1.5 GiB`, `15.4 GiB`, `700 MiB` (one decimal below 100,
+/// none above; rounded to nearest, moving to the next unit rather than showing `1024`).
+pub fn human_size(n: u64) -> String {
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let n = n as u128;
+    for (i, unit) in UNITS.iter().enumerate() {
+        let d = 1024u128.pow(i as u32 + 1);
+        let tenths = (n * 10 + d / 2) / d;
+        if tenths < 1000 {
+            return format!("{}.{} {unit}", tenths / 10, tenths % 10);
+        }
+        let whole = (n + d / 2) / d;
+        if whole < 1024 || i == UNITS.len() - 1 {
+            return format!("{whole} {unit}");
+        }
+    }
+    unreachable!("u64 sizes end within EiB")
+}
+
+/// `1 file`, `2 files`: `n` formatted, with the word in singular or plural.
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", format_count(n), if n == 1 { one } else { many })
+}
+
+/// True for the characters RFC 3986 calls unreserved, which percent-encoding leaves alone.
+fn unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+/// Percent-encodes every byte of `s` but the unreserved ones (`A-Z a-z 0-9 - . _ ~`): safe as a
+/// query-string value or path segment. The result is ASCII and needs no HTML escaping but `&`.
+pub fn percent_encode(s: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(s.len());
+    for &b in s.as_bytes() {
+        if unreserved(b) {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(HEX[(b >> 4) as usize] as char);
+            out.push(HEX[(b & 15) as usize] as char);
+        }
+    }
+    out
+}
+
+fn hex_val(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).map(|d| d as u8)
+}
+
+/// Decodes `%XX` sequences (a `%` not followed by two hex digits stays as is); with `plus`,
+/// `+` becomes a space as in HTML form data. Invalid UTF-8 is replaced lossily.
+pub fn percent_decode(s: &str, plus: bool) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => match (hex_val(b[i + 1]), hex_val(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' if plus => out.push(b' '),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    match String::from_utf8(out) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    }
+}
+
+/// A Unix time as `(year, month, day, hour, minute, second)` in UTC, proleptic Gregorian
+/// calendar (H. Hinnant's `civil_from_days`); defined for every `i64`.
+pub fn civil_from_unix(t: i64) -> (i64, u32, u32, u32, u32, u32) {
+    let days = t.div_euclid(86_400);
+    let secs = t.rem_euclid(86_400);
+    let z = days as i128 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097); // [0, 146096]
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
+    let mp = (5 * doy + 2) / 153; // [0, 11]
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = (yoe + era * 400 + i128::from(m <= 2)) as i64;
+    (
+        y,
+        m,
+        d,
+        (secs / 3600) as u32,
+        (secs / 60 % 60) as u32,
+        (secs % 60) as u32,
+    )
+}
+
+/// ISO 8601 in UTC, `2021-03-04T05:06:07Z`, for a Unix time.
+pub fn iso_utc(t: i64) -> String {
+    let (y, mo, d, h, mi, s) = civil_from_unix(t);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_the_five() {
+        assert_eq!(
+            html_escape(r#"<a href="x" title='y'>&amp;</a>"#),
+            "&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;amp;&lt;/a&gt;"
+        );
+        assert_eq!(html_escape("plain ünïcode"), "plain ünïcode");
+        assert_eq!(html_escape(""), "");
+        let e = html_escape("\"><script>alert(1)</script>");
+        assert!(!e.contains('<') && !e.contains('>') && !e.contains('"'));
+    }
+
+    #[test]
+    fn counts() {
+        for (n, s) in [
+            (0, "0"),
+            (7, "7"),
+            (999, "999"),
+            (1000, "1,000"),
+            (12_345, "12,345"),
+            (123_456, "123,456"),
+            (1_234_567, "1,234,567"),
+            (u64::MAX, "18,446,744,073,709,551,615"),
+        ] {
+            assert_eq!(format_count(n), s);
+        }
+        assert_eq!(plural(1, "file", "files"), "1 file");
+        assert_eq!(plural(1000, "file", "files"), "1,000 files");
+    }
+
+    #[test]
+    fn sizes() {
+        for (n, s) in [
+            (0, "0 B"),
+            (1023, "1023 B"),
+            (1024, "1.0 KiB"),
+            (1536, "1.5 KiB"),
+            (10 * 1024 * 1024, "10.0 MiB"),
+            (1_610_612_736, "1.5 GiB"),
+            (700 * 1024 * 1024, "700 MiB"),
+            (99_950 * 1024 / 1000, "99.9 KiB"),
+            (1024 * 1024 - 1, "1.0 MiB"),
+            (1023 * 1024 * 1024, "1023 MiB"),
+            (1024 * 1024 * 1024 - 1, "1.0 GiB"),
+            (u64::MAX, "16.0 EiB"),
+        ] {
+            assert_eq!(human_size(n), s, "{n}");
+        }
+    }
+
+    #[test]
+    fn percent() {
+        assert_eq!(percent_encode("a b&c=d/é~"), "a%20b%26c%3Dd%2F%C3%A9~");
+        assert_eq!(percent_encode("<\"'>"), "%3C%22%27%3E");
+        assert_eq!(percent_decode("a%20b%26c%3dd%2F%C3%A9", false), "a b&c=d/é");
+        assert_eq!(percent_decode("a+b", true), "a b");
+        assert_eq!(percent_decode("a+b", false), "a+b");
+        assert_eq!(percent_decode("100%", false), "100%");
+        assert_eq!(percent_decode("%4", false), "%4");
+        assert_eq!(percent_decode("%zz%41", false), "%zzA");
+        assert_eq!(percent_decode("%FF", false), "\u{FFFD}");
+        for s in ["", "x", "ü & % + ?", "magnet:?xt=urn:btih:AB&dn=a b"] {
+            assert_eq!(percent_decode(&percent_encode(s), true), s);
+        }
+    }
+
+    #[test]
+    fn truncation() {
+        assert_eq!(truncate_chars("abc", 3), "abc");
+        assert_eq!(truncate_chars("abcd", 3), "ab…");
+        assert_eq!(truncate_chars("ééééé", 4), "ééé…");
+        assert_eq!(truncate_middle("abcdef", 6), "abcdef");
+        let t = truncate_middle("directory/very-long-name.mkv", 12);
+        assert_eq!(t.chars().count(), 12);
+        assert_eq!(t, "direc…me.mkv");
+        assert_eq!(truncate_middle("ééééééé", 5).chars().count(), 5);
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(iso_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso_utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(iso_utc(1_614_834_367), "2021-03-04T05:06:07Z");
+        assert_eq!(iso_utc(4_107_542_400), "2100-03-01T00:00:00Z");
+        assert_eq!(iso_utc(-1), "1969-12-31T23:59:59Z");
+        assert_eq!(iso_utc(253_402_300_799), "9999-12-31T23:59:59Z");
+        // Absurd values do not panic.
+        let _ = iso_utc(i64::MAX);
+        let _ = iso_utc(i64::MIN);
+        // Every day of 1970..2100 advances by one, checked against a naive day counter.
+        let mut t = 0i64;
+        let (mut y, mut m, mut d) = (1970i64, 1u32, 1u32);
+        while y < 2100 {
+            let (cy, cm, cd, ..) = civil_from_unix(t);
+            assert_eq!((cy, cm, cd), (y, m, d));
+            let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+            let len = [
+                31,
+                if leap { 29 } else { 28 },
+                31,
+                30,
+                31,
+                30,
+                31,
+                31,
+                30,
+                31,
+                30,
+                31,
+            ];
+            d += 1;
+            if d > len[m as usize - 1] {
+                d = 1;
+                m += 1;
+                if m > 12 {
+                    m = 1;
+                    y += 1;
+                }
+            }
+            t += 86_400;
+        }
+    }
+}
