@@ -8,7 +8,15 @@
 
 use crate::hash::Key;
 use crate::http::{self, date, Method, Request, Response, ResponseBody};
+use crate::store::writer::Writer;
 use crate::store::{self, Store};
+use crate::web;
+use stats::{Route, Stats};
+use upload::Flavor;
+
+mod pages;
+pub mod stats;
+pub mod upload;
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::PathBuf;
@@ -165,12 +173,14 @@ impl ServeArgs {
     }
 }
 
-/// The application: the store and the routes.
+/// The application: the store, its writer, and the routes.
 pub struct App {
-    pub store: Store,
+    pub store: Arc<Store>,
     pub public_url: Option<String>,
     pub test_routes: bool,
     files: FileCache,
+    writer: Writer,
+    stats: Stats,
 }
 
 /// `Cache-Control` of a stored torrent: its bytes never change under its hash.
@@ -178,32 +188,75 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
 impl http::Handler for App {
     fn handle(&self, req: &mut Request<'_>) -> Response {
+        let started = Instant::now();
+        let (route, resp) = self.route(req);
+        self.stats.request(route, resp.status, started.elapsed());
+        resp
+    }
+}
+
+impl App {
+    /// The route table.
+    fn route(&self, req: &mut Request<'_>) -> (Route, Response) {
         if self.test_routes && req.path().starts_with("/__test/") {
             if let Some(r) = test_route(req) {
-                return r;
+                return (Route::Other, r);
             }
         }
-        let path = req.path();
-        if path == "/healthz" {
-            return match req.method() {
-                Method::Get | Method::Head => Response::text(200, "ok"),
-                _ => not_allowed(),
+        let path = req.path().to_owned();
+        let get = matches!(req.method(), Method::Get | Method::Head);
+        // Uploads first: they are the only routes that take a body.
+        let upload = match path.as_str() {
+            "/api/soap" => Some(Route::Soap),
+            "/api/upload" | "/autoupload.php" | "/upload" => Some(Route::Upload),
+            _ => None,
+        };
+        if let Some(route) = upload {
+            let resp = match path.as_str() {
+                "/api/soap" => self.soap(req),
+                "/api/upload" => self.upload(req, Flavor::Api),
+                "/autoupload.php" => self.upload(req, Flavor::Torrage),
+                _ => self.upload(req, Flavor::Form),
             };
+            return (route, resp);
         }
-        // Later issues add their routes here (front page, API, uploads, sync, ...).
+        if !get {
+            return (Route::Other, not_allowed());
+        }
         let hash = path
             .strip_prefix("/torrent/")
             .or_else(|| path.strip_prefix('/'))
             .and_then(|p| p.strip_suffix(".torrent"))
             .filter(|h| !h.contains('/'));
         if let Some(hash) = hash {
-            let hash = hash.to_owned();
-            return match req.method() {
-                Method::Get | Method::Head => self.download(req, &hash),
-                _ => not_allowed(),
-            };
+            return (Route::Download, self.download(req, hash));
         }
-        Response::text(404, "not found\n")
+        if let Some(a) = web::asset(&path) {
+            return (Route::Asset, self.asset(req, a));
+        }
+        if let Some(hash) = path.strip_prefix("/info/") {
+            return (Route::Info, self.info(req, hash));
+        }
+        if let Some(name) = path.strip_prefix("/sync/") {
+            let resp = if name.is_empty() {
+                self.sync_index()
+            } else {
+                self.sync_day(name)
+            };
+            return (Route::Sync, resp);
+        }
+        match path.as_str() {
+            "/" => (Route::Page, self.index(req)),
+            "/api" | "/api/" => (Route::Page, self.api_page(req)),
+            "/api/thetorrent.wsdl" => (Route::Api, self.wsdl(req)),
+            "/api/stats" => (Route::Api, self.stats_json()),
+            "/magnet" => (Route::Page, self.magnet(req)),
+            "/lookup" => (Route::Page, self.lookup(req)),
+            "/sync" => (Route::Sync, Response::new(301).header("Location", "/sync/")),
+            "/metrics" => (Route::Metrics, self.metrics()),
+            "/healthz" => (Route::Health, Response::text(200, "ok\n")),
+            _ => (Route::Other, self.not_found_page()),
+        }
     }
 }
 
@@ -288,14 +341,21 @@ pub fn parse_range(value: &[u8], len: u64) -> Result<Option<(u64, u64)>, ()> {
 }
 
 impl App {
-    /// Creates the application around an open store.
-    pub fn new(store: Store, public_url: Option<String>, file_cache: usize) -> App {
-        App {
+    /// Creates the application around an open store (and starts its writer thread).
+    pub fn new(
+        store: Store,
+        public_url: Option<String>,
+        file_cache: usize,
+    ) -> std::io::Result<App> {
+        let store = Arc::new(store);
+        Ok(App {
+            writer: Writer::spawn(Arc::clone(&store))?,
             store,
             public_url,
             test_routes: false,
             files: FileCache::new(file_cache),
-        }
+            stats: Stats::default(),
+        })
     }
 
     /// The stored file under `key`, from the cache or opened (and then cached).
@@ -403,12 +463,11 @@ impl App {
 }
 
 /// Runs the server until SIGTERM. `data` is the data directory.
-pub fn serve(data: PathBuf, args: ServeArgs) -> Result<(), String> {
+pub fn serve(data: PathBuf, config: store::Config, args: ServeArgs) -> Result<(), String> {
     // Bind first: a port already in use is the most common start-up failure, and it must
     // be reported before anything else happens.
     let listeners = http::bind(&args.listen)?;
-    let store = Store::open(&data, store::Config::default())
-        .map_err(|e| format!("cannot open data directory {}: {e:?}", data.display()))?;
+    let store = Store::open(&data, config).map_err(|e| e.to_string())?;
     for a in listeners.addrs() {
         eprintln!(
             "thetorrent: listening on {a}{}",
@@ -424,7 +483,8 @@ pub fn serve(data: PathBuf, args: ServeArgs) -> Result<(), String> {
     let cache = args
         .file_cache
         .min((fds as usize).saturating_sub(args.max_connections + 256));
-    let mut app = App::new(store, args.public_url.clone(), cache);
+    let mut app = App::new(store, args.public_url.clone(), cache)
+        .map_err(|e| format!("cannot start the writer thread: {e}"))?;
     app.test_routes = args.test_routes;
     http::run(listeners, Arc::new(app), args.http_config())
 }

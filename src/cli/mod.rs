@@ -67,11 +67,14 @@ pub enum Command {
     Reindex,
 }
 
-fn open(cli: &Cli) -> Result<Store, i32> {
-    let config = store::Config {
+fn config(cli: &Cli) -> store::Config {
+    store::Config {
         max_torrent_size: cli.max_torrent_size,
-    };
-    Store::open(&cli.data, config).map_err(|e| {
+    }
+}
+
+fn open(cli: &Cli) -> Result<Store, i32> {
+    Store::open(&cli.data, config(cli)).map_err(|e| {
         eprintln!("thetorrent: {e}");
         EXIT_FAILURE
     })
@@ -87,7 +90,7 @@ pub fn main() -> i32 {
 fn run(cli: Cli) -> Result<i32, i32> {
     match &cli.command {
         Command::Serve(args) => {
-            crate::server::serve(cli.data.clone(), args.clone()).map_err(|e| {
+            crate::server::serve(cli.data.clone(), config(&cli), args.clone()).map_err(|e| {
                 eprintln!("thetorrent: {e}");
                 EXIT_FAILURE
             })?;

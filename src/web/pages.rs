@@ -435,7 +435,7 @@ pub fn info(
          <dt>Files</dt><dd>{}</dd>\n",
         human_size(summary.total_size),
         plural(summary.total_size, "byte", "bytes"),
-        format_count(files.len() as u64),
+        format_count(summary.file_count.max(files.len()) as u64),
     );
     match (v1, v2) {
         (Some(v1), Some(v2)) => {
@@ -547,7 +547,7 @@ pub fn info(
         shown += 1;
     }
     m.push_str("</tbody>\n</table></div>\n");
-    let more = files.len() - shown;
+    let more = summary.file_count.max(files.len()) - shown;
     if more > 0 {
         let _ = writeln!(
             m,

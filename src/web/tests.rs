@@ -121,6 +121,7 @@ fn summary(files: usize, name_len: usize) -> Summary {
         creation_date: Some(1_614_834_367),
         created_by: Some("mktorrent 1.1".into()),
         comment: Some("a comment".into()),
+        file_count: files,
     }
 }
 
@@ -142,6 +143,7 @@ fn hostile_summary(files: usize) -> Summary {
         creation_date: Some(-1),
         created_by: Some(HOSTILE.into()),
         comment: Some(HOSTILE.into()),
+        file_count: files,
     }
 }
 
@@ -225,6 +227,7 @@ fn big_torrents_stay_under_the_limit() {
         creation_date: Some(i64::MAX),
         created_by: Some(c.repeat(10_000)),
         comment: Some(c.repeat(100_000)),
+        file_count: 5_000,
     };
     cases.push(worst("\""));
     cases.push(worst("\u{10348}")); // 4 bytes of UTF-8, 12 when percent-encoded

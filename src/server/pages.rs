@@ -1,0 +1,212 @@
+//! The read-only routes besides downloads: pages, the WSDL, assets, `/info`, `/magnet`,
+//! `/lookup`, the mirror feeds under `/sync/`, `/api/stats`, `/metrics`.
+//!
+//! Owns: choosing the page and its status; the HTML itself comes from `web`. Must never:
+//! answer a missing thing with 200 (a 404 is a 404), or build a path from request text other
+//! than through `hash::Key` and `store::day::Day` (which only yield digits).
+
+use super::App;
+use crate::hash::Key;
+use crate::http::{Request, Response, ResponseBody};
+use crate::store::day::{Day, LINE_LEN};
+use crate::{soap, torrent, web};
+use std::sync::Arc;
+
+fn html(status: u16, page: String) -> Response {
+    Response::new(status)
+        .header("Content-Type", web::HTML_CONTENT_TYPE)
+        .bytes(page.into_bytes())
+}
+
+/// Whether a `Host` header value is safe to build URLs from.
+fn valid_host(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 255
+        && h.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b))
+}
+
+impl App {
+    /// The public base URL: `--public-url`, else `http://` + the request's `Host`.
+    pub(super) fn base_url(&self, req: &Request<'_>) -> String {
+        if let Some(u) = &self.public_url {
+            return u.trim_end_matches('/').to_string();
+        }
+        let host = req
+            .header_str("Host")
+            .map(str::trim)
+            .filter(|h| valid_host(h))
+            .unwrap_or("localhost");
+        format!("http://{host}")
+    }
+
+    pub(super) fn not_found_page(&self) -> Response {
+        html(404, web::not_found("this page"))
+    }
+
+    pub(super) fn index(&self, req: &Request<'_>) -> Response {
+        html(200, web::index(self.store.count(), &self.base_url(req)))
+    }
+
+    pub(super) fn api_page(&self, req: &Request<'_>) -> Response {
+        html(200, web::api(&self.base_url(req)))
+    }
+
+    pub(super) fn wsdl(&self, req: &Request<'_>) -> Response {
+        Response::new(200)
+            .header("Content-Type", "text/xml; charset=utf-8")
+            .bytes(soap::wsdl(&self.base_url(req)).into_bytes())
+    }
+
+    pub(super) fn asset(&self, req: &Request<'_>, a: web::Asset) -> Response {
+        let etag = format!("\"{:016x}\"", a.version);
+        if req
+            .header("If-None-Match")
+            .is_some_and(|v| v == etag.as_bytes())
+        {
+            return Response::new(304).header("ETag", etag);
+        }
+        Response::new(200)
+            .header("Content-Type", a.content_type)
+            .header("ETag", etag)
+            .header("Cache-Control", "public, max-age=3600")
+            .body(ResponseBody::Static(a.body))
+    }
+
+    /// `GET /info/<HASH>`.
+    pub(super) fn info(&self, req: &Request<'_>, hash: &str) -> Response {
+        let key = match Key::parse(hash) {
+            Ok(k) => k,
+            Err(e) => return html(400, web::bad_request(&e.to_string())),
+        };
+        if let Some(reason) = self.store.blocked(&key) {
+            return html(451, web::blocked(&reason));
+        }
+        let bytes = match self.store.open_torrent(&key) {
+            Ok(Some(_)) => std::fs::read(self.store.torrent_path(&key)),
+            Ok(None) => return html(404, web::not_found(&format!("torrent {key}"))),
+            Err(e) => Err(e),
+        };
+        let bytes = match bytes {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("thetorrent: cannot read torrent {key}: {e}");
+                return Response::error(500);
+            }
+        };
+        let (parsed, summary) = match (torrent::validate(&bytes), torrent::summary(&bytes)) {
+            (Ok(p), Ok(s)) => (p, s),
+            (Err(e), _) | (_, Err(e)) => {
+                eprintln!("thetorrent: stored torrent {key} does not validate: {e}");
+                return Response::error(500);
+            }
+        };
+        html(
+            200,
+            web::info(
+                &summary,
+                parsed.v1.as_ref(),
+                parsed.v2.as_ref(),
+                &self.base_url(req),
+            ),
+        )
+    }
+
+    /// `GET /magnet?xt=urn:btih:…`: 302 to the stored file, or a 404 page.
+    pub(super) fn magnet(&self, req: &Request<'_>) -> Response {
+        let Some(key) = req.query().and_then(web::magnet_target) else {
+            return html(
+                400,
+                web::bad_request("expected ?xt=urn:btih:<hash> or xt=urn:btmh:1220<hash>"),
+            );
+        };
+        if let Some(reason) = self.store.blocked(&key) {
+            return html(451, web::blocked(&reason));
+        }
+        if !self.store.contains(&key) {
+            return html(404, web::not_found(&format!("torrent {key}")));
+        }
+        Response::new(302).header("Location", format!("/torrent/{key}.torrent"))
+    }
+
+    /// `GET /lookup?q=…` (the front page's box): 302 to the torrent's page.
+    pub(super) fn lookup(&self, req: &Request<'_>) -> Response {
+        match req.query().and_then(web::lookup_query) {
+            Some(key) => Response::new(302).header("Location", format!("/info/{key}")),
+            None => html(
+                400,
+                web::bad_request(
+                    "not a hash or magnet link: paste 40 hex digits, 32 base32 characters, \
+                     a 64-hex v2 hash or a magnet: link",
+                ),
+            ),
+        }
+    }
+
+    /// `GET /sync/`: the days that have a list, newest first, as links (for people and for
+    /// mirror scripts that look for `YYYYMMDD.txt`).
+    pub(super) fn sync_index(&self) -> Response {
+        let days = match self.store.days().days() {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("thetorrent: cannot list sync/: {e}");
+                return Response::error(500);
+            }
+        };
+        let mut page = String::from(
+            "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <title>sync</title></head><body><h1>Stored hashes by day (UTC)</h1>\n<ul>\n",
+        );
+        for d in days.iter().rev() {
+            let n = self.store.days().len(*d).unwrap_or(0);
+            page.push_str(&format!("<li><a href=\"{d}.txt\">{d}.txt</a> {n}</li>\n"));
+        }
+        page.push_str("</ul></body></html>\n");
+        html(200, page)
+    }
+
+    /// `GET /sync/YYYYMMDD.txt`: that day's hashes, one per line (whole lines only).
+    pub(super) fn sync_day(&self, name: &str) -> Response {
+        let Some(day) = name.strip_suffix(".txt").and_then(Day::parse) else {
+            return Response::text(404, "not found\n");
+        };
+        let path = self.store.days().path(day);
+        let file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Response::text(404, "not found\n")
+            }
+            Err(e) => {
+                eprintln!("thetorrent: cannot open {}: {e}", path.display());
+                return Response::error(500);
+            }
+        };
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let len = len - len % LINE_LEN;
+        let resp = Response::new(200).header("Content-Type", "text/plain; charset=us-ascii");
+        // Past days never change; today's list grows.
+        let resp = if day < Day::today() {
+            resp.header("Cache-Control", "public, max-age=86400")
+        } else {
+            resp.header("Cache-Control", "no-cache")
+        };
+        resp.body(ResponseBody::File {
+            file: Arc::new(file),
+            offset: 0,
+            len,
+        })
+    }
+
+    pub(super) fn stats_json(&self) -> Response {
+        Response::new(200)
+            .header("Content-Type", "application/json")
+            .header("Cache-Control", "no-cache")
+            .bytes(self.stats.json(self.store.count()).into_bytes())
+    }
+
+    pub(super) fn metrics(&self) -> Response {
+        Response::new(200)
+            .header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+            .bytes(self.stats.prometheus(self.store.count()).into_bytes())
+    }
+}

@@ -1,0 +1,249 @@
+//! Counters for `/api/stats` and `/metrics` (Prometheus text format).
+//!
+//! Owns: request counts by route and status, a latency histogram of handler time, uploads by
+//! result, downloads. Lock-free (fixed arrays of atomics) so counting costs the hot download
+//! path a few relaxed increments. Must never: allocate or lock per request.
+
+use crate::store::Outcome;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+/// Upper bounds of the latency histogram buckets, in microseconds.
+pub const LATENCY_BUCKETS_US: [u64; 12] = [
+    50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 100_000, 1_000_000, 10_000_000,
+];
+
+/// Statuses counted by their own label; any other counts as "other".
+const STATUSES: [u16; 19] = [
+    200, 206, 301, 302, 304, 400, 404, 405, 411, 413, 415, 416, 429, 431, 451, 500, 503, 507, 0,
+];
+
+/// What a request was for, as the `route` label.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Route {
+    Download,
+    Upload,
+    Soap,
+    Page,
+    Info,
+    Sync,
+    Api,
+    Asset,
+    Health,
+    Metrics,
+    Other,
+}
+
+const ROUTES: [Route; 11] = [
+    Route::Download,
+    Route::Upload,
+    Route::Soap,
+    Route::Page,
+    Route::Info,
+    Route::Sync,
+    Route::Api,
+    Route::Asset,
+    Route::Health,
+    Route::Metrics,
+    Route::Other,
+];
+
+impl Route {
+    pub fn name(self) -> &'static str {
+        match self {
+            Route::Download => "download",
+            Route::Upload => "upload",
+            Route::Soap => "soap",
+            Route::Page => "page",
+            Route::Info => "info",
+            Route::Sync => "sync",
+            Route::Api => "api",
+            Route::Asset => "asset",
+            Route::Health => "health",
+            Route::Metrics => "metrics",
+            Route::Other => "other",
+        }
+    }
+}
+
+pub struct Stats {
+    started: Instant,
+    requests: Vec<AtomicU64>,
+    buckets: [AtomicU64; LATENCY_BUCKETS_US.len() + 1],
+    latency_sum_us: AtomicU64,
+    stored: AtomicU64,
+    already: AtomicU64,
+    failed: AtomicU64,
+    downloads: AtomicU64,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            started: Instant::now(),
+            requests: (0..ROUTES.len() * STATUSES.len())
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            buckets: Default::default(),
+            latency_sum_us: AtomicU64::new(0),
+            stored: AtomicU64::new(0),
+            already: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            downloads: AtomicU64::new(0),
+        }
+    }
+}
+
+fn status_index(status: u16) -> usize {
+    STATUSES
+        .iter()
+        .position(|&s| s == status)
+        .unwrap_or(STATUSES.len() - 1)
+}
+
+impl Stats {
+    /// Counts one handled request.
+    pub fn request(&self, route: Route, status: u16, took: Duration) {
+        let r = ROUTES.iter().position(|&x| x == route).unwrap_or(0);
+        self.requests[r * STATUSES.len() + status_index(status)].fetch_add(1, Relaxed);
+        let us = took.as_micros().min(u64::MAX as u128) as u64;
+        let b = LATENCY_BUCKETS_US
+            .iter()
+            .position(|&ub| us <= ub)
+            .unwrap_or(LATENCY_BUCKETS_US.len());
+        self.buckets[b].fetch_add(1, Relaxed);
+        self.latency_sum_us.fetch_add(us, Relaxed);
+        if route == Route::Download && (status == 200 || status == 206) {
+            self.downloads.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Counts one uploaded file by its result.
+    pub fn upload(&self, r: Result<Outcome, ()>) {
+        match r {
+            Ok(Outcome::Stored) => &self.stored,
+            Ok(Outcome::AlreadyStored) => &self.already,
+            Err(()) => &self.failed,
+        }
+        .fetch_add(1, Relaxed);
+    }
+
+    /// `/api/stats`.
+    pub fn json(&self, count: u64) -> String {
+        format!(
+            "{{\"count\":{count},\"uploads\":{{\"stored\":{},\"already_stored\":{},\"failed\":{}}},\
+             \"downloads\":{},\"uptime_seconds\":{}}}\n",
+            self.stored.load(Relaxed),
+            self.already.load(Relaxed),
+            self.failed.load(Relaxed),
+            self.downloads.load(Relaxed),
+            self.started.elapsed().as_secs()
+        )
+    }
+
+    /// `/metrics`, Prometheus text exposition format 0.0.4.
+    pub fn prometheus(&self, count: u64) -> String {
+        let mut o = String::with_capacity(4096);
+        let _ = writeln!(
+            o,
+            "# HELP thetorrent_stored_torrents Torrents in the store."
+        );
+        let _ = writeln!(o, "# TYPE thetorrent_stored_torrents gauge");
+        let _ = writeln!(o, "thetorrent_stored_torrents {count}");
+        let _ = writeln!(
+            o,
+            "# HELP thetorrent_requests_total HTTP requests by route and status."
+        );
+        let _ = writeln!(o, "# TYPE thetorrent_requests_total counter");
+        for (ri, route) in ROUTES.iter().enumerate() {
+            for (si, status) in STATUSES.iter().enumerate() {
+                let n = self.requests[ri * STATUSES.len() + si].load(Relaxed);
+                if n > 0 {
+                    let status = if *status == 0 {
+                        "other".to_string()
+                    } else {
+                        status.to_string()
+                    };
+                    let _ = writeln!(
+                        o,
+                        "thetorrent_requests_total{{route=\"{}\",status=\"{status}\"}} {n}",
+                        route.name()
+                    );
+                }
+            }
+        }
+        let _ = writeln!(
+            o,
+            "# HELP thetorrent_request_duration_seconds Time spent in the handler."
+        );
+        let _ = writeln!(o, "# TYPE thetorrent_request_duration_seconds histogram");
+        let mut cum = 0;
+        for (i, ub) in LATENCY_BUCKETS_US.iter().enumerate() {
+            cum += self.buckets[i].load(Relaxed);
+            let _ = writeln!(
+                o,
+                "thetorrent_request_duration_seconds_bucket{{le=\"{}\"}} {cum}",
+                *ub as f64 / 1e6
+            );
+        }
+        cum += self.buckets[LATENCY_BUCKETS_US.len()].load(Relaxed);
+        let _ = writeln!(
+            o,
+            "thetorrent_request_duration_seconds_bucket{{le=\"+Inf\"}} {cum}"
+        );
+        let _ = writeln!(
+            o,
+            "thetorrent_request_duration_seconds_sum {}",
+            self.latency_sum_us.load(Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(o, "thetorrent_request_duration_seconds_count {cum}");
+        let _ = writeln!(
+            o,
+            "# HELP thetorrent_uploads_total Uploaded files by result."
+        );
+        let _ = writeln!(o, "# TYPE thetorrent_uploads_total counter");
+        for (label, v) in [
+            ("stored", &self.stored),
+            ("already_stored", &self.already),
+            ("failed", &self.failed),
+        ] {
+            let _ = writeln!(
+                o,
+                "thetorrent_uploads_total{{result=\"{label}\"}} {}",
+                v.load(Relaxed)
+            );
+        }
+        o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_format() {
+        let s = Stats::default();
+        s.request(Route::Download, 200, Duration::from_micros(70));
+        s.request(Route::Download, 404, Duration::from_micros(20));
+        s.request(Route::Upload, 999, Duration::from_secs(100));
+        s.upload(Ok(Outcome::Stored));
+        s.upload(Err(()));
+        let m = s.prometheus(7);
+        assert!(m.contains("thetorrent_stored_torrents 7\n"));
+        assert!(m.contains("thetorrent_requests_total{route=\"download\",status=\"200\"} 1\n"));
+        assert!(m.contains("thetorrent_requests_total{route=\"upload\",status=\"other\"} 1\n"));
+        assert!(m.contains("thetorrent_request_duration_seconds_bucket{le=\"0.00005\"} 1\n"));
+        assert!(m.contains("thetorrent_request_duration_seconds_bucket{le=\"0.0001\"} 2\n"));
+        assert!(m.contains("thetorrent_request_duration_seconds_bucket{le=\"+Inf\"} 3\n"));
+        assert!(m.contains("thetorrent_uploads_total{result=\"failed\"} 1\n"));
+        for line in m.lines().filter(|l| !l.starts_with('#')) {
+            let (name, value) = line.rsplit_once(' ').unwrap();
+            assert!(value.parse::<f64>().is_ok(), "{line}");
+            assert!(name.starts_with("thetorrent_"), "{line}");
+        }
+        let j = s.json(7);
+        assert!(j.starts_with("{\"count\":7,\"uploads\":{\"stored\":1,\"already_stored\":0,\"failed\":1},\"downloads\":1,"), "{j}");
+    }
+}

@@ -1,0 +1,271 @@
+//! Uploads over HTTP: `POST /api/soap` (SOAP 1.1), `POST /api/upload` and `/autoupload.php`
+//! (multipart field `torrent`, or a raw `application/x-bittorrent` body), `POST /upload` (the
+//! web form without JavaScript).
+//!
+//! Owns: turning a request body into torrents handed to the store's writer, and each
+//! interface's way of answering. Must never: store anything from a body that turned out
+//! malformed (parts are held until the multipart end is seen), buffer more of a rejected part
+//! than the size limit, or say "stored" before the writer answered.
+
+use super::App;
+use crate::hash::Key;
+use crate::http::{Method, Request, Response};
+use crate::multipart::{MultipartParser, PartBody};
+use crate::soap::{self, FaultCode};
+use crate::store::{Outcome, PutError};
+use crate::web;
+use std::io::Read;
+
+/// Bytes read from the socket per step of the multipart parser.
+pub const UPLOAD_READ_CHUNK: usize = 16 * 1024;
+
+/// Which interface an upload came through (they answer differently).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// `/api/upload`: `X-Thetorrent-*` headers, one line per file.
+    Api,
+    /// `/autoupload.php`: the same plus Torrage's `X-Torrage-*` headers.
+    Torrage,
+    /// `/upload`: an HTML result page.
+    Form,
+}
+
+/// The outcome of one uploaded file.
+struct FileOutcome {
+    filename: String,
+    result: Result<(Key, Outcome), (u16, String)>,
+}
+
+/// HTTP status for a refused upload: the uploader's fault is 4xx, ours 5xx.
+pub fn put_status(e: &PutError) -> u16 {
+    match e {
+        PutError::TooLarge { .. } => 413,
+        PutError::Invalid(_) => 400,
+        PutError::Blocked { .. } => 451,
+        PutError::Io(io) if io.raw_os_error() == Some(libc::ENOSPC) => 507,
+        PutError::Io(_) => 500,
+    }
+}
+
+/// Logs our own failures (the client only gets the stable message).
+fn log_put_error(e: &PutError) {
+    if let PutError::Io(io) = e {
+        eprintln!("thetorrent: upload failed: {io}");
+    }
+}
+
+impl App {
+    fn store_bytes(&self, bytes: Vec<u8>) -> Result<(Key, Outcome), (u16, String)> {
+        match self.writer.put(bytes) {
+            Ok((ids, outcome)) => {
+                self.stats.upload(Ok(outcome));
+                Ok((ids.key, outcome))
+            }
+            Err(e) => {
+                log_put_error(&e);
+                self.stats.upload(Err(()));
+                Err((put_status(&e), e.to_string()))
+            }
+        }
+    }
+
+    /// `POST /api/soap`.
+    pub(super) fn soap(&self, req: &mut Request<'_>) -> Response {
+        if req.method() != Method::Post {
+            return Response::error(405).header("Allow", "POST");
+        }
+        let body = match req.body.read_all(soap::MAX_REQUEST_BYTES as u64) {
+            Ok(b) => b,
+            // The HTTP layer answers body errors (413, 400, timeouts) itself.
+            Err(_) => return Response::error(400),
+        };
+        let call = match soap::parse_request_with_limit(&body, self.store.config().max_torrent_size)
+        {
+            Ok(c) => c,
+            Err(e) => {
+                self.stats.upload(Err(()));
+                return fault(FaultCode::Client, &e.to_string());
+            }
+        };
+        drop(body);
+        match self.store_bytes(call.torrent) {
+            Ok((key, _)) => Response::new(200)
+                .header("Content-Type", soap::CONTENT_TYPE)
+                .bytes(soap::render_response(call.operation, &key.to_string())),
+            Err((status, msg)) => {
+                let code = if status >= 500 {
+                    FaultCode::Server
+                } else {
+                    FaultCode::Client
+                };
+                fault(code, &msg)
+            }
+        }
+    }
+
+    /// `POST /api/upload`, `/autoupload.php`, `/upload`.
+    pub(super) fn upload(&self, req: &mut Request<'_>, flavor: Flavor) -> Response {
+        if req.method() != Method::Post {
+            return Response::error(405).header("Allow", "POST");
+        }
+        let files = match self.read_upload(req) {
+            Ok(f) => f,
+            Err((status, msg)) => {
+                self.stats.upload(Err(()));
+                vec![FileOutcome {
+                    filename: String::new(),
+                    result: Err((status, msg)),
+                }]
+            }
+        };
+        answer(flavor, files)
+    }
+
+    /// Reads the torrents of an upload body and stores them (only once the whole body was
+    /// read and found well-formed).
+    fn read_upload(&self, req: &mut Request<'_>) -> Result<Vec<FileOutcome>, (u16, String)> {
+        let limit = self.store.config().max_torrent_size;
+        let ct = req.header_str("Content-Type").unwrap_or("").to_string();
+        let media = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if media == "multipart/form-data" {
+            let mut parser = MultipartParser::new(&ct, limit).map_err(|e| (400, e.to_string()))?;
+            let mut parts = Vec::new();
+            let mut buf = vec![0u8; UPLOAD_READ_CHUNK];
+            loop {
+                let n = match req.body.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    // The HTTP layer answers body errors (413, 400, timeouts) itself.
+                    Err(_) => return Err((400, "the request body could not be read".into())),
+                };
+                parser
+                    .feed(&buf[..n], &mut parts)
+                    .map_err(|e| (400, e.to_string()))?;
+            }
+            parser.finish().map_err(|e| (400, e.to_string()))?;
+            if parts.is_empty() {
+                return Err((400, "no 'torrent' field in the upload".into()));
+            }
+            let mut out = Vec::with_capacity(parts.len());
+            for part in parts {
+                let filename = part.filename.clone().unwrap_or_default();
+                let result = match part.body {
+                    PartBody::Data(d) if d.is_empty() => {
+                        self.stats.upload(Err(()));
+                        Err((400, "empty file".to_string()))
+                    }
+                    PartBody::Data(d) => self.store_bytes(d),
+                    PartBody::TooLarge { size, limit } => {
+                        self.stats.upload(Err(()));
+                        let e = PutError::TooLarge {
+                            size,
+                            limit: limit as u64,
+                        };
+                        Err((put_status(&e), e.to_string()))
+                    }
+                };
+                out.push(FileOutcome { filename, result });
+            }
+            Ok(out)
+        } else if media == "application/x-bittorrent" || media == "application/octet-stream" {
+            if let Some(n) = req.body.declared_len() {
+                if n > limit as u64 {
+                    let e = PutError::TooLarge {
+                        size: n,
+                        limit: limit as u64,
+                    };
+                    return Err((413, e.to_string()));
+                }
+            }
+            let bytes = match req.body.read_all(limit as u64) {
+                Ok(b) => b,
+                Err(_) => {
+                    let e = PutError::TooLarge {
+                        size: limit as u64 + 1,
+                        limit: limit as u64,
+                    };
+                    return Err((413, format!("{e} or more")));
+                }
+            };
+            Ok(vec![FileOutcome {
+                filename: String::new(),
+                result: self.store_bytes(bytes),
+            }])
+        } else {
+            Err((
+                415,
+                "expected multipart/form-data with a 'torrent' field, or an \
+                 application/x-bittorrent body"
+                    .into(),
+            ))
+        }
+    }
+}
+
+fn fault(code: FaultCode, msg: &str) -> Response {
+    Response::new(soap::FAULT_HTTP_STATUS)
+        .header("Content-Type", soap::CONTENT_TYPE)
+        .bytes(soap::render_fault(code, msg))
+}
+
+/// Header values must stay on one line of visible characters.
+fn header_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// The answer: 200 when every file was stored (or already was), else the status of the
+/// first failure; one header set and one body line per file, in upload order.
+fn answer(flavor: Flavor, files: Vec<FileOutcome>) -> Response {
+    let status = files
+        .iter()
+        .find_map(|f| f.result.as_ref().err().map(|e| e.0))
+        .unwrap_or(200);
+    if flavor == Flavor::Form {
+        let results: Vec<web::UploadResult> = files
+            .into_iter()
+            .map(|f| web::UploadResult {
+                filename: f.filename,
+                already: matches!(f.result, Ok((_, Outcome::AlreadyStored))),
+                outcome: f.result.map(|(k, _)| k.to_string()).map_err(|e| e.1),
+            })
+            .collect();
+        return Response::new(status)
+            .header("Content-Type", web::HTML_CONTENT_TYPE)
+            .bytes(web::upload_result(&results).into_bytes());
+    }
+    let mut resp = Response::new(status).header("Content-Type", "text/plain; charset=utf-8");
+    let mut body = String::new();
+    for f in &files {
+        match &f.result {
+            Ok((key, _)) => {
+                let hex = key.to_string();
+                resp = resp
+                    .header("X-Thetorrent-Result", "stored")
+                    .header("X-Thetorrent-Hash", hex.clone());
+                if flavor == Flavor::Torrage {
+                    resp = resp.header("X-Torrage-Infohash", hex.clone());
+                }
+                body.push_str(&hex);
+            }
+            Err((_, msg)) => {
+                let msg = header_safe(msg);
+                resp = resp
+                    .header("X-Thetorrent-Result", "failed")
+                    .header("X-Thetorrent-Error", msg.clone());
+                if flavor == Flavor::Torrage {
+                    resp = resp.header("X-Torrage-Error-Msg", msg.clone());
+                }
+                body.push_str(&msg);
+            }
+        }
+        body.push('\n');
+    }
+    resp.bytes(body.into_bytes())
+}
