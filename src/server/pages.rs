@@ -41,7 +41,7 @@ impl App {
     }
 
     pub(super) fn not_found_page(&self) -> Response {
-        html(404, web::not_found("this page"))
+        html(404, web::not_found("There is no page at this address."))
     }
 
     pub(super) fn index(&self, req: &Request<'_>) -> Response {
@@ -84,7 +84,12 @@ impl App {
         }
         let bytes = match self.store.open_torrent(&key) {
             Ok(Some(_)) => std::fs::read(self.store.torrent_path(&key)),
-            Ok(None) => return html(404, web::not_found(&format!("torrent {key}"))),
+            Ok(None) => {
+                return html(
+                    404,
+                    web::not_found(&format!("No torrent with info hash {key} is stored here.")),
+                )
+            }
             Err(e) => Err(e),
         };
         let bytes = match bytes {
@@ -124,7 +129,10 @@ impl App {
             return html(451, web::blocked(&reason));
         }
         if !self.store.contains(&key) {
-            return html(404, web::not_found(&format!("torrent {key}")));
+            return html(
+                404,
+                web::not_found(&format!("No torrent with info hash {key} is stored here.")),
+            );
         }
         Response::new(302).header("Location", format!("/torrent/{key}.torrent"))
     }
