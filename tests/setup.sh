@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Installs everything the tests use (idempotent; installs only what is missing): Debian
-# packages (needs root; CI runs as root) and the Python clients. Tests that need one of these
-# fail when it is missing. WITH_BENCH=1 also installs what benches/*.sh use (wrk, nginx).
+# packages (needs root; CI runs as root), the Python clients, and the browser test's npm
+# packages (`npm ci` in tests/browser; the browser itself is Debian's chromium). Tests that
+# need one of these fail when it is missing. WITH_BENCH=1 also installs what benches/*.sh use (wrk, nginx).
 set -euo pipefail
-APT_PKGS=(curl aria2 bc systemd python3-pip php-cli php-soap php-curl libsoap-lite-perl)
+APT_PKGS=(curl aria2 bc systemd python3-pip php-cli php-soap php-curl libsoap-lite-perl chromium)
+# Node: Debian's nodejs and npm only where no node is installed (a NodeSource nodejs brings
+# its own npm, and Debian's npm package would conflict with it).
+if ! command -v node >/dev/null 2>&1; then APT_PKGS+=(nodejs); fi
+if ! command -v npm >/dev/null 2>&1; then APT_PKGS+=(npm); fi
 if [ "${WITH_BENCH:-0}" = 1 ]; then APT_PKGS+=(wrk nginx-light linux-perf); fi
 PIP_PKGS=(zeep==4.3.3 requests)
 missing=()
@@ -18,5 +23,15 @@ if ! python3 -c 'import zeep, requests' 2>/dev/null; then
   echo "setup: pip install ${PIP_PKGS[*]}"
   python3 -m pip install -q --disable-pip-version-check "${PIP_PKGS[@]}" 2>/dev/null \
     || python3 -m pip install -q --disable-pip-version-check --break-system-packages "${PIP_PKGS[@]}"
+fi
+# The browser test's packages: installed again only when package-lock.json changed since the
+# last install (a copy of it is kept in node_modules as the stamp).
+BROWSER_DIR="$(cd "$(dirname "$0")" && pwd)/browser"
+STAMP="$BROWSER_DIR/node_modules/.thetorrent-package-lock.json"
+if ! cmp -s "$BROWSER_DIR/package-lock.json" "$STAMP"; then
+  echo "setup: npm ci in tests/browser"
+  # No browser download: the test drives /usr/bin/chromium.
+  (cd "$BROWSER_DIR" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+  cp "$BROWSER_DIR/package-lock.json" "$STAMP"
 fi
 echo "setup: ok"

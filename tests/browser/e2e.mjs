@@ -1,0 +1,199 @@
+// End-to-end test of thetorrent's pages in headless Chromium, driven by tests/browser.rs.
+//
+// Owns: what a person does in a browser — the front page's count, uploads through the file
+// input (JavaScript) and through the plain form (JavaScript off), the lookup box with a magnet
+// link, the torrent page, the API page — and a screenshot of each page. Must never: talk to
+// anything but the server under test, download a browser, or pass when a step did not happen
+// (every wait has a timeout and every check throws with what it saw).
+//
+// Input: one JSON argument (see tests/browser.rs): { base, chromium, shots, js: [{path, hash}],
+// nojs: {path, hash}, lookup: {hash, name} }. Output: one line per step on stdout; exit 0 when
+// every check held, 1 with the reason otherwise.
+import { chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+
+/// Longest wait for any one thing to appear in a page.
+const STEP_TIMEOUT_MS = 15_000;
+/// Flags that work on this machine (no sandbox as root, no GPU, no network but the server).
+const CHROMIUM_FLAGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+const cfg = JSON.parse(process.argv[2] || "{}");
+for (const k of ["base", "chromium", "shots", "js", "nojs", "lookup"]) {
+  if (!cfg[k]) throw new Error(`e2e.mjs: missing config key ${k}`);
+}
+mkdirSync(cfg.shots, { recursive: true });
+
+const step = (msg) => console.log(`e2e: ${msg}`);
+function check(cond, msg) {
+  if (!cond) throw new Error(`check failed: ${msg}`);
+}
+const parseCount = (text) => {
+  const m = /There (?:are|is) ([0-9,]+) stored torrents?\./.exec(text.replace(/\s+/g, " "));
+  check(m, `count sentence not found in ${JSON.stringify(text)}`);
+  return Number(m[1].replace(/,/g, ""));
+};
+
+// Every page error, console error (Chromium logs one for each 4xx/5xx answer), failed request
+// and request to another origin is a test failure (unless the test asked for that status).
+const problems = [];
+function watch(page, label) {
+  page.on("pageerror", (e) => problems.push(`${label}: page error: ${e.message}`));
+  page.on("console", (m) => {
+    if (m.type() === "error") problems.push(`${label}: console error: ${m.text()} (${m.location()?.url ?? "?"})`);
+  });
+  page.on("requestfailed", (r) =>
+    problems.push(`${label}: request failed: ${r.url()} ${r.failure()?.errorText}`));
+  page.on("request", (r) => {
+    if (!r.url().startsWith(cfg.base) && !r.url().startsWith("data:")) {
+      problems.push(`${label}: request to another origin: ${r.url()}`);
+    }
+  });
+}
+
+async function shot(page, name) {
+  const path = join(cfg.shots, `${name}.png`);
+  await page.screenshot({ path, fullPage: true });
+  step(`screenshot ${path}`);
+}
+
+const browser = await chromium.launch({
+  executablePath: cfg.chromium,
+  headless: true,
+  args: CHROMIUM_FLAGS,
+  timeout: 30_000,
+});
+try {
+  const ctx = await browser.newContext({ viewport: { width: 1000, height: 800 } });
+  ctx.setDefaultTimeout(STEP_TIMEOUT_MS);
+  const page = await ctx.newPage();
+  watch(page, "js");
+
+  // 1. The front page and its count.
+  let resp = await page.goto(cfg.base + "/");
+  check(resp.status() === 200, `GET / answered ${resp.status()}`);
+  const before = parseCount(await page.textContent("#count-line"));
+  step(`front page: count ${before}`);
+  check(await page.isVisible("#q"), "the lookup box is visible");
+  check(await page.isHidden("#upload button.no-js"),
+    "with JavaScript the Upload button is hidden (files go up when chosen)");
+  await shot(page, "01-front");
+
+  // 2. Two files through the file input: app.js uploads them with fetch.
+  await page.setInputFiles("#torrent", cfg.js.map((f) => f.path));
+  await page.waitForFunction(
+    (n) => document.querySelectorAll("#results li.ok, #results li.err").length >= n,
+    cfg.js.length);
+  const rows = await page.$$eval("#results li", (lis) =>
+    lis.map((li) => ({ cls: li.className, text: li.textContent.trim(),
+      hash: li.querySelector("code.hash")?.textContent.trim() ?? null,
+      href: li.querySelector("a")?.getAttribute("href") ?? null })));
+  check(rows.length === cfg.js.length, `${cfg.js.length} result rows, got ${JSON.stringify(rows)}`);
+  for (const r of rows) check(r.cls === "ok", `upload row is ok: ${JSON.stringify(r)}`);
+  const got = rows.map((r) => r.hash).sort();
+  const want = cfg.js.map((f) => f.hash).sort();
+  check(JSON.stringify(got) === JSON.stringify(want),
+    `hashes shown ${JSON.stringify(got)} equal libtorrent's ${JSON.stringify(want)}`);
+  for (const r of rows) check(r.href === `/info/${r.hash}`, `row links to its page: ${r.href}`);
+  step(`uploaded with JavaScript: ${got.join(", ")}`);
+  await page.waitForFunction(
+    (n) => document.getElementById("count-line").textContent.replace(/,/g, "").includes(` ${n} `),
+    before + cfg.js.length);
+  const after = parseCount(await page.textContent("#count-line"));
+  check(after === before + cfg.js.length, `count went from ${before} to ${before + cfg.js.length}: ${after}`);
+  step(`count now ${after}`);
+  await shot(page, "02-uploaded-js");
+
+  // 3. The same form without JavaScript: a plain POST to /upload and a result page.
+  const nojs = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 1000, height: 800 } });
+  nojs.setDefaultTimeout(STEP_TIMEOUT_MS);
+  const plain = await nojs.newPage();
+  watch(plain, "no-js");
+  await plain.goto(cfg.base + "/");
+  check(parseCount(await plain.textContent("#count-line")) === after, "the count is the same without JavaScript");
+  check(await plain.isVisible("#upload button.no-js"), "without JavaScript the Upload button is visible");
+  await plain.setInputFiles("#torrent", cfg.nojs.path);
+  const [result] = await Promise.all([
+    plain.waitForNavigation(),
+    plain.click("#upload button[type=submit]"),
+  ]);
+  check(result.status() === 200, `POST /upload answered ${result.status()}`);
+  check(new URL(plain.url()).pathname === "/upload", `result page at /upload: ${plain.url()}`);
+  check((await plain.textContent("h1")).trim() === "Upload result", "result page heading");
+  const nojsHash = (await plain.textContent(".results li.ok code.hash")).trim();
+  check(nojsHash === cfg.nojs.hash, `no-JS result hash ${nojsHash} equals ${cfg.nojs.hash}`);
+  check((await plain.textContent(".summary")).includes("1 stored, 0 failed"), "result summary");
+  step(`uploaded without JavaScript: ${nojsHash}`);
+  await shot(plain, "03-upload-result-nojs");
+  await plain.goto(cfg.base + "/");
+  check(parseCount(await plain.textContent("#count-line")) === after + 1, "count rendered by the server went up by one");
+  await nojs.close();
+
+  // 4. Paste a magnet link into the lookup box: the torrent's page, with its name.
+  await page.goto(cfg.base + "/");
+  const magnet = `magnet:?xt=urn:btih:${cfg.lookup.hash.toLowerCase()}&dn=${encodeURIComponent(cfg.lookup.name)}`
+    + "&tr=udp%3A%2F%2Ftracker.example%3A80";
+  await page.fill("#q", magnet);
+  await Promise.all([page.waitForURL(`**/info/${cfg.lookup.hash}`), page.press("#q", "Enter")]);
+  const name = (await page.textContent("h1")).trim();
+  check(name === cfg.lookup.name, `torrent page shows the name ${JSON.stringify(cfg.lookup.name)}: ${JSON.stringify(name)}`);
+  const facts = await page.textContent("dl.facts");
+  check(facts.includes(cfg.lookup.hash), "torrent page shows the info hash");
+  const dl = await page.getAttribute("a[download]", "href");
+  check(dl === `/torrent/${cfg.lookup.hash}.torrent`, `download link ${dl}`);
+  const file = await page.request.get(cfg.base + dl);
+  check(file.status() === 200 && file.headers()["content-type"] === "application/x-bittorrent",
+    `download link answers the file: ${file.status()} ${file.headers()["content-type"]}`);
+  const magnetShown = await page.textContent("code.magnet");
+  check(magnetShown.startsWith(`magnet:?xt=urn:btih:${cfg.lookup.hash}`), `magnet link on the page: ${magnetShown}`);
+  step(`lookup by magnet link: ${page.url()} shows ${JSON.stringify(name)}`);
+  await shot(page, "04-info");
+
+  // 5. The API page, with the host filled into the examples.
+  resp = await page.goto(cfg.base + "/api");
+  check(resp.status() === 200, `GET /api answered ${resp.status()}`);
+  check((await page.textContent("h1")).trim() === "API", "API page heading");
+  const pres = await page.$$eval("pre code", (cs) => cs.map((c) => c.textContent));
+  check(pres.length >= 5, `at least five examples: ${pres.length}`);
+  check(pres.every((p) => p.includes(cfg.base)), "every example names this server");
+  step(`API page: ${pres.length} examples`);
+  await shot(page, "05-api");
+
+  // 6. A page that does not exist is a 404 page, not a 200.
+  resp = await page.goto(cfg.base + "/no/such/page");
+  check(resp.status() === 404, `GET /no/such/page answered ${resp.status()}`);
+  problems.splice(0, problems.length,
+    ...problems.filter((p) => !(p.includes("/no/such/page") && p.includes("404"))));
+  await shot(page, "06-not-found");
+
+  // 7. On a phone-sized screen: the front page and the torrent page.
+  const phone = await browser.newContext({ viewport: { width: 375, height: 740 }, isMobile: true, deviceScaleFactor: 2 });
+  const small = await phone.newPage();
+  watch(small, "phone");
+  await small.goto(cfg.base + "/");
+  const overflow = await small.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  check(overflow <= 0, `front page fits a phone screen (overflows by ${overflow}px)`);
+  await shot(small, "07-front-phone");
+  await small.goto(`${cfg.base}/info/${cfg.lookup.hash}`);
+  const overflow2 = await small.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  check(overflow2 <= 0, `torrent page fits a phone screen (overflows by ${overflow2}px)`);
+  await shot(small, "08-info-phone");
+  await phone.close();
+
+  check(problems.length === 0, `no errors in the pages:\n  ${problems.join("\n  ")}`);
+  step("all checks passed");
+} catch (e) {
+  console.error(`e2e: FAILED: ${e.message}`);
+  console.error(problems.length ? `problems seen in the pages:\n  ${problems.join("\n  ")}` : "");
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
