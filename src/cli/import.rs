@@ -100,7 +100,7 @@ fn walk(
 }
 
 /// Turns a message into its reason class: numbers (offsets, sizes) replaced by `N`.
-fn reason_class(msg: &str) -> String {
+pub(super) fn reason_class(msg: &str) -> String {
     let mut out = String::with_capacity(msg.len());
     let mut in_num = false;
     for c in msg.chars() {

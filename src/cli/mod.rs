@@ -1,11 +1,13 @@
 //! The command line (clap): `serve`, `add`, `import`, `count`, `verify`, `block`, `unblock`,
-//! `reindex`.
+//! `reindex`, `mirror`.
 //!
 //! Owns: argument parsing, what each command prints, and the exit codes scripts rely on.
 //! Must never: bypass `store` to write the data directory, or print a hash as stored before
 //! `Store::commit` returned it.
 
+mod http_client;
 mod import;
+mod mirror;
 mod verify;
 
 use crate::hash::Key;
@@ -65,6 +67,8 @@ pub enum Command {
     Unblock { hash: String },
     /// Rebuild the day lists (and so the count and /sync/) by walking the whole tree.
     Reindex,
+    /// Fetch what another instance lists under /sync/ and this store does not have.
+    Mirror(mirror::MirrorArgs),
 }
 
 fn config(cli: &Cli) -> store::Config {
@@ -105,6 +109,7 @@ fn run(cli: Cli) -> Result<i32, i32> {
         Command::Verify => verify::run(&open(&cli)?),
         Command::Block { hash, reason } => block(&open(&cli)?, hash, Some(reason)),
         Command::Unblock { hash } => block(&open(&cli)?, hash, None),
+        Command::Mirror(args) => mirror::run(&open(&cli)?, args),
         Command::Reindex => {
             let n = open(&cli)?.reindex().map_err(|e| {
                 eprintln!("thetorrent: reindex failed: {e}");

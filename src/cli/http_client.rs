@@ -1,0 +1,561 @@
+//! A tiny blocking HTTP/1.1 client for `thetorrent mirror`: `GET` over `std::net::TcpStream`,
+//! `http://` only.
+//!
+//! Owns: one kept-alive connection to one server, the request bytes, and reading an answer
+//! (status line, headers, a body framed by `Content-Length`, `chunked` or the end of the
+//! connection) under limits: head size, header count, line length, body size, timeouts.
+//! Must never: read a body past its limit into memory, follow redirects, speak TLS, send a
+//! body, or reuse a connection whose framing it is unsure of (it reconnects instead).
+
+use std::fmt;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+/// Longest wait to open a connection.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait for any read or write on a connection.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest response head (status line and headers), in bytes.
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// Most header lines in a response.
+pub const MAX_HEADERS: usize = 100;
+/// Longest chunk-size line of a chunked body.
+const MAX_CHUNK_LINE: usize = 1024;
+/// Most trailer lines after a chunked body.
+const MAX_TRAILERS: usize = 100;
+
+/// Why a request got no usable answer.
+#[derive(Debug)]
+pub enum HttpError {
+    /// The server could not be reached (name lookup or connect).
+    Connect(String),
+    /// The connection failed or timed out mid-exchange.
+    Io(io::Error),
+    /// The answer was not HTTP/1.x as this client reads it.
+    Protocol(String),
+    /// The body was larger than the caller's limit.
+    TooLarge { limit: u64 },
+}
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HttpError::Connect(e) => write!(f, "cannot connect: {e}"),
+            HttpError::Io(e) if is_timeout(e) => write!(f, "timed out"),
+            HttpError::Io(e) => write!(f, "connection failed: {e}"),
+            HttpError::Protocol(e) => write!(f, "bad HTTP answer: {e}"),
+            HttpError::TooLarge { limit } => {
+                write!(f, "answer too large: more than {limit} bytes")
+            }
+        }
+    }
+}
+
+impl std::error::Error for HttpError {}
+
+impl From<io::Error> for HttpError {
+    fn from(e: io::Error) -> Self {
+        HttpError::Io(e)
+    }
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+fn protocol(msg: impl Into<String>) -> HttpError {
+    HttpError::Protocol(msg.into())
+}
+
+/// An `http://host[:port][/prefix]` base URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseUrl {
+    /// Host as written (an IPv6 address keeps its brackets), for the `Host` header.
+    pub host: String,
+    pub port: u16,
+    /// Path prefix without a trailing slash (`""` for the root).
+    pub prefix: String,
+}
+
+impl BaseUrl {
+    /// Parses `http://host[:port][/prefix]`; no user info, query or fragment.
+    pub fn parse(s: &str) -> Result<BaseUrl, String> {
+        let rest = s
+            .strip_prefix("http://")
+            .ok_or_else(|| format!("not an http:// URL: {s} (https is not supported)"))?;
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        };
+        if authority.is_empty() || authority.contains('@') {
+            return Err(format!("no host (or user info) in URL: {s}"));
+        }
+        if path.contains(['?', '#']) || path.bytes().any(|b| b <= b' ' || b >= 0x7f) {
+            return Err(format!("URL path must be plain: {s}"));
+        }
+        let (host, port) = if let Some(end) = authority.strip_prefix('[').and(authority.find(']')) {
+            let host = &authority[..=end];
+            match &authority[end + 1..] {
+                "" => (host, 80),
+                p => (host, parse_port(p.strip_prefix(':').unwrap_or("x"), s)?),
+            }
+        } else {
+            match authority.rsplit_once(':') {
+                Some((h, p)) => (h, parse_port(p, s)?),
+                None => (authority, 80),
+            }
+        };
+        let allowed: &[u8] = if host.starts_with('[') {
+            b"[]:."
+        } else {
+            b".-_"
+        };
+        if host.is_empty()
+            || !host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || allowed.contains(&b))
+        {
+            return Err(format!("bad host in URL: {s}"));
+        }
+        Ok(BaseUrl {
+            host: host.to_string(),
+            port,
+            prefix: path.trim_end_matches('/').to_string(),
+        })
+    }
+
+    /// The `Host` header value.
+    fn host_header(&self) -> String {
+        if self.port == 80 {
+            self.host.clone()
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl fmt::Display for BaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "http://{}{}", self.host_header(), self.prefix)
+    }
+}
+
+fn parse_port(p: &str, url: &str) -> Result<u16, String> {
+    p.parse::<u16>()
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("bad port in URL: {url}"))
+}
+
+/// An answer: its status and its (decoded) body.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+/// A client for one server, keeping its connection alive between requests.
+pub struct Client {
+    base: BaseUrl,
+    conn: Option<BufReader<TcpStream>>,
+}
+
+enum Framing {
+    None,
+    Length(u64),
+    Chunked,
+    UntilClose,
+}
+
+impl Client {
+    pub fn new(base: BaseUrl) -> Client {
+        Client { base, conn: None }
+    }
+
+    pub fn base(&self) -> &BaseUrl {
+        &self.base
+    }
+
+    fn connect(&self) -> Result<BufReader<TcpStream>, HttpError> {
+        let addrs = (self.base.host.trim_matches(['[', ']']), self.base.port)
+            .to_socket_addrs()
+            .map_err(|e| HttpError::Connect(format!("{}: {e}", self.base.host)))?;
+        let mut last = None;
+        for a in addrs {
+            match TcpStream::connect_timeout(&a, CONNECT_TIMEOUT) {
+                Ok(s) => {
+                    s.set_read_timeout(Some(IO_TIMEOUT))?;
+                    s.set_write_timeout(Some(IO_TIMEOUT))?;
+                    let _ = s.set_nodelay(true);
+                    return Ok(BufReader::new(s));
+                }
+                Err(e) => last = Some(format!("{a}: {e}")),
+            }
+        }
+        Err(HttpError::Connect(last.unwrap_or_else(|| {
+            format!("{}: no address", self.base.host)
+        })))
+    }
+
+    /// `GET prefix + path`, the body at most `limit` bytes. A kept-alive connection that the
+    /// server closed in the meantime is replaced once (a `GET` may be repeated).
+    pub fn get(&mut self, path: &str, limit: u64) -> Result<Response, HttpError> {
+        let reused = self.conn.is_some();
+        match self.try_get(path, limit) {
+            Err(HttpError::Io(e)) if reused && stale(&e) => {
+                self.conn = None;
+                self.try_get(path, limit)
+            }
+            r => r,
+        }
+    }
+
+    fn try_get(&mut self, path: &str, limit: u64) -> Result<Response, HttpError> {
+        let mut conn = match self.conn.take() {
+            Some(c) => c,
+            None => self.connect()?,
+        };
+        let req = format!(
+            "GET {}{path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: thetorrent-mirror/{}\r\n\
+             Accept-Encoding: identity\r\n\r\n",
+            self.base.prefix,
+            self.base.host_header(),
+            env!("CARGO_PKG_VERSION"),
+        );
+        conn.get_mut().write_all(req.as_bytes())?;
+        let (resp, keep) = read_response(&mut conn, limit)?;
+        if keep {
+            self.conn = Some(conn);
+        }
+        Ok(resp)
+    }
+}
+
+/// Whether an error on a reused connection means the server had closed it.
+fn stale(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+    )
+}
+
+/// Reads one line ending in `\n` (the `\r` before it dropped), at most `max` bytes.
+fn read_line(r: &mut impl BufRead, max: usize) -> Result<Vec<u8>, HttpError> {
+    let mut line = Vec::new();
+    loop {
+        let buf = r.fill_buf()?;
+        if buf.is_empty() {
+            return Err(HttpError::Io(io::ErrorKind::UnexpectedEof.into()));
+        }
+        let (take, done) = match memchr::memchr(b'\n', buf) {
+            Some(i) => (i + 1, true),
+            None => (buf.len(), false),
+        };
+        if line.len() + take > max {
+            return Err(protocol(format!("line longer than {max} bytes")));
+        }
+        line.extend_from_slice(&buf[..take]);
+        r.consume(take);
+        if done {
+            line.pop();
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            return Ok(line);
+        }
+    }
+}
+
+/// Reads a response; returns it and whether the connection may carry another request.
+fn read_response(r: &mut impl BufRead, limit: u64) -> Result<(Response, bool), HttpError> {
+    let mut budget = MAX_HEAD_BYTES;
+    loop {
+        let status_line = read_line(r, budget)?;
+        budget = budget.saturating_sub(status_line.len() + 2);
+        let text = String::from_utf8_lossy(&status_line);
+        let mut parts = text.splitn(3, ' ');
+        let version = parts.next().unwrap_or("");
+        let http10 = match version {
+            "HTTP/1.1" => false,
+            "HTTP/1.0" => true,
+            _ => return Err(protocol(format!("bad status line {text:?}"))),
+        };
+        let status: u16 = parts
+            .next()
+            .filter(|s| s.len() == 3)
+            .and_then(|s| s.parse().ok())
+            .filter(|s| (100..600).contains(s))
+            .ok_or_else(|| protocol(format!("bad status line {text:?}")))?;
+
+        let mut length = None;
+        let mut chunked = false;
+        let mut close = http10;
+        let mut headers = 0;
+        loop {
+            let line = read_line(r, budget)?;
+            budget = budget.saturating_sub(line.len() + 2);
+            if budget == 0 {
+                return Err(protocol(format!("head larger than {MAX_HEAD_BYTES} bytes")));
+            }
+            if line.is_empty() {
+                break;
+            }
+            headers += 1;
+            if headers > MAX_HEADERS {
+                return Err(protocol(format!("more than {MAX_HEADERS} headers")));
+            }
+            let Some(colon) = line.iter().position(|&b| b == b':') else {
+                return Err(protocol("header line without a colon"));
+            };
+            let name = String::from_utf8_lossy(&line[..colon]).to_ascii_lowercase();
+            let value = String::from_utf8_lossy(&line[colon + 1..])
+                .trim()
+                .to_ascii_lowercase();
+            match name.as_str() {
+                "content-length" => {
+                    let n: u64 = value
+                        .parse()
+                        .map_err(|_| protocol(format!("bad Content-Length {value:?}")))?;
+                    if length.is_some_and(|l| l != n) {
+                        return Err(protocol("conflicting Content-Length headers"));
+                    }
+                    length = Some(n);
+                }
+                "transfer-encoding" => {
+                    if value.rsplit(',').next().map(str::trim) == Some("chunked") {
+                        chunked = true;
+                    } else {
+                        return Err(protocol(format!("unsupported Transfer-Encoding {value:?}")));
+                    }
+                }
+                "connection" => {
+                    for t in value.split(',').map(str::trim) {
+                        match t {
+                            "close" => close = true,
+                            "keep-alive" if http10 => close = false,
+                            _ => {}
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        if (100..200).contains(&status) {
+            // An interim answer (e.g. 100 Continue): the real one follows.
+            continue;
+        }
+        if chunked && length.is_some() {
+            return Err(protocol("both Content-Length and chunked"));
+        }
+        let framing = if status == 204 || status == 304 {
+            Framing::None
+        } else if chunked {
+            Framing::Chunked
+        } else if let Some(n) = length {
+            Framing::Length(n)
+        } else {
+            close = true;
+            Framing::UntilClose
+        };
+        let body = match framing {
+            Framing::None => Vec::new(),
+            Framing::Length(n) => {
+                if n > limit {
+                    return Err(HttpError::TooLarge { limit });
+                }
+                let mut body = Vec::with_capacity(n as usize);
+                r.take(n).read_to_end(&mut body)?;
+                if (body.len() as u64) < n {
+                    return Err(HttpError::Io(io::ErrorKind::UnexpectedEof.into()));
+                }
+                body
+            }
+            Framing::Chunked => read_chunked(r, limit)?,
+            Framing::UntilClose => {
+                let mut body = Vec::new();
+                r.take(limit + 1).read_to_end(&mut body)?;
+                if body.len() as u64 > limit {
+                    return Err(HttpError::TooLarge { limit });
+                }
+                body
+            }
+        };
+        return Ok((Response { status, body }, !close));
+    }
+}
+
+/// Decodes a chunked body of at most `limit` bytes, trailers skipped.
+fn read_chunked(r: &mut impl BufRead, limit: u64) -> Result<Vec<u8>, HttpError> {
+    let mut body = Vec::new();
+    loop {
+        let line = read_line(r, MAX_CHUNK_LINE)?;
+        let size = line.split(|&b| b == b';').next().unwrap_or(&[]);
+        let size = std::str::from_utf8(size).unwrap_or("").trim();
+        if size.is_empty() || size.len() > 15 || !size.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(protocol(format!(
+                "bad chunk size {:?}",
+                String::from_utf8_lossy(&line)
+            )));
+        }
+        let n = u64::from_str_radix(size, 16).map_err(|_| protocol("bad chunk size"))?;
+        if n == 0 {
+            for _ in 0..=MAX_TRAILERS {
+                if read_line(r, MAX_CHUNK_LINE)?.is_empty() {
+                    return Ok(body);
+                }
+            }
+            return Err(protocol(format!("more than {MAX_TRAILERS} trailer lines")));
+        }
+        if body.len() as u64 + n > limit {
+            return Err(HttpError::TooLarge { limit });
+        }
+        let before = body.len();
+        r.take(n).read_to_end(&mut body)?;
+        if ((body.len() - before) as u64) < n {
+            return Err(HttpError::Io(io::ErrorKind::UnexpectedEof.into()));
+        }
+        if !read_line(r, 2)?.is_empty() {
+            return Err(protocol("chunk not followed by CRLF"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(raw: &[u8], limit: u64) -> Result<(Response, bool), HttpError> {
+        read_response(&mut BufReader::new(raw), limit)
+    }
+
+    #[test]
+    fn urls() {
+        let u = BaseUrl::parse("http://127.0.0.1:8080").unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.port, u.prefix.as_str()),
+            ("127.0.0.1", 8080, "")
+        );
+        let u = BaseUrl::parse("http://example.org/mirror/").unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.port, u.prefix.as_str()),
+            ("example.org", 80, "/mirror")
+        );
+        assert_eq!(u.to_string(), "http://example.org/mirror");
+        let u = BaseUrl::parse("http://[::1]:81/").unwrap();
+        assert_eq!((u.host.as_str(), u.port), ("[::1]", 81));
+        assert_eq!(u.host_header(), "[::1]:81");
+        for bad in [
+            "https://example.org",
+            "example.org",
+            "http://",
+            "http://u@example.org",
+            "http://example.org:0",
+            "http://example.org:99999",
+            "http://example.org/?x",
+            "http://exa mple.org/",
+            "http://[::1]x/",
+            "http://a:b:80/",
+        ] {
+            assert!(BaseUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn content_length_and_keep_alive() {
+        let (r, keep) = parse(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloEXTRA",
+            10,
+        )
+        .unwrap();
+        assert_eq!(
+            (r.status, r.body.as_slice(), keep),
+            (200, &b"hello"[..], true)
+        );
+        let (_, keep) = parse(
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+            10,
+        )
+        .unwrap();
+        assert!(!keep);
+        let (_, keep) = parse(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", 10).unwrap();
+        assert!(!keep);
+        let (_, keep) = parse(
+            b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n",
+            10,
+        )
+        .unwrap();
+        assert!(keep);
+    }
+
+    #[test]
+    fn chunked_bodies() {
+        let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\n";
+        let (r, keep) = parse(raw, 100).unwrap();
+        assert_eq!((r.body.as_slice(), keep), (&b"hello world"[..], true));
+        assert!(matches!(
+            parse(raw, 10),
+            Err(HttpError::TooLarge { limit: 10 })
+        ));
+        let bad = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
+        assert!(matches!(parse(bad, 100), Err(HttpError::Protocol(_))));
+        let huge = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n";
+        assert!(matches!(parse(huge, 100), Err(HttpError::Protocol(_))));
+    }
+
+    #[test]
+    fn limits_and_errors() {
+        assert!(matches!(
+            parse(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world",
+                10
+            ),
+            Err(HttpError::TooLarge { limit: 10 })
+        ));
+        assert!(matches!(
+            parse(b"HTTP/1.1 200 OK\r\n\r\nhello world", 5),
+            Err(HttpError::TooLarge { .. })
+        ));
+        let (r, keep) = parse(b"HTTP/1.1 200 OK\r\n\r\nuntil close", 50).unwrap();
+        assert_eq!((r.body.as_slice(), keep), (&b"until close"[..], false));
+        assert!(matches!(
+            parse(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", 50),
+            Err(HttpError::Io(_))
+        ));
+        assert!(matches!(
+            parse(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+                50
+            ),
+            Err(HttpError::Protocol(_))
+        ));
+        assert!(matches!(
+            parse(b"SSH-2.0-OpenSSH\r\n", 50),
+            Err(HttpError::Protocol(_))
+        ));
+        let mut big = b"HTTP/1.1 200 OK\r\n".to_vec();
+        for i in 0..200 {
+            big.extend_from_slice(format!("X-{i}: y\r\n").as_bytes());
+        }
+        big.extend_from_slice(b"\r\n");
+        assert!(matches!(parse(&big, 50), Err(HttpError::Protocol(_))));
+        let (r, _) = parse(
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nno",
+            50,
+        )
+        .unwrap();
+        assert_eq!((r.status, r.body.as_slice()), (404, &b"no"[..]));
+        let (r, keep) = parse(
+            b"HTTP/1.1 304 Not Modified\r\nContent-Length: 99\r\n\r\n",
+            50,
+        )
+        .unwrap();
+        assert_eq!((r.status, r.body.len(), keep), (304, 0, true));
+    }
+}
