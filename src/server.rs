@@ -297,7 +297,7 @@ impl App {
             "/lookup" => (Route::Page, self.lookup(req)),
             "/sync" => (Route::Sync, Response::new(301).header("Location", "/sync/")),
             "/metrics" => (Route::Metrics, self.metrics()),
-            "/healthz" => (Route::Health, Response::text(200, "ok\n")),
+            "/healthz" => (Route::Health, Response::text(200, "ok")),
             _ => (Route::Other, self.not_found_page()),
         }
     }
