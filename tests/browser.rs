@@ -24,6 +24,9 @@ const JS_FILES: [&str; 2] = [
     "crates-bendy-0.6.1/examples/torrent_files/debian-9.4.0-amd64-netinst.iso.torrent",
     "crates-lava_torrent-0.11.1/tests/files/ubuntu-16.04.4-desktop-amd64.iso.torrent",
 ];
+/// Uploaded with JavaScript after them: libtorrent rejects it.
+const BAD_FILE: &str =
+    "debian-src-libtorrent-rasterbar-2.0.8/test/test_torrents/invalid_info.torrent";
 /// Uploaded through the plain form with JavaScript off.
 const NOJS_FILE: &str = "crates-lava_torrent-0.11.1/tests/files/tails-amd64-3.6.1.torrent";
 
@@ -129,6 +132,11 @@ fn front_page_uploads_lookup_and_pages_in_chromium() {
     let (chromium, dir) = require_tools();
     let js: Vec<(PathBuf, String)> = JS_FILES.iter().map(|r| row(r)).collect();
     let nojs = row(NOJS_FILE);
+    let bad = corpus_file(BAD_FILE);
+    assert!(
+        manifest().iter().any(|r| r.path == bad && !r.accept),
+        "{BAD_FILE}: libtorrent accepts it"
+    );
     // The name the torrent page must show (the library's reading of the file; the hash
     // compared is libtorrent's).
     let bytes = std::fs::read(&js[0].0).unwrap();
@@ -139,7 +147,7 @@ fn front_page_uploads_lookup_and_pages_in_chromium() {
     let base = format!("http://{}", server.addr);
     let shots = screenshot_dir();
     let config = format!(
-        "{{\"base\":{},\"chromium\":{},\"shots\":{},\"js\":[{}],\"nojs\":{},\
+        "{{\"base\":{},\"chromium\":{},\"shots\":{},\"js\":[{}],\"bad\":{},\"nojs\":{},\
          \"lookup\":{{\"hash\":{},\"name\":{}}}}}",
         json_str(&base),
         json_str(&chromium),
@@ -148,6 +156,7 @@ fn front_page_uploads_lookup_and_pages_in_chromium() {
             .map(|(p, h)| file_json(p, h))
             .collect::<Vec<_>>()
             .join(","),
+        file_json(&bad, ""),
         file_json(&nojs.0, &nojs.1),
         json_str(&js[0].1),
         json_str(&name),

@@ -134,7 +134,12 @@ fn pages_answer_honest_statuses() {
     let idx = get(&s, "/sync/");
     assert_eq!(idx.status, 200);
     let idx = String::from_utf8_lossy(&idx.body).into_owned();
-    let day = idx.split("href=\"").nth(1).unwrap()[..8].to_string();
+    // The first link to a day list (the page also links the stylesheet and the icon).
+    let day = idx
+        .split("href=\"")
+        .find(|h| h.len() > 12 && &h[8..12] == ".txt")
+        .unwrap()[..8]
+        .to_string();
     let list = get(&s, &format!("/sync/{day}.txt"));
     assert_eq!(list.status, 200);
     assert_eq!(list.body, format!("{DEBIAN_V1}\n").into_bytes());

@@ -161,15 +161,22 @@ impl App {
                 return Response::error(500);
             }
         };
+        // The site's stylesheet and icon (without the icon link browsers ask for a
+        // /favicon.ico that does not exist); the links stay plain for mirror scripts.
         let mut page = String::from(
             "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-             <title>sync</title></head><body><h1>Stored hashes by day (UTC)</h1>\n<ul>\n",
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+             <title>sync · thetorrent</title><link rel=\"stylesheet\" href=\"/style.css\">\
+             <link rel=\"icon\" href=\"/favicon.svg\" type=\"image/svg+xml\"></head>\
+             <body><main class=\"wrap\"><h1>Stored hashes by day (UTC)</h1>\n\
+             <p><a href=\"/\">thetorrent</a> · for mirrors: \
+             <code>thetorrent mirror --from URL</code></p>\n<ul>\n",
         );
         for d in days.iter().rev() {
             let n = self.store.days().len(*d).unwrap_or(0);
             page.push_str(&format!("<li><a href=\"{d}.txt\">{d}.txt</a> {n}</li>\n"));
         }
-        page.push_str("</ul></body></html>\n");
+        page.push_str("</ul></main></body></html>\n");
         html(200, page)
     }
 

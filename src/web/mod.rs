@@ -82,7 +82,14 @@ const ASSETS: [(&str, Asset); 3] = [
 ];
 
 /// The static file served at `path` (`/style.css`, `/app.js`, `/favicon.svg`), if any.
+/// `/favicon.ico` answers the SVG icon too: browsers ask for it on every page without an icon
+/// link (the `/sync/` lists, the WSDL), and a 404 there is only noise in logs and consoles.
 pub fn asset(path: &str) -> Option<Asset> {
+    let path = if path == "/favicon.ico" {
+        "/favicon.svg"
+    } else {
+        path
+    };
     ASSETS.iter().find(|(p, _)| *p == path).map(|(_, a)| *a)
 }
 

@@ -491,6 +491,7 @@ fn assets() {
         .unwrap()
         .content_type
         .starts_with("image/svg+xml"));
+    assert_eq!(asset("/favicon.ico"), asset("/favicon.svg"));
     assert_eq!(asset("/style.css?x"), None);
     assert_eq!(asset("/www/style.css"), None);
     assert_ne!(css.version, js.version);

@@ -7,7 +7,7 @@
 // (every wait has a timeout and every check throws with what it saw).
 //
 // Input: one JSON argument (see tests/browser.rs): { base, chromium, shots, js: [{path, hash}],
-// nojs: {path, hash}, lookup: {hash, name} }. Output: one line per step on stdout; exit 0 when
+// bad: {path}, nojs: {path, hash}, lookup: {hash, name} }. Output: one line per step on stdout; exit 0 when
 // every check held, 1 with the reason otherwise.
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
@@ -27,7 +27,7 @@ const CHROMIUM_FLAGS = [
 ];
 
 const cfg = JSON.parse(process.argv[2] || "{}");
-for (const k of ["base", "chromium", "shots", "js", "nojs", "lookup"]) {
+for (const k of ["base", "chromium", "shots", "js", "bad", "nojs", "lookup"]) {
   if (!cfg[k]) throw new Error(`e2e.mjs: missing config key ${k}`);
 }
 mkdirSync(cfg.shots, { recursive: true });
@@ -110,6 +110,20 @@ try {
   const after = parseCount(await page.textContent("#count-line"));
   check(after === before + cfg.js.length, `count went from ${before} to ${before + cfg.js.length}: ${after}`);
   step(`count now ${after}`);
+
+  // A file libtorrent rejects: its row says why, the count stays.
+  await page.setInputFiles("#torrent", cfg.bad.path);
+  await page.waitForFunction(
+    (n) => document.querySelectorAll("#results li.ok, #results li.err").length >= n,
+    cfg.js.length + 1);
+  const bad = await page.$eval("#results li:last-child", (li) => ({
+    cls: li.className, status: li.querySelector(".status")?.textContent,
+    msg: li.querySelector(".msg")?.textContent.trim() ?? "" }));
+  check(bad.cls === "err" && bad.status === "failed:", `rejected file's row: ${JSON.stringify(bad)}`);
+  check(bad.msg.length > 5 && !/^HTTP \d+$/.test(bad.msg), `the row says why: ${JSON.stringify(bad.msg)}`);
+  step(`rejected with JavaScript: ${bad.msg}`);
+  await page.waitForTimeout(500); // a count refresh would have landed by now
+  check(parseCount(await page.textContent("#count-line")) === after, "a rejected file leaves the count");
   await shot(page, "02-uploaded-js");
 
   // 3. The same form without JavaScript: a plain POST to /upload and a result page.
@@ -167,25 +181,39 @@ try {
   step(`API page: ${pres.length} examples`);
   await shot(page, "05-api");
 
-  // 6. A page that does not exist is a 404 page, not a 200.
+  // 6. The mirror feed, as a browser sees it: today's list links to the three hashes.
+  resp = await page.goto(cfg.base + "/sync/");
+  check(resp.status() === 200, `GET /sync/ answered ${resp.status()}`);
+  const lists = await page.$$eval("a[href$='.txt']", (as) => as.map((a) => a.getAttribute("href")));
+  check(lists.length === 1 && /^\d{8}\.txt$/.test(lists[0]), `one day list linked: ${JSON.stringify(lists)}`);
+  await shot(page, "06-sync");
+  const list = await page.request.get(`${cfg.base}/sync/${lists[0]}`);
+  const listed = (await list.text()).split("\n").filter(Boolean).sort();
+  const stored = [...cfg.js.map((f) => f.hash), cfg.nojs.hash].sort();
+  check(JSON.stringify(listed) === JSON.stringify(stored), `the day list has the three hashes: ${JSON.stringify(listed)}`);
+  step(`sync feed: ${lists[0]} lists ${listed.length} hashes`);
+
+  // 7. A page that does not exist is a 404 page, not a 200.
   resp = await page.goto(cfg.base + "/no/such/page");
   check(resp.status() === 404, `GET /no/such/page answered ${resp.status()}`);
-  problems.splice(0, problems.length,
-    ...problems.filter((p) => !(p.includes("/no/such/page") && p.includes("404"))));
-  await shot(page, "06-not-found");
+  // The two errors asked for: the rejected upload's 400 and this 404.
+  problems.splice(0, problems.length, ...problems.filter((p) =>
+    !(p.includes("/no/such/page") && p.includes("404"))
+    && !(p.includes("/api/upload") && p.includes("400"))));
+  await shot(page, "07-not-found");
 
-  // 7. On a phone-sized screen: the front page and the torrent page.
+  // 8. On a phone-sized screen: the front page and the torrent page.
   const phone = await browser.newContext({ viewport: { width: 375, height: 740 }, isMobile: true, deviceScaleFactor: 2 });
   const small = await phone.newPage();
   watch(small, "phone");
   await small.goto(cfg.base + "/");
   const overflow = await small.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   check(overflow <= 0, `front page fits a phone screen (overflows by ${overflow}px)`);
-  await shot(small, "07-front-phone");
+  await shot(small, "08-front-phone");
   await small.goto(`${cfg.base}/info/${cfg.lookup.hash}`);
   const overflow2 = await small.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   check(overflow2 <= 0, `torrent page fits a phone screen (overflows by ${overflow2}px)`);
-  await shot(small, "08-info-phone");
+  await shot(small, "09-info-phone");
   await phone.close();
 
   check(problems.length === 0, `no errors in the pages:\n  ${problems.join("\n  ")}`);
