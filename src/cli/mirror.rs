@@ -256,7 +256,6 @@ impl Mirror<'_> {
             .into_iter()
             .filter(|d| since.is_none_or(|s| *d >= s))
             .collect();
-        let mut seen = HashSet::new();
         let mut listed = 0u64;
         for day in days {
             let name = day.file_name();
@@ -273,7 +272,12 @@ impl Mirror<'_> {
                 self.pb
                     .suspend(|| self.tally.fail(&name, BAD_LINE, BAD_LINE.into()));
             }
+            // Repeats within a list are dropped; across days none are expected (a key is listed
+            // the day it was first stored), and one would only count as "already there": no
+            // set of every key seen is kept, so memory stays flat however large the source.
+            let mut seen = HashSet::with_capacity(keys.len());
             let keys: Vec<Key> = keys.into_iter().filter(|k| seen.insert(*k)).collect();
+            drop(seen);
             listed += keys.len() as u64;
             self.pb.inc_length(keys.len() as u64);
             self.pb.set_message(name);
