@@ -11,10 +11,14 @@ use crate::http::{self, date, Method, Request, Response, ResponseBody};
 use crate::store::writer::Writer;
 use crate::store::{self, Store};
 use crate::web;
+use accesslog::AccessLog;
+use ratelimit::RateLimiter;
 use stats::{Route, Stats};
 use upload::Flavor;
 
+pub mod accesslog;
 mod pages;
+pub mod ratelimit;
 pub mod stats;
 pub mod upload;
 use std::collections::HashMap;
@@ -148,6 +152,18 @@ pub struct ServeArgs {
     /// Open torrent files kept for downloads (0: no cache).
     #[arg(long, default_value_t = FILE_CACHE_ENTRIES)]
     pub file_cache: usize,
+    /// Access log in combined log format: a file to append to, or `-` for stdout (off if unset).
+    #[arg(long)]
+    pub access_log: Option<String>,
+    /// Uploads per second allowed per client address (IPv6: per /64); 0 turns limiting off.
+    #[arg(long, default_value_t = ratelimit::DEFAULT_UPLOAD_RATE)]
+    pub upload_rate: f64,
+    /// Uploads an idle address may make at once before the rate applies.
+    #[arg(long, default_value_t = ratelimit::DEFAULT_UPLOAD_BURST)]
+    pub upload_burst: f64,
+    /// Rate-limit loopback clients too (off by default: a local reverse proxy or script).
+    #[arg(long)]
+    pub rate_limit_loopback: bool,
     /// Adds routes used by the test suite only (`/__test/echo`, `/__test/panic`,
     /// `/__test/sleep`). Never use in production.
     #[arg(long, hide = true)]
@@ -181,6 +197,8 @@ pub struct App {
     files: FileCache,
     writer: Writer,
     stats: Stats,
+    limiter: RateLimiter,
+    access_log: Option<AccessLog>,
 }
 
 /// `Cache-Control` of a stored torrent: its bytes never change under its hash.
@@ -191,6 +209,18 @@ impl http::Handler for App {
         let started = Instant::now();
         let (route, resp) = self.route(req);
         self.stats.request(route, resp.status, started.elapsed());
+        if let Some(log) = &self.access_log {
+            log.log(&accesslog::Entry {
+                peer: req.peer().map(|a| a.ip()),
+                method: req.method_str(),
+                target: req.target(),
+                version: req.version(),
+                status: resp.status,
+                bytes: resp.body.len(),
+                referer: req.header("Referer"),
+                user_agent: req.header("User-Agent"),
+            });
+        }
         resp
     }
 }
@@ -212,6 +242,19 @@ impl App {
             _ => None,
         };
         if let Some(route) = upload {
+            if req.method() == Method::Post {
+                if let Err(wait) = self.limiter.check(req.peer().map(|a| a.ip())) {
+                    let secs = wait.as_secs() + 1;
+                    let msg = format!("too many uploads from your address: retry in {secs} s");
+                    return (
+                        route,
+                        Response::text(429, format!("{msg}\n"))
+                            .header("Retry-After", secs.to_string())
+                            .header("X-Thetorrent-Result", "failed")
+                            .header("X-Thetorrent-Error", msg),
+                    );
+                }
+            }
             let resp = match path.as_str() {
                 "/api/soap" => self.soap(req),
                 "/api/upload" => self.upload(req, Flavor::Api),
@@ -254,7 +297,7 @@ impl App {
             "/lookup" => (Route::Page, self.lookup(req)),
             "/sync" => (Route::Sync, Response::new(301).header("Location", "/sync/")),
             "/metrics" => (Route::Metrics, self.metrics()),
-            "/healthz" => (Route::Health, Response::text(200, "ok\n")),
+            "/healthz" => (Route::Health, Response::text(200, "ok")),
             _ => (Route::Other, self.not_found_page()),
         }
     }
@@ -355,6 +398,8 @@ impl App {
             test_routes: false,
             files: FileCache::new(file_cache),
             stats: Stats::default(),
+            limiter: RateLimiter::new(0.0, 1.0, false),
+            access_log: None,
         })
     }
 
@@ -486,6 +531,15 @@ pub fn serve(data: PathBuf, config: store::Config, args: ServeArgs) -> Result<()
     let mut app = App::new(store, args.public_url.clone(), cache)
         .map_err(|e| format!("cannot start the writer thread: {e}"))?;
     app.test_routes = args.test_routes;
+    app.limiter = RateLimiter::new(
+        args.upload_rate,
+        args.upload_burst,
+        args.rate_limit_loopback,
+    );
+    if let Some(path) = &args.access_log {
+        app.access_log =
+            Some(AccessLog::open(path).map_err(|e| format!("cannot open access log {path}: {e}"))?);
+    }
     http::run(listeners, Arc::new(app), args.http_config())
 }
 

@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 bash tests/setup.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
-cargo test --all-targets
+cargo test --all-targets --no-fail-fast

@@ -36,7 +36,10 @@ impl Writer {
         let s = Arc::clone(&store);
         std::thread::Builder::new()
             .name("thetorrent-writer".into())
-            .spawn(move || run(&s, rx))?;
+            .spawn(move || {
+                block_signals();
+                run(&s, rx)
+            })?;
         Ok(Writer { store, tx })
     }
 
@@ -59,6 +62,19 @@ impl Writer {
             .map_err(|_| PutError::Io(std::io::Error::other("writer thread stopped")))?;
         rx.recv()
             .map_err(|_| PutError::Io(std::io::Error::other("writer thread stopped")))?
+    }
+}
+
+/// Keeps SIGTERM/SIGINT away from this thread: the process's signal handling (graceful
+/// shutdown) takes them on its own thread, and a signal delivered here would kill the process.
+fn block_signals() {
+    // SAFETY: plain libc calls on a local, initialised signal set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
     }
 }
 

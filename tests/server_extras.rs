@@ -1,0 +1,178 @@
+//! Upload rate limiting, the access log, blocked torrents and the pages' statuses, against the
+//! real binary.
+
+mod common;
+use common::*;
+
+const DEBIAN: &str =
+    "crates-bendy-0.6.1/examples/torrent_files/debian-9.4.0-amd64-netinst.iso.torrent";
+const DEBIAN_V1: &str = "7431A969B347E14BBA641B3517C024F7B40DFB7F";
+
+fn post_raw(s: &Server, path: &str, body: &[u8]) -> Resp {
+    let mut c = s.connect();
+    c.send(
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-bittorrent\r\n\
+             Content-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    c.send(body);
+    c.response()
+}
+
+fn get(s: &Server, path: &str) -> Resp {
+    let mut c = s.connect();
+    c.send(
+        format!("GET {path} HTTP/1.1\r\nHost: example.org\r\nUser-Agent: t \"q\"\r\n\r\n")
+            .as_bytes(),
+    );
+    c.response()
+}
+
+#[test]
+fn uploads_are_rate_limited_with_retry_after() {
+    let s = start(&[
+        "--upload-rate",
+        "0.5",
+        "--upload-burst",
+        "2",
+        "--rate-limit-loopback",
+    ]);
+    let bytes = std::fs::read(corpus_file(DEBIAN)).unwrap();
+    for _ in 0..2 {
+        let r = post_raw(&s, "/api/upload", &bytes);
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    }
+    let r = post_raw(&s, "/api/upload", &bytes);
+    assert_eq!(r.status, 429);
+    let retry: u64 = r.header("Retry-After").unwrap().parse().unwrap();
+    assert!((1..=3).contains(&retry), "{retry}");
+    assert_eq!(r.header("X-Thetorrent-Result"), Some("failed"));
+    // Downloads are not limited.
+    for _ in 0..5 {
+        assert_eq!(
+            get(&s, &format!("/torrent/{DEBIAN_V1}.torrent")).status,
+            200
+        );
+    }
+}
+
+#[test]
+fn loopback_is_not_limited_by_default() {
+    let s = start(&["--upload-rate", "0.001", "--upload-burst", "1"]);
+    let bytes = std::fs::read(corpus_file(DEBIAN)).unwrap();
+    for _ in 0..5 {
+        assert_eq!(post_raw(&s, "/api/upload", &bytes).status, 200);
+    }
+}
+
+#[test]
+fn access_log_has_combined_format_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("access.log");
+    let s = start(&["--access-log", log.to_str().unwrap()]);
+    assert_eq!(get(&s, "/nope").status, 404);
+    assert_eq!(get(&s, "/healthz").status, 200);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].starts_with("127.0.0.1 - - ["), "{}", lines[0]);
+    assert!(
+        lines[0].ends_with("\"GET /nope HTTP/1.1\" 404 ")
+            || lines[0].contains("\"GET /nope HTTP/1.1\" 404 "),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[1].ends_with(" \"-\" \"t \\\"q\\\"\""), "{}", lines[1]);
+}
+
+#[test]
+fn pages_answer_honest_statuses() {
+    let s = start(&[]);
+    let bytes = std::fs::read(corpus_file(DEBIAN)).unwrap();
+    assert_eq!(post_raw(&s, "/api/upload", &bytes).status, 200);
+    let front = get(&s, "/");
+    assert_eq!(front.status, 200);
+    assert!(
+        String::from_utf8_lossy(&front.body).contains("There is <strong>1</strong> stored torrent")
+    );
+    assert_eq!(get(&s, "/no/such/page").status, 404);
+    assert_eq!(
+        get(&s, "/info/0000000000000000000000000000000000000000").status,
+        404
+    );
+    assert_eq!(get(&s, "/info/xyz").status, 400);
+    let info = get(&s, &format!("/info/{}", DEBIAN_V1.to_lowercase()));
+    assert_eq!(info.status, 200);
+    assert!(String::from_utf8_lossy(&info.body).contains("debian-9.4.0-amd64-netinst.iso"));
+    let m = get(&s, &format!("/magnet?xt=urn:btih:{DEBIAN_V1}&dn=x"));
+    assert_eq!(m.status, 302);
+    assert_eq!(
+        m.header("Location"),
+        Some(&*format!("/torrent/{DEBIAN_V1}.torrent"))
+    );
+    assert_eq!(
+        get(
+            &s,
+            "/magnet?xt=urn:btih:0000000000000000000000000000000000000000"
+        )
+        .status,
+        404
+    );
+    let l = get(
+        &s,
+        &format!("/lookup?q=magnet%3A%3Fxt%3Durn%3Abtih%3A{DEBIAN_V1}"),
+    );
+    assert_eq!(l.status, 302);
+    assert_eq!(l.header("Location"), Some(&*format!("/info/{DEBIAN_V1}")));
+    let w = get(&s, "/api/thetorrent.wsdl");
+    assert_eq!(w.status, 200);
+    assert!(String::from_utf8_lossy(&w.body).contains("location=\"http://example.org/api/soap\""));
+    // Sync feed: the day list holds the hash.
+    let idx = get(&s, "/sync/");
+    assert_eq!(idx.status, 200);
+    let idx = String::from_utf8_lossy(&idx.body).into_owned();
+    let day = idx.split("href=\"").nth(1).unwrap()[..8].to_string();
+    let list = get(&s, &format!("/sync/{day}.txt"));
+    assert_eq!(list.status, 200);
+    assert_eq!(list.body, format!("{DEBIAN_V1}\n").into_bytes());
+    assert_eq!(get(&s, "/sync/19990101.txt").status, 404);
+    assert_eq!(get(&s, "/sync/../blocklist.tsv").status, 404);
+    let stats = get(&s, "/api/stats");
+    assert!(String::from_utf8_lossy(&stats.body).starts_with("{\"count\":1,"));
+    let metrics = String::from_utf8_lossy(&get(&s, "/metrics").body).into_owned();
+    assert!(
+        metrics.contains("thetorrent_stored_torrents 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("thetorrent_uploads_total{result=\"stored\"} 1\n"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn blocked_torrent_answers_451_everywhere() {
+    let s = start(&[]);
+    let bytes = std::fs::read(corpus_file(DEBIAN)).unwrap();
+    assert_eq!(post_raw(&s, "/api/upload", &bytes).status, 200);
+    let o = run(
+        &s.data.0,
+        &["block", DEBIAN_V1, "--reason", "court order 7"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The server picks the blocklist up within its reload interval.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let d = get(&s, &format!("/torrent/{DEBIAN_V1}.torrent"));
+    assert_eq!(d.status, 451);
+    assert!(String::from_utf8_lossy(&d.body).contains("court order 7"));
+    assert_eq!(get(&s, &format!("/info/{DEBIAN_V1}")).status, 451);
+    let r = post_raw(&s, "/api/upload", &bytes);
+    assert_eq!(r.status, 451);
+    assert!(r
+        .header("X-Thetorrent-Error")
+        .unwrap()
+        .contains("blocked: court order 7"));
+}
