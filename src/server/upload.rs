@@ -184,12 +184,12 @@ impl App {
             }
             let bytes = match req.body.read_all(limit as u64) {
                 Ok(b) => b,
+                // A chunked body has no declared size: say what is known.
                 Err(_) => {
-                    let e = PutError::TooLarge {
-                        size: limit as u64 + 1,
-                        limit: limit as u64,
-                    };
-                    return Err((413, format!("{e} or more")));
+                    return Err((
+                        413,
+                        format!("torrent too large: more than {limit} bytes (limit {limit})"),
+                    ));
                 }
             };
             Ok(vec![FileOutcome {

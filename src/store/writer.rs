@@ -1,10 +1,13 @@
-//! Group commit for concurrent uploads: one writer thread does all disk writes and syncs.
+//! Group commit for concurrent uploads: two threads do all disk writes and syncs.
 //!
 //! Owns: batching the uploads that arrive while a commit runs into the next commit, so N
 //! concurrent uploaders share one set of syncs instead of paying N. Callers (may coroutines)
-//! validate and hash on their own core, hand the bytes over, and wait on a may channel: the
-//! blocking `syncfs`/`fsync` never runs on a may worker. Must never: answer before
-//! `Store::commit` returned, or let one bad upload fail the others of its batch.
+//! validate and hash on their own core, hand the bytes over, and wait on a may channel: no
+//! blocking disk call runs on a may worker. A pipeline of two threads: the *stager* writes
+//! each upload to its temp file as it arrives, the *committer* makes whatever is staged durable
+//! in one `Store::commit` — so the next batch's writes overlap the current batch's syncs.
+//! Must never: answer before `Store::commit` returned, or let one bad upload fail the others of
+//! its batch.
 
 use super::{Ids, Outcome, PutError, Staged, Store};
 use crate::torrent::{self, Parsed};
@@ -15,11 +18,12 @@ use std::sync::Arc;
 pub const MAX_BATCH: usize = 256;
 
 type Reply = Result<(Ids, Outcome), PutError>;
+type Sender<T> = may::sync::mpsc::Sender<T>;
 
 struct Job {
     bytes: Vec<u8>,
     parsed: Parsed,
-    reply: may::sync::mpsc::Sender<Reply>,
+    reply: Sender<Reply>,
 }
 
 /// Handle to the writer thread; cheap to clone.
@@ -30,15 +34,23 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread for `store`.
+    /// Starts the writer threads for `store`.
     pub fn spawn(store: Arc<Store>) -> std::io::Result<Writer> {
         let (tx, rx) = mpsc::channel::<Job>();
+        let (staged_tx, staged_rx) = mpsc::channel::<(Staged, Sender<Reply>)>();
         let s = Arc::clone(&store);
         std::thread::Builder::new()
-            .name("thetorrent-writer".into())
+            .name("thetorrent-stager".into())
             .spawn(move || {
                 block_signals();
-                run(&s, rx)
+                stage_all(&s, rx, staged_tx)
+            })?;
+        let s = Arc::clone(&store);
+        std::thread::Builder::new()
+            .name("thetorrent-committer".into())
+            .spawn(move || {
+                block_signals();
+                commit_all(&s, staged_rx)
             })?;
         Ok(Writer { store, tx })
     }
@@ -59,9 +71,8 @@ impl Writer {
                 parsed,
                 reply,
             })
-            .map_err(|_| PutError::Io(std::io::Error::other("writer thread stopped")))?;
-        rx.recv()
-            .map_err(|_| PutError::Io(std::io::Error::other("writer thread stopped")))?
+            .map_err(|_| stopped())?;
+        rx.recv().map_err(|_| stopped())?
     }
 }
 
@@ -78,28 +89,33 @@ fn block_signals() {
     }
 }
 
-fn run(store: &Store, rx: mpsc::Receiver<Job>) {
+/// Writes each upload to its temp file as it arrives; rejections are answered at once.
+fn stage_all(store: &Store, rx: mpsc::Receiver<Job>, tx: mpsc::Sender<(Staged, Sender<Reply>)>) {
+    while let Ok(job) = rx.recv() {
+        match store.stage_parsed(&job.bytes, &job.parsed) {
+            Ok(st) => {
+                if let Err(mpsc::SendError((_, reply))) = tx.send((st, job.reply)) {
+                    let _ = reply.send(Err(stopped()));
+                }
+            }
+            Err(e) => {
+                let _ = job.reply.send(Err(e));
+            }
+        }
+    }
+}
+
+/// Commits everything staged so far in one batch, then answers each upload.
+fn commit_all(store: &Store, rx: mpsc::Receiver<(Staged, Sender<Reply>)>) {
     while let Ok(first) = rx.recv() {
-        let mut jobs = vec![first];
-        while jobs.len() < MAX_BATCH {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(j) => jobs.push(j),
+                Ok(x) => batch.push(x),
                 Err(_) => break,
             }
         }
-        let mut staged: Vec<Staged> = Vec::with_capacity(jobs.len());
-        let mut waiting = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            match store.stage_parsed(&job.bytes, &job.parsed) {
-                Ok(st) => {
-                    staged.push(st);
-                    waiting.push(job.reply);
-                }
-                Err(e) => {
-                    let _ = job.reply.send(Err(e));
-                }
-            }
-        }
+        let (staged, waiting): (Vec<Staged>, Vec<Sender<Reply>>) = batch.into_iter().unzip();
         match store.commit(staged) {
             Ok(outcomes) => {
                 for (reply, out) in waiting.into_iter().zip(outcomes) {
@@ -107,16 +123,18 @@ fn run(store: &Store, rx: mpsc::Receiver<Job>) {
                 }
             }
             Err(e) => {
-                let kind = e.kind();
-                let raw = e.raw_os_error();
                 for reply in waiting {
-                    let err = match raw {
+                    let err = match e.raw_os_error() {
                         Some(code) => std::io::Error::from_raw_os_error(code),
-                        None => std::io::Error::new(kind, e.to_string()),
+                        None => std::io::Error::new(e.kind(), e.to_string()),
                     };
                     let _ = reply.send(Err(PutError::Io(err)));
                 }
             }
         }
     }
+}
+
+fn stopped() -> PutError {
+    PutError::Io(std::io::Error::other("writer thread stopped"))
 }
