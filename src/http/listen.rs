@@ -393,6 +393,18 @@ fn spawn_conn(shared: &Arc<Shared>, fd: RawFd, peer: Option<SocketAddr>) {
     });
 }
 
+/// Coroutine stack size in words, as may takes it. With `THETORRENT_STACK_USAGE` set, the
+/// size is made odd, which makes may measure each coroutine's deepest stack use and print it
+/// on stdout when the coroutine ends (a diagnostic for choosing [`Config::stack_size`]).
+fn stack_words(bytes: usize) -> usize {
+    let words = bytes / std::mem::size_of::<usize>();
+    if std::env::var_os("THETORRENT_STACK_USAGE").is_some() {
+        words | 1
+    } else {
+        words & !1
+    }
+}
+
 /// Runs the server on `listeners` until SIGTERM/SIGINT, then stops accepting, lets requests
 /// in flight finish (at most [`Config::shutdown_grace`]) and returns `Ok`.
 pub fn run(listeners: Listeners, handler: Arc<dyn Handler>, cfg: Config) -> Result<(), String> {
@@ -403,7 +415,7 @@ pub fn run(listeners: Listeners, handler: Arc<dyn Handler>, cfg: Config) -> Resu
     };
     may::config()
         .set_workers(workers)
-        .set_stack_size(cfg.stack_size / std::mem::size_of::<usize>());
+        .set_stack_size(stack_words(cfg.stack_size));
     // Leave CPU placement to the kernel (and to `taskset`): may pins workers by default.
     may::config().set_worker_pin(false);
 
