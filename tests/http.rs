@@ -87,6 +87,9 @@ fn malformed_heads_are_400_and_closed() {
         b"GET /heal thz HTTP/1.1\r\nHost: t\r\n\r\n",
         b"GET /healthz HTTP/1.1\r\n\r\n", // no Host in HTTP/1.1
         b"GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        b"POST /__test/echo HTTP/1.1\r\nHost: t\r\nContent-Length : 5\r\n\r\nhello",
+        b"GET /healthz HTTP/1.1\r\nHost: t\r\nX: a\x00b\r\n\r\n",
+        b"GET /healthz HTTP/1.1\rHost: t\r\n\r\n",
         b"\x00\x01\x02\x03\r\n\r\n",
     ] {
         let mut c = s.connect();

@@ -267,12 +267,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Blocks SIGTERM and SIGINT in this thread (and so in every thread started after) and
-/// starts the thread that waits for them: the first one starts the graceful shutdown, a
-/// second one ends the process at once.
-fn handle_signals(shared: Arc<Shared>, wake: OwnedFd) -> io::Result<()> {
+/// Blocks SIGTERM and SIGINT in the calling thread, and so in every thread it starts later:
+/// they are then only taken by the signal thread of [`run`] (with `sigwait`). Call it before
+/// any other thread exists (before opening the store, which may start threads), or a signal
+/// delivered to such a thread would kill the process instead of shutting it down.
+pub fn block_shutdown_signals() -> io::Result<libc::sigset_t> {
     // SAFETY: sigset operations on a local, zero-initialised set.
-    let set = unsafe {
+    unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGTERM);
@@ -281,8 +282,14 @@ fn handle_signals(shared: Arc<Shared>, wake: OwnedFd) -> io::Result<()> {
         if r != 0 {
             return Err(io::Error::from_raw_os_error(r));
         }
-        set
-    };
+        Ok(set)
+    }
+}
+
+/// Starts the thread that waits for SIGTERM/SIGINT: the first one starts the graceful
+/// shutdown, a second one ends the process at once.
+fn handle_signals(shared: Arc<Shared>, wake: OwnedFd) -> io::Result<()> {
+    let set = block_shutdown_signals()?;
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || loop {
@@ -494,7 +501,26 @@ pub fn run(listeners: Listeners, handler: Arc<dyn Handler>, cfg: Config) -> Resu
                     }
                     backoff = Some(d);
                 }
-                // EAGAIN (queue empty), ECONNABORTED, EINTR, ...: back to poll.
+                // EAGAIN (queue empty), or a connection that failed before it was accepted:
+                // back to poll. Anything else (a broken listener?) must not spin either.
+                let transient = matches!(
+                    e.raw_os_error(),
+                    Some(
+                        libc::EAGAIN
+                            | libc::ECONNABORTED
+                            | libc::EINTR
+                            | libc::EPROTO
+                            | libc::EPERM
+                    )
+                );
+                if !transient && !is_resource_error(&e) {
+                    if backoff.is_none() {
+                        eprintln!("thetorrent: http: accept: {e}; backing off");
+                    }
+                    backoff = Some(
+                        backoff.map_or(ACCEPT_BACKOFF_MIN, |d| (d * 2).min(ACCEPT_BACKOFF_MAX)),
+                    );
+                }
                 break;
             }
         }
