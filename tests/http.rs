@@ -418,8 +418,24 @@ fn pipelining_output_is_bounded() {
         }
         sent += 1;
     }
-    // The server is still fine for others.
+    // The server is still fine for others, and did not buffer the answers it could not send.
     assert!(s.alive());
+    let rss_mb = std::fs::read_to_string(format!("/proc/{}/status", s.child.id()))
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("VmRSS"))
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .unwrap()
+        / 1024;
+    assert!(sent > 100, "only {sent} requests went out");
+    assert!(
+        rss_mb < 64,
+        "{rss_mb} MB resident after {sent} unread pipelined requests"
+    );
 }
 
 #[test]
