@@ -234,6 +234,19 @@ pub struct ConnState {
     fd: RawFd,
     /// Waiting for a request (safe to close on shutdown).
     pub idle: AtomicBool,
+    /// When it last started waiting, in milliseconds since the server started.
+    idle_since: AtomicU64,
+}
+
+impl ConnState {
+    /// Marks the connection idle (waiting for a request) as of now.
+    pub fn set_idle(&self, shared: &Shared) {
+        self.idle_since.store(
+            shared.started.elapsed().as_millis() as u64,
+            Ordering::SeqCst,
+        );
+        self.idle.store(true, Ordering::SeqCst);
+    }
 }
 
 /// State shared by the accept loop and all connections.
@@ -241,6 +254,7 @@ pub struct Shared {
     pub cfg: Config,
     pub handler: Arc<dyn Handler>,
     pub shutting_down: AtomicBool,
+    started: Instant,
     active: AtomicUsize,
     next_id: AtomicU64,
     registry: Mutex<HashMap<u64, Arc<ConnState>>>,
@@ -375,6 +389,7 @@ fn spawn_conn(shared: &Arc<Shared>, fd: RawFd, peer: Option<SocketAddr>) {
     let state = Arc::new(ConnState {
         fd,
         idle: AtomicBool::new(false),
+        idle_since: AtomicU64::new(0),
     });
     lock(&shared.registry).insert(id, state.clone());
     shared.active.fetch_add(1, Ordering::SeqCst);
@@ -412,6 +427,28 @@ fn stack_words(bytes: usize) -> usize {
     }
 }
 
+/// How often idle connections are checked against the idle timeout (the timeout is kept to
+/// within this much).
+const IDLE_SWEEP: Duration = Duration::from_millis(250);
+
+/// Closes connections idle for longer than the idle timeout. Waiting for the next request
+/// carries no timer of its own (a timer per request costs on the hot path); this sweep of the
+/// registry, a few times a second from the accept loop, stands in for it.
+fn sweep_idle(shared: &Shared) {
+    let now = shared.started.elapsed().as_millis() as u64;
+    let limit = shared.cfg.idle_timeout.as_millis() as u64;
+    let reg = lock(&shared.registry);
+    for c in reg.values() {
+        if c.idle.load(Ordering::SeqCst)
+            && now.saturating_sub(c.idle_since.load(Ordering::SeqCst)) >= limit
+        {
+            // SAFETY: the registry entry exists, so the socket is still open (a connection
+            // unregisters before closing); shutdown(2) only ends its wait.
+            unsafe { libc::shutdown(c.fd, libc::SHUT_RDWR) };
+        }
+    }
+}
+
 /// Runs the server on `listeners` until SIGTERM/SIGINT, then stops accepting, lets requests
 /// in flight finish (at most [`Config::shutdown_grace`]) and returns `Ok`.
 pub fn run(listeners: Listeners, handler: Arc<dyn Handler>, cfg: Config) -> Result<(), String> {
@@ -438,6 +475,7 @@ pub fn run(listeners: Listeners, handler: Arc<dyn Handler>, cfg: Config) -> Resu
         cfg,
         handler,
         shutting_down: AtomicBool::new(false),
+        started: Instant::now(),
         active: AtomicUsize::new(0),
         next_id: AtomicU64::new(0),
         registry: Mutex::new(HashMap::new()),
@@ -451,7 +489,12 @@ pub fn run(listeners: Listeners, handler: Arc<dyn Handler>, cfg: Config) -> Resu
     let fds: Vec<RawFd> = listeners.list.iter().map(|l| l.as_raw_fd()).collect();
     let mut backoff: Option<Duration> = None;
     let mut at_cap_logged = false;
+    let mut last_sweep = Instant::now();
     while !shared.shutting_down.load(Ordering::SeqCst) {
+        if last_sweep.elapsed() >= IDLE_SWEEP {
+            last_sweep = Instant::now();
+            sweep_idle(&shared);
+        }
         if shared.active.load(Ordering::SeqCst) >= shared.cfg.max_connections {
             if !at_cap_logged {
                 eprintln!(
@@ -472,7 +515,7 @@ pub fn run(listeners: Listeners, handler: Arc<dyn Handler>, cfg: Config) -> Resu
         if let Some(d) = backoff {
             wait(&fds, wake_r.as_raw_fd(), Some(d), false);
         }
-        let ready = wait(&fds, wake_r.as_raw_fd(), None, true);
+        let ready = wait(&fds, wake_r.as_raw_fd(), Some(IDLE_SWEEP), true);
         for i in ready {
             // Accept what is queued, staying under the cap.
             while shared.active.load(Ordering::SeqCst) < shared.cfg.max_connections {
