@@ -707,3 +707,45 @@ fn systemd_socket_activation() {
     assert!(err.contains("socket activation"), "{err}");
     assert_eq!(status.code(), Some(0), "{err}");
 }
+
+#[test]
+fn random_input_never_crashes_or_desynchronises() {
+    let s = start(&["--head-timeout", "1", "--body-grace", "1"]);
+    let prefixes: [&[u8]; 6] = [
+        b"",
+        b"GET / HTTP/1.1\r\nHost: t\r\n",
+        b"POST /__test/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"POST /__test/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n",
+        b"GET /torrent/",
+        b"GET /healthz HTTP/1.1\r\nHost: t\r\nRange: bytes=",
+    ];
+    for i in 0..300u64 {
+        let mut c = s.connect();
+        let mut input = prefixes[(i % 6) as usize].to_vec();
+        let mut noise = bytes((i as usize * 37) % 3000 + 1, i + 1);
+        if i % 3 == 0 {
+            // Mostly printable, with line breaks, to get past the first checks.
+            for b in noise.iter_mut() {
+                *b = match *b % 16 {
+                    0 => b'\r',
+                    1 => b'\n',
+                    2 => b':',
+                    _ => b' ' + (*b % 90),
+                };
+            }
+        }
+        input.extend_from_slice(&noise);
+        input.extend_from_slice(b"\r\n\r\n");
+        c.send_lossy(&input);
+        let _ = c.stream.shutdown(std::net::Shutdown::Write);
+        // Whatever comes back must be well-formed HTTP responses, then the end.
+        c.stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        while let Ok(r) = c.try_response(false) {
+            assert!((100..600).contains(&r.status), "{}", r.head);
+        }
+    }
+    assert!(s.alive());
+    assert!(!s.log().contains("panicked"), "{}", s.log());
+}
