@@ -2,7 +2,7 @@
 # Download benchmark: thetorrent against nginx on the same tree, loopback only (127.0.0.1).
 #
 #   WITH_BENCH=1 bash tests/setup.sh     # wrk, nginx (Debian)
-#   bash benches/serve.sh                # DURATION=10 COUNT=100000 BENCH_DIR=/tmp/thetorrent-bench
+#   bash benches/serve.sh                # DURATION=10 REPEAT=1 COUNT=100000 BENCH_DIR=/tmp/thetorrent-bench
 #
 # 1. Generates COUNT stored torrents (random bytes; sizes log-normal, median ~20 KB) in the
 #    sharded layout DATA/torrents/AB/CD/<40 HEX>.torrent (kept between runs).
@@ -10,6 +10,7 @@
 #    rewrite from /torrent/<HASH>.torrent to the sharded path), each placement (unpinned; server
 #    on CPU 0 and wrk on CPU 1), each connection count (64, 256) and each mix (all hits; 10 %
 #    misses), runs wrk for DURATION seconds with a Lua script asking random hashes.
+#    With REPEAT=n each run is repeated n times (alternating the servers) and medians are used.
 # 3. Prints requests/s, p99 latency, server CPU time per request (from /proc/<pid>/stat before
 #    and after) and the thetorrent/nginx ratios; then resident memory of thetorrent under load
 #    and with 10,000 idle keep-alive connections.
@@ -17,6 +18,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DURATION=${DURATION:-10}
+REPEAT=${REPEAT:-1}
 COUNT=${COUNT:-100000}
 BENCH_DIR=${BENCH_DIR:-/tmp/thetorrent-bench}
 PORT_TT=${PORT_TT:-18181}
@@ -211,6 +213,7 @@ to_ms() { # wrk latency like 1.23ms / 456.00us / 1.02s
 
 MAX_RSS_KB=0
 for placement in unpinned pinned; do
+  for rep in $(seq "$REPEAT"); do
     for server in thetorrent nginx; do
         start_server "$server" "$placement"
         port=$PORT_TT
@@ -243,19 +246,30 @@ for placement in unpinned pinned; do
         done
         stop_server
     done
+  done
 done
 
 echo
 echo "== ratios thetorrent / nginx (goal: req/s >= 1.2, CPU/request <= 0.8, p99 <= 1.0)"
-awk -F'\t' 'NR > 1 {
-    k = $2 "\t" $3 "\t" $4
-    if ($1 == "thetorrent") { tr[k] = $5; tp[k] = $6; tc[k] = $7 } else { nr[k] = $5; np[k] = $6; nc[k] = $7 }
-    keys[k] = 1
-} END {
-    printf "placement\tconns\tmiss\treq/s\tp99\tcpu/req\n"
-    for (k in keys) if (nr[k] > 0 && np[k] > 0 && nc[k] > 0)
-        printf "%s\t%.2f\t%.2f\t%.2f\n", k, tr[k] / nr[k], tp[k] / np[k], tc[k] / nc[k]
-}' "$RESULTS" | sort
+python3 - "$RESULTS" <<'PY'
+import sys, statistics
+from collections import defaultdict
+runs = defaultdict(list)
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])][1:]
+for server, placement, conns, miss, rps, p99, cpu, _ in rows:
+    runs[(placement, conns, miss, server)].append((float(rps), float(p99), float(cpu)))
+med = lambda xs: statistics.median(xs)
+print("placement  conns miss | thetorrent req/s  p99 ms  cpu us/req | nginx req/s  p99 ms  cpu us/req | ratio req/s  p99  cpu")
+for key in sorted({k[:3] for k in runs}):
+    t, n = runs.get(key + ("thetorrent",)), runs.get(key + ("nginx",))
+    if not t or not n:
+        continue
+    tr, tp, tc = (med([r[i] for r in t]) for i in range(3))
+    nr, np_, nc = (med([r[i] for r in n]) for i in range(3))
+    print("%-10s %5s %4s | %16.0f %7.2f %11.1f | %11.0f %7.2f %11.1f | %11.2f %4.2f %4.2f" % (
+        key + (tr, tp, tc, nr, np_, nc, tr / nr, tp / np_ if np_ else 0, tc / nc)))
+print("(medians of %d run(s) each)" % len(t))
+PY
 
 echo
 echo "== memory"

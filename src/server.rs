@@ -509,6 +509,8 @@ impl App {
 
 /// Runs the server until SIGTERM. `data` is the data directory.
 pub fn serve(data: PathBuf, config: store::Config, args: ServeArgs) -> Result<(), String> {
+    // Before any thread exists (the store may start some): see block_shutdown_signals.
+    http::listen::block_shutdown_signals().map_err(|e| format!("signal setup: {e}"))?;
     // Bind first: a port already in use is the most common start-up failure, and it must
     // be reported before anything else happens.
     let listeners = http::bind(&args.listen)?;

@@ -45,10 +45,13 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// After an error response that closes the connection, how long unread input is still read
 /// and discarded so the client sees the response rather than a reset.
 pub const LINGER_TIMEOUT: Duration = Duration::from_secs(2);
-/// Coroutine stack size in bytes. may's stacks do not grow: the deepest code on a connection
-/// coroutine is a handler running a parser (bencode nesting is bounded at 100 levels, XML and
-/// multipart parsers are iterative) plus panic unwinding and formatting; 128 KiB leaves a wide
-/// margin over the ~20 KiB they were seen to use. Only touched pages become resident.
+/// Coroutine stack size in bytes. may's stacks do not grow (overflow hits a guard page and
+/// ends the process), so this must cover the deepest code a connection runs: a handler with
+/// its parsers (bencode nesting is bounded at 100 levels; XML and multipart parsers are to be
+/// iterative) plus panic unwinding and the panic hook. Measured with
+/// `THETORRENT_STACK_USAGE=1` (release build): a download uses 7.6 KiB, a 5 MB chunked echo
+/// 15.4 KiB, a handler panic 26 KiB. 128 KiB leaves a margin of about 5x over the worst;
+/// only touched pages become resident, so idle connections cost far less than this.
 pub const STACK_SIZE: usize = 128 * 1024;
 
 /// The limits and timeouts in force; `Config::default()` is the documented defaults above.

@@ -43,7 +43,7 @@ pub fn serve(stream: TcpStream, peer: Option<SocketAddr>, shared: &Shared, track
         if conn.wire.buffered().is_empty() && conn.wire.flush().is_err() {
             return;
         }
-        conn.tracked.state.idle.store(true, Ordering::SeqCst);
+        conn.tracked.state.set_idle(shared);
         if shared.shutting_down.load(Ordering::SeqCst) {
             return;
         }

@@ -107,7 +107,9 @@ pub fn read_head(
 ) -> Result<(), HeadError> {
     if wire.buffered().is_empty() {
         wire.shrink_idle();
-        match wire.fill(cfg.idle_timeout, cfg.max_head_bytes) {
+        // No timer on this wait (it is the one every kept-alive connection makes between
+        // requests): the accept loop's idle sweep closes connections idle for too long.
+        match wire.fill(None, cfg.max_head_bytes) {
             Ok(0) | Err(_) => return Err(HeadError::Gone),
             Ok(_) => {}
         }

@@ -234,6 +234,19 @@ pub struct ConnState {
     fd: RawFd,
     /// Waiting for a request (safe to close on shutdown).
     pub idle: AtomicBool,
+    /// When it last started waiting, in milliseconds since the server started.
+    idle_since: AtomicU64,
+}
+
+impl ConnState {
+    /// Marks the connection idle (waiting for a request) as of now.
+    pub fn set_idle(&self, shared: &Shared) {
+        self.idle_since.store(
+            shared.started.elapsed().as_millis() as u64,
+            Ordering::SeqCst,
+        );
+        self.idle.store(true, Ordering::SeqCst);
+    }
 }
 
 /// State shared by the accept loop and all connections.
@@ -241,6 +254,7 @@ pub struct Shared {
     pub cfg: Config,
     pub handler: Arc<dyn Handler>,
     pub shutting_down: AtomicBool,
+    started: Instant,
     active: AtomicUsize,
     next_id: AtomicU64,
     registry: Mutex<HashMap<u64, Arc<ConnState>>>,
@@ -267,12 +281,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Blocks SIGTERM and SIGINT in this thread (and so in every thread started after) and
-/// starts the thread that waits for them: the first one starts the graceful shutdown, a
-/// second one ends the process at once.
-fn handle_signals(shared: Arc<Shared>, wake: OwnedFd) -> io::Result<()> {
+/// Blocks SIGTERM and SIGINT in the calling thread, and so in every thread it starts later:
+/// they are then only taken by the signal thread of [`run`] (with `sigwait`). Call it before
+/// any other thread exists (before opening the store, which may start threads), or a signal
+/// delivered to such a thread would kill the process instead of shutting it down.
+pub fn block_shutdown_signals() -> io::Result<libc::sigset_t> {
     // SAFETY: sigset operations on a local, zero-initialised set.
-    let set = unsafe {
+    unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGTERM);
@@ -281,8 +296,14 @@ fn handle_signals(shared: Arc<Shared>, wake: OwnedFd) -> io::Result<()> {
         if r != 0 {
             return Err(io::Error::from_raw_os_error(r));
         }
-        set
-    };
+        Ok(set)
+    }
+}
+
+/// Starts the thread that waits for SIGTERM/SIGINT: the first one starts the graceful
+/// shutdown, a second one ends the process at once.
+fn handle_signals(shared: Arc<Shared>, wake: OwnedFd) -> io::Result<()> {
+    let set = block_shutdown_signals()?;
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || loop {
@@ -368,6 +389,7 @@ fn spawn_conn(shared: &Arc<Shared>, fd: RawFd, peer: Option<SocketAddr>) {
     let state = Arc::new(ConnState {
         fd,
         idle: AtomicBool::new(false),
+        idle_since: AtomicU64::new(0),
     });
     lock(&shared.registry).insert(id, state.clone());
     shared.active.fetch_add(1, Ordering::SeqCst);
@@ -393,6 +415,40 @@ fn spawn_conn(shared: &Arc<Shared>, fd: RawFd, peer: Option<SocketAddr>) {
     });
 }
 
+/// Coroutine stack size in words, as may takes it. With `THETORRENT_STACK_USAGE` set, the
+/// size is made odd, which makes may measure each coroutine's deepest stack use and print it
+/// on stdout when the coroutine ends (a diagnostic for choosing [`Config::stack_size`]).
+fn stack_words(bytes: usize) -> usize {
+    let words = bytes / std::mem::size_of::<usize>();
+    if std::env::var_os("THETORRENT_STACK_USAGE").is_some() {
+        words | 1
+    } else {
+        words & !1
+    }
+}
+
+/// How often idle connections are checked against the idle timeout (the timeout is kept to
+/// within this much).
+const IDLE_SWEEP: Duration = Duration::from_millis(250);
+
+/// Closes connections idle for longer than the idle timeout. Waiting for the next request
+/// carries no timer of its own (a timer per request costs on the hot path); this sweep of the
+/// registry, a few times a second from the accept loop, stands in for it.
+fn sweep_idle(shared: &Shared) {
+    let now = shared.started.elapsed().as_millis() as u64;
+    let limit = shared.cfg.idle_timeout.as_millis() as u64;
+    let reg = lock(&shared.registry);
+    for c in reg.values() {
+        if c.idle.load(Ordering::SeqCst)
+            && now.saturating_sub(c.idle_since.load(Ordering::SeqCst)) >= limit
+        {
+            // SAFETY: the registry entry exists, so the socket is still open (a connection
+            // unregisters before closing); shutdown(2) only ends its wait.
+            unsafe { libc::shutdown(c.fd, libc::SHUT_RDWR) };
+        }
+    }
+}
+
 /// Runs the server on `listeners` until SIGTERM/SIGINT, then stops accepting, lets requests
 /// in flight finish (at most [`Config::shutdown_grace`]) and returns `Ok`.
 pub fn run(listeners: Listeners, handler: Arc<dyn Handler>, cfg: Config) -> Result<(), String> {
@@ -403,7 +459,7 @@ pub fn run(listeners: Listeners, handler: Arc<dyn Handler>, cfg: Config) -> Resu
     };
     may::config()
         .set_workers(workers)
-        .set_stack_size(cfg.stack_size / std::mem::size_of::<usize>());
+        .set_stack_size(stack_words(cfg.stack_size));
     // Leave CPU placement to the kernel (and to `taskset`): may pins workers by default.
     may::config().set_worker_pin(false);
 
@@ -419,6 +475,7 @@ pub fn run(listeners: Listeners, handler: Arc<dyn Handler>, cfg: Config) -> Resu
         cfg,
         handler,
         shutting_down: AtomicBool::new(false),
+        started: Instant::now(),
         active: AtomicUsize::new(0),
         next_id: AtomicU64::new(0),
         registry: Mutex::new(HashMap::new()),
@@ -432,7 +489,12 @@ pub fn run(listeners: Listeners, handler: Arc<dyn Handler>, cfg: Config) -> Resu
     let fds: Vec<RawFd> = listeners.list.iter().map(|l| l.as_raw_fd()).collect();
     let mut backoff: Option<Duration> = None;
     let mut at_cap_logged = false;
+    let mut last_sweep = Instant::now();
     while !shared.shutting_down.load(Ordering::SeqCst) {
+        if last_sweep.elapsed() >= IDLE_SWEEP {
+            last_sweep = Instant::now();
+            sweep_idle(&shared);
+        }
         if shared.active.load(Ordering::SeqCst) >= shared.cfg.max_connections {
             if !at_cap_logged {
                 eprintln!(
@@ -453,7 +515,7 @@ pub fn run(listeners: Listeners, handler: Arc<dyn Handler>, cfg: Config) -> Resu
         if let Some(d) = backoff {
             wait(&fds, wake_r.as_raw_fd(), Some(d), false);
         }
-        let ready = wait(&fds, wake_r.as_raw_fd(), None, true);
+        let ready = wait(&fds, wake_r.as_raw_fd(), Some(IDLE_SWEEP), true);
         for i in ready {
             // Accept what is queued, staying under the cap.
             while shared.active.load(Ordering::SeqCst) < shared.cfg.max_connections {
@@ -482,7 +544,26 @@ pub fn run(listeners: Listeners, handler: Arc<dyn Handler>, cfg: Config) -> Resu
                     }
                     backoff = Some(d);
                 }
-                // EAGAIN (queue empty), ECONNABORTED, EINTR, ...: back to poll.
+                // EAGAIN (queue empty), or a connection that failed before it was accepted:
+                // back to poll. Anything else (a broken listener?) must not spin either.
+                let transient = matches!(
+                    e.raw_os_error(),
+                    Some(
+                        libc::EAGAIN
+                            | libc::ECONNABORTED
+                            | libc::EINTR
+                            | libc::EPROTO
+                            | libc::EPERM
+                    )
+                );
+                if !transient && !is_resource_error(&e) {
+                    if backoff.is_none() {
+                        eprintln!("thetorrent: http: accept: {e}; backing off");
+                    }
+                    backoff = Some(
+                        backoff.map_or(ACCEPT_BACKOFF_MIN, |d| (d * 2).min(ACCEPT_BACKOFF_MAX)),
+                    );
+                }
                 break;
             }
         }

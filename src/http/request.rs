@@ -35,6 +35,31 @@ impl Method {
     }
 }
 
+/// Decodes `application/x-www-form-urlencoded` text: `+` is a space, `%XX` a byte; a `%`
+/// not followed by two hex digits stays as it is; invalid UTF-8 is replaced.
+pub fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// One request, as handed to a [`super::Handler`].
 pub struct Request<'a> {
     head: &'a Head,
@@ -116,6 +141,16 @@ impl<'a> Request<'a> {
         }
     }
 
+    /// The decoded value of the first query parameter `name` (`+` and `%XX` decoded; invalid
+    /// escapes are kept as they are, invalid UTF-8 is replaced).
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        let q = self.query()?;
+        q.split('&').find_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k) == name).then(|| percent_decode(v))
+        })
+    }
+
     /// 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub fn version(&self) -> u8 {
         self.head.version
@@ -153,5 +188,21 @@ impl<'a> Request<'a> {
     /// The first value of `name` when it is valid UTF-8.
     pub fn header_str(&self, name: &str) -> Option<&str> {
         self.header(name).and_then(|v| std::str::from_utf8(v).ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+
+    #[test]
+    fn decode() {
+        assert_eq!(percent_decode("a+b%20c"), "a b c");
+        assert_eq!(percent_decode("urn%3Abtih%3AABC"), "urn:btih:ABC");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%4"), "%4");
+        assert_eq!(percent_decode("%zz"), "%zz");
+        assert_eq!(percent_decode("%ff"), "\u{fffd}");
+        assert_eq!(percent_decode(""), "");
     }
 }

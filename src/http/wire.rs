@@ -82,20 +82,21 @@ impl Wire {
         }
     }
 
-    fn set_read_timeout(&mut self, d: Duration) -> io::Result<()> {
+    fn set_read_timeout(&mut self, d: Option<Duration>) -> io::Result<()> {
         // Sub-millisecond precision is pointless and would defeat the cache below.
-        let d = Duration::from_millis(d.as_millis().clamp(1, u64::MAX as u128) as u64);
-        if self.read_timeout != Some(d) {
-            self.stream.set_read_timeout(Some(d))?;
-            self.read_timeout = Some(d);
+        let d = d.map(|d| Duration::from_millis(d.as_millis().clamp(1, u64::MAX as u128) as u64));
+        if self.read_timeout != d {
+            self.stream.set_read_timeout(d)?;
+            self.read_timeout = d;
         }
         Ok(())
     }
 
-    /// Reads once more from the socket into the buffer, waiting at most `timeout`.
-    /// `max_buffered` bounds what the buffer may hold in all; the buffer grows up to it.
-    /// Returns the number of new bytes; 0 means the peer closed its side.
-    pub fn fill(&mut self, timeout: Duration, max_buffered: usize) -> io::Result<usize> {
+    /// Reads once more from the socket into the buffer, waiting at most `timeout` (`None`:
+    /// no timer; the caller makes sure something else ends the wait, as the idle sweep of
+    /// `listen.rs` does). `max_buffered` bounds what the buffer may hold in all; the buffer
+    /// grows up to it. Returns the number of new bytes; 0 means the peer closed its side.
+    pub fn fill(&mut self, timeout: Option<Duration>, max_buffered: usize) -> io::Result<usize> {
         if self.start > 0 && (self.end == self.buf.len() || self.start == self.end) {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
@@ -127,7 +128,7 @@ impl Wire {
         if now >= deadline {
             return Err(timed_out());
         }
-        self.fill(deadline - now, max_buffered)
+        self.fill(Some(deadline - now), max_buffered)
     }
 
     /// Writes all of `out`, then empties it.
