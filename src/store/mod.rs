@@ -424,11 +424,13 @@ impl Store {
         let tmp = s
             .tmp_dir
             .join(format!("{}.tmp", s.seq.fetch_add(1, Ordering::Relaxed)));
-        let res = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .and_then(|mut f| f.write_all(bytes));
+        let create = || OpenOptions::new().write(true).create_new(true).open(&tmp);
+        let res = match create() {
+            // The temp folder was removed behind our back (an operator cleaning up): again.
+            Err(e) if not_found(&e) => fs::create_dir_all(&s.tmp_dir).and_then(|_| create()),
+            r => r,
+        }
+        .and_then(|mut f| f.write_all(bytes));
         if let Err(e) = res {
             let _ = fs::remove_file(&tmp);
             return Err(PutError::Io(e));
@@ -618,11 +620,13 @@ impl Store {
             let _ = fs::remove_dir_all(self.root.join("tmp").join(&id));
             fs::remove_file(&path)?;
         }
-        // Temp folders of sessions without a live journal.
+        // Temp folders of sessions without a live journal. A process that started writing
+        // after the journals were listed has a live journal by now (it is created before the
+        // temp folder): look again before removing anything.
         for e in fs::read_dir(self.root.join("tmp"))? {
             let e = e?;
             let name = e.file_name().to_string_lossy().into_owned();
-            if !live.contains(&name) {
+            if !live.contains(&name) && !self.journal_alive(&name)? {
                 let _ = fs::remove_dir_all(e.path());
             }
         }
@@ -634,6 +638,16 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// Whether session `id` has a journal that its (live) process holds locked.
+    fn journal_alive(&self, id: &str) -> io::Result<bool> {
+        let path = self.root.join("journal").join(format!("{id}.log"));
+        match File::open(path) {
+            Ok(f) => Ok(!fsutil::try_lock(&f)?),
+            Err(e) if not_found(&e) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Completes the intents of an interrupted commit: each whose file exists gets its hybrid
@@ -664,6 +678,13 @@ impl Store {
             if set.insert(i.key.hex()) {
                 add.entry(i.day).or_default().push(i.key);
             }
+        }
+        let n: usize = add.values().map(Vec::len).sum();
+        if n > 0 {
+            eprintln!(
+                "thetorrent: {}: recovered {n} torrents of an interrupted commit into the day lists",
+                self.root.display()
+            );
         }
         let mut touched = Vec::new();
         for (day, keys) in add {
