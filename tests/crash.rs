@@ -580,6 +580,32 @@ fn full_disk_fails_cleanly_and_recovers() {
         }
     }
     assert_eq!(get(p.addr, "/healthz").unwrap().body, b"ok");
+    // SOAP says it as a server Fault.
+    let big = torrent("full-disk-soap.bin", 2000, 99).0;
+    let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &big);
+    let envelope = format!(
+        "<?xml version=\"1.0\"?><soap:Envelope \
+         xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Body>\
+         <tns:storeTorrent xmlns:tns=\"urn:TorrentService\"><torrent>{b64}</torrent>\
+         </tns:storeTorrent></soap:Body></soap:Envelope>"
+    );
+    let a = request(
+        p.addr,
+        &format!(
+            "POST /api/soap HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\
+             Content-Type: text/xml\r\nContent-Length: {}\r\n\r\n",
+            envelope.len()
+        ),
+        envelope.as_bytes(),
+    )
+    .unwrap();
+    let text = String::from_utf8_lossy(&a.body);
+    assert_eq!(a.status, 500, "{text}");
+    assert!(
+        text.contains("Server") && text.contains("storage full"),
+        "{text}"
+    );
+    assert!(files_under(&data.join("tmp")).is_empty(), "temp files left");
     // Space returns: the refused uploads go through, and everything agrees again.
     std::fs::remove_file(&filler).unwrap();
     for (hash, bytes) in &refused {
