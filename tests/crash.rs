@@ -481,6 +481,15 @@ fn kill_9_during_concurrent_uploads_loses_nothing() {
             assert!(t.elapsed() < Duration::from_secs(40), "clients stuck");
             std::thread::sleep(Duration::from_millis(2));
         }
+        // Every fourth round, a second kill during the next start-up (recovery in progress
+        // or just done): recovery must be idempotent.
+        let startup_kill = rng.below(4) == 0;
+        if startup_kill {
+            let mut c = spawn(&data, &["--upload-rate", "0"]);
+            std::thread::sleep(Duration::from_millis(rng.below(20)));
+            let _ = c.kill();
+            let _ = c.wait();
+        }
         let l = shared.ledger.lock().unwrap();
         assert!(
             l.stored.len() > before,
@@ -488,10 +497,15 @@ fn kill_9_during_concurrent_uploads_loses_nothing() {
             p.log()
         );
         rounds.push(format!(
-            "round {round}: +{} stored, killed {} ms after the 20th, {} files before",
+            "round {round}: +{} stored, killed {} ms after the 20th, {} files before{}",
             l.stored.len() - before,
             delay.as_millis(),
-            files.len()
+            files.len(),
+            if startup_kill {
+                ", killed again while starting"
+            } else {
+                ""
+            }
         ));
     }
     shared.stop.store(true, Ordering::SeqCst);
