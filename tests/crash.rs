@@ -639,12 +639,12 @@ fn full_disk_at_the_day_list_boundary_keeps_count_and_files_in_step() {
     let mnt = Mount::tmpfs("2m");
     let data = mnt.path().join("data");
     let p = Proc::start(&data, &["--upload-rate", "0"]);
-    // 99 lines (4059 bytes): the 100th needs a second page of the list.
+    // 99 lines (4059 bytes): the 100th needs a second page of the list. (Across a UTC
+    // midnight the boundary moves to another list; the invariants checked hold all the same.)
     for i in 0..99 {
         let (bytes, _) = torrent(&format!("boundary-{i:03}.bin"), 5, i);
         assert_eq!(upload(p.addr, &bytes).unwrap().status, 200);
     }
-    assert_eq!(std::fs::read_dir(data.join("sync")).unwrap().count(), 1);
     let page = 4096u64;
     let filler = mnt.path().join("filler");
     let mut outcomes = Vec::new();

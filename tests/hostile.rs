@@ -447,6 +447,11 @@ fn ten_thousand_pipelined_requests_from_a_client_that_never_reads() {
     let prober = probe(&s);
     let mut c = TcpStream::connect(s.addr).unwrap();
     let local = c.local_addr().unwrap();
+    assert_eq!(
+        tcp_state(local, s.addr),
+        Some(TCP_ESTABLISHED),
+        "/proc/net/tcp"
+    );
     c.set_write_timeout(Some(Duration::from_millis(200)))
         .unwrap();
     let req = format!("GET /torrent/{hex}.torrent HTTP/1.1\r\nHost: t\r\n\r\n");
