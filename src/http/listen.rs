@@ -401,17 +401,25 @@ fn spawn_conn(shared: &Arc<Shared>, fd: RawFd, peer: Option<SocketAddr>) {
 /// At the cap, with clients waiting: closes up to `n` of the oldest idle connections (those
 /// waiting for a request, as nginx reuses idle keep-alive connections), so that thousands of
 /// connections that send nothing cannot lock everybody else out until their idle timeout.
-/// Returns how many were closed.
+/// Returns how many are closing (those closed earlier and not yet gone count: no more are
+/// closed while `n` are still on their way out).
 fn evict_idle(shared: &Shared, n: usize) -> usize {
     let reg = lock(&shared.registry);
+    let closing = reg
+        .values()
+        .filter(|c| c.evicted.load(Ordering::SeqCst))
+        .count();
+    if closing >= n {
+        return closing;
+    }
     let mut idle: Vec<(u64, &Arc<ConnState>)> = reg
         .iter()
         .filter(|(_, c)| c.idle.load(Ordering::SeqCst) && !c.evicted.load(Ordering::SeqCst))
         .map(|(id, c)| (*id, c))
         .collect();
     idle.sort_unstable_by_key(|(id, _)| *id);
-    let mut closed = 0;
-    for (_, c) in idle.into_iter().take(n) {
+    let mut closed = closing;
+    for (_, c) in idle.into_iter().take(n - closing) {
         c.evicted.store(true, Ordering::SeqCst);
         // SAFETY: the registry entry exists (we hold its lock), so the socket is still open
         // (a connection unregisters before closing); shutdown(2) only wakes its reader.
