@@ -515,6 +515,13 @@ pub fn serve(data: PathBuf, config: store::Config, args: ServeArgs) -> Result<()
     // be reported before anything else happens.
     let listeners = http::bind(&args.listen)?;
     let store = Store::open(&data, config).map_err(|e| e.to_string())?;
+    if store.read_only() {
+        eprintln!(
+            "thetorrent: data directory {} is on a read-only file system: serving downloads \
+             only, uploads are refused (503)",
+            data.display()
+        );
+    }
     for a in listeners.addrs() {
         eprintln!(
             "thetorrent: listening on {a}{}",

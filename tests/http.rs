@@ -633,18 +633,20 @@ fn connection_cap_pauses_accepting() {
     let s = start(&["--max-connections", "2"]);
     let mut a = s.connect();
     let mut b = s.connect();
-    a.send(HEALTH);
-    b.send(HEALTH);
-    assert_eq!(a.response().status, 200);
-    assert_eq!(b.response().status, 200);
-    // The third waits in the kernel's backlog...
+    a.send(b"GET /__test/sleep?1000 HTTP/1.1\r\nHost: t\r\n\r\n");
+    b.send(b"GET /__test/sleep?1500 HTTP/1.1\r\nHost: t\r\n\r\n");
+    // Both busy: the third waits in the kernel's backlog...
+    std::thread::sleep(Duration::from_millis(100));
     let mut c = s.connect();
     c.send(HEALTH);
     assert!(c.quiet_for(Duration::from_millis(500)));
-    // ...until a slot frees.
-    drop(a);
+    // ...until a slot frees: a finished request leaves `a` idle, and an idle connection is
+    // closed to make room for a waiting client.
+    assert_eq!(a.response().status, 200);
     let r = c.response();
     assert_eq!(r.status, 200);
+    a.closed_within(Duration::from_secs(5)).unwrap();
+    assert_eq!(b.response().status, 200);
     assert!(s.log().contains("cap"));
 }
 

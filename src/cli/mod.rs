@@ -84,6 +84,19 @@ fn open(cli: &Cli) -> Result<Store, i32> {
     })
 }
 
+/// `open` for the commands that write: a read-only data directory is refused up front.
+fn open_writable(cli: &Cli) -> Result<Store, i32> {
+    let store = open(cli)?;
+    if store.read_only() {
+        eprintln!(
+            "thetorrent: cannot write data directory {}: read-only file system",
+            cli.data.display()
+        );
+        return Err(EXIT_FAILURE);
+    }
+    Ok(store)
+}
+
 pub fn main() -> i32 {
     let cli = Cli::parse();
     match run(cli) {
@@ -100,18 +113,18 @@ fn run(cli: Cli) -> Result<i32, i32> {
             })?;
             Ok(EXIT_OK)
         }
-        Command::Add { files } => add(&open(&cli)?, files),
-        Command::Import(args) => import::run(&open(&cli)?, args),
+        Command::Add { files } => add(&open_writable(&cli)?, files),
+        Command::Import(args) => import::run(&open_writable(&cli)?, args),
         Command::Count => {
             println!("{}", open(&cli)?.count());
             Ok(EXIT_OK)
         }
         Command::Verify => verify::run(&open(&cli)?),
-        Command::Block { hash, reason } => block(&open(&cli)?, hash, Some(reason)),
-        Command::Unblock { hash } => block(&open(&cli)?, hash, None),
-        Command::Mirror(args) => mirror::run(&open(&cli)?, args),
+        Command::Block { hash, reason } => block(&open_writable(&cli)?, hash, Some(reason)),
+        Command::Unblock { hash } => block(&open_writable(&cli)?, hash, None),
+        Command::Mirror(args) => mirror::run(&open_writable(&cli)?, args),
         Command::Reindex => {
-            let n = open(&cli)?.reindex().map_err(|e| {
+            let n = open_writable(&cli)?.reindex().map_err(|e| {
                 eprintln!("thetorrent: reindex failed: {e}");
                 EXIT_FAILURE
             })?;

@@ -16,6 +16,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// Most idle connections closed at once when the cap is reached and clients wait.
+const EVICT_BATCH: usize = 16;
 /// Listen backlog (the kernel caps it at `net.core.somaxconn`).
 const BACKLOG: libc::c_int = 4096;
 /// First descriptor passed by systemd socket activation.
@@ -236,6 +238,8 @@ pub struct ConnState {
     pub idle: AtomicBool,
     /// When it last started waiting, in milliseconds since the server started.
     idle_since: AtomicU64,
+    /// Closed by the accept loop to make room at the cap (not to be picked twice).
+    evicted: AtomicBool,
 }
 
 impl ConnState {
@@ -390,6 +394,7 @@ fn spawn_conn(shared: &Arc<Shared>, fd: RawFd, peer: Option<SocketAddr>) {
         fd,
         idle: AtomicBool::new(false),
         idle_since: AtomicU64::new(0),
+        evicted: AtomicBool::new(false),
     });
     lock(&shared.registry).insert(id, state.clone());
     shared.active.fetch_add(1, Ordering::SeqCst);
@@ -449,6 +454,37 @@ fn sweep_idle(shared: &Shared) {
     }
 }
 
+/// At the cap, with clients waiting: closes up to `n` of the oldest idle connections (those
+/// waiting for a request, as nginx reuses idle keep-alive connections), so that thousands of
+/// connections that send nothing cannot lock everybody else out until their idle timeout.
+/// Returns how many are closing (those closed earlier and not yet gone count: no more are
+/// closed while `n` are still on their way out).
+fn evict_idle(shared: &Shared, n: usize) -> usize {
+    let reg = lock(&shared.registry);
+    let closing = reg
+        .values()
+        .filter(|c| c.evicted.load(Ordering::SeqCst))
+        .count();
+    if closing >= n {
+        return closing;
+    }
+    let mut idle: Vec<(u64, &Arc<ConnState>)> = reg
+        .iter()
+        .filter(|(_, c)| c.idle.load(Ordering::SeqCst) && !c.evicted.load(Ordering::SeqCst))
+        .map(|(id, c)| (*id, c))
+        .collect();
+    idle.sort_unstable_by_key(|(id, _)| *id);
+    let mut closed = closing;
+    for (_, c) in idle.into_iter().take(n - closing) {
+        c.evicted.store(true, Ordering::SeqCst);
+        // SAFETY: the registry entry exists (we hold its lock), so the socket is still open
+        // (a connection unregisters before closing); shutdown(2) only wakes its reader.
+        unsafe { libc::shutdown(c.fd, libc::SHUT_RDWR) };
+        closed += 1;
+    }
+    closed
+}
+
 /// Runs the server on `listeners` until SIGTERM/SIGINT, then stops accepting, lets requests
 /// in flight finish (at most [`Config::shutdown_grace`]) and returns `Ok`.
 pub fn run(listeners: Listeners, handler: Arc<dyn Handler>, cfg: Config) -> Result<(), String> {
@@ -498,17 +534,32 @@ pub fn run(listeners: Listeners, handler: Arc<dyn Handler>, cfg: Config) -> Resu
         if shared.active.load(Ordering::SeqCst) >= shared.cfg.max_connections {
             if !at_cap_logged {
                 eprintln!(
-                    "thetorrent: http: {} connections open (the cap): accepting paused",
+                    "thetorrent: http: {} connections open (the cap): accepting paused, \
+                     idle connections closed to make room",
                     shared.cfg.max_connections
                 );
                 at_cap_logged = true;
             }
-            wait(
+            // Clients waiting to be accepted: make room by closing idle connections; with
+            // none idle, wait for one to finish.
+            let waiting = !wait(
                 &fds,
                 wake_r.as_raw_fd(),
                 Some(Duration::from_millis(10)),
-                false,
-            );
+                true,
+            )
+            .is_empty();
+            if !waiting || evict_idle(&shared, EVICT_BATCH) == 0 {
+                wait(
+                    &fds,
+                    wake_r.as_raw_fd(),
+                    Some(Duration::from_millis(10)),
+                    false,
+                );
+            } else {
+                // Give the closed ones a moment to unregister.
+                std::thread::sleep(Duration::from_millis(1));
+            }
             continue;
         }
         at_cap_logged = false;

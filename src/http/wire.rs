@@ -221,7 +221,17 @@ impl Wire {
     /// were thrown away (closing with unread input would reset the connection and could
     /// destroy the response in flight).
     pub fn linger_close(&mut self, timeout: Duration, max: u64) {
-        let _ = self.flush();
+        if let Err(e) = self.flush() {
+            // A client that hung up is normal; anything else would lose an answer silently.
+            if !matches!(
+                e.kind(),
+                io::ErrorKind::BrokenPipe
+                    | io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::ConnectionAborted
+            ) {
+                eprintln!("thetorrent: http: the last response could not be sent: {e}");
+            }
+        }
         let _ = self.stream.shutdown(std::net::Shutdown::Write);
         let deadline = Instant::now() + timeout;
         let mut thrown = 0u64;

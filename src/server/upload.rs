@@ -43,6 +43,7 @@ pub fn put_status(e: &PutError) -> u16 {
         PutError::Invalid(_) => 400,
         PutError::Blocked { .. } => 451,
         PutError::Io(io) if io.raw_os_error() == Some(libc::ENOSPC) => 507,
+        PutError::Io(io) if io.raw_os_error() == Some(libc::EROFS) => 503,
         PutError::Io(_) => 500,
     }
 }

@@ -128,6 +128,38 @@ impl DayLists {
         f.sync_data()
     }
 
+    /// Reserves room on disk for `lines` more lines of a day's list (`fallocate` past the
+    /// end, size unchanged), so that the append after a commit's renames cannot fail for
+    /// want of space: a full disk then fails the commit before anything became visible.
+    /// File systems without `fallocate` get no reservation.
+    pub fn reserve(&self, day: Day, lines: usize) -> io::Result<()> {
+        if lines == 0 {
+            return Ok(());
+        }
+        let f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path(day))?;
+        let len = f.metadata()?.len();
+        // SAFETY: a valid open descriptor; offsets are in range.
+        let r = unsafe {
+            libc::fallocate(
+                std::os::fd::AsRawFd::as_raw_fd(&f),
+                libc::FALLOC_FL_KEEP_SIZE,
+                len as libc::off_t,
+                (lines as u64 * LINE_LEN) as libc::off_t,
+            )
+        };
+        if r == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS) => Ok(()),
+            _ => Err(e),
+        }
+    }
+
     /// Reads a day's list (whole lines only).
     pub fn read(&self, day: Day) -> io::Result<Vec<u8>> {
         let mut buf = Vec::new();

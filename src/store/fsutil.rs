@@ -84,6 +84,17 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     sync_dir(dir)
 }
 
+/// Whether the file system holding `dir` is mounted read-only.
+pub fn is_read_only(dir: &Path) -> io::Result<bool> {
+    let c = cstr(dir)?;
+    // SAFETY: a valid path and a zeroed statvfs for the kernel to fill.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(st.f_flag & libc::ST_RDONLY != 0)
+}
+
 /// Takes an exclusive `flock` without waiting. `Ok(false)` when another process holds it.
 pub fn try_lock(f: &File) -> io::Result<bool> {
     // SAFETY: a valid open file descriptor.

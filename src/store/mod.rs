@@ -59,7 +59,7 @@ pub enum StoreError {
     /// The data directory could not be created or opened.
     Open(PathBuf, io::Error),
     /// Crash recovery could not complete.
-    Recover(io::Error),
+    Recover(PathBuf, io::Error),
     /// Any other I/O failure.
     Io(io::Error),
 }
@@ -68,7 +68,13 @@ impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StoreError::Open(p, e) => write!(f, "cannot open data directory {}: {e}", p.display()),
-            StoreError::Recover(e) => write!(f, "crash recovery failed: {e}"),
+            StoreError::Recover(p, e) => {
+                write!(
+                    f,
+                    "crash recovery of data directory {} failed: {e}",
+                    p.display()
+                )
+            }
             StoreError::Io(e) => write!(f, "{e}"),
         }
     }
@@ -112,6 +118,9 @@ impl fmt::Display for PutError {
             PutError::Blocked { key, reason } => write!(f, "torrent {key} is blocked: {reason}"),
             PutError::Io(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
                 write!(f, "storage full: the torrent was not stored")
+            }
+            PutError::Io(e) if e.raw_os_error() == Some(libc::EROFS) => {
+                write!(f, "storage is read-only: the torrent was not stored")
             }
             PutError::Io(_) => write!(f, "internal storage error: the torrent was not stored"),
         }
@@ -189,6 +198,9 @@ pub struct Store {
     session: OnceLock<Session>,
     /// Serialises commits of this process (one journal).
     commit_lock: Mutex<()>,
+    /// The data directory's file system is mounted read-only: nothing can be stored (and
+    /// crash recovery was only checked, not done).
+    read_only: bool,
 }
 
 fn not_found(e: &io::Error) -> bool {
@@ -198,14 +210,47 @@ fn not_found(e: &io::Error) -> bool {
 impl Store {
     /// Opens (creating if needed) the data directory and repairs what a crash left: the
     /// journals of dead processes, their temp files, torn day-list tails.
+    ///
+    /// The data directory itself is created when missing, never its parent (a mistyped path
+    /// is an error, not a new empty store somewhere). On a read-only file system the store
+    /// opens read-only: counts, lists and files can be read, every write is refused (EROFS).
     pub fn open(dir: &Path, config: Config) -> Result<Store, StoreError> {
         let open_err = |e| StoreError::Open(dir.to_path_buf(), e);
-        // A reindex cut off between its two renames leaves only `sync.new`.
-        if !dir.join("sync").exists() && dir.join("sync.new").is_dir() {
-            fs::rename(dir.join("sync.new"), dir.join("sync")).map_err(open_err)?;
+        match fs::create_dir(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => {}
+            Err(e) if not_found(&e) => {
+                return Err(open_err(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    "its parent directory does not exist",
+                )))
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                return Err(open_err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    "it exists and is not a directory",
+                )))
+            }
+            Err(e) => return Err(open_err(e)),
         }
-        for sub in ["torrents", "sync", "journal", "tmp"] {
-            fs::create_dir_all(dir.join(sub)).map_err(open_err)?;
+        let read_only = fsutil::is_read_only(dir).map_err(open_err)?;
+        if read_only {
+            for sub in ["torrents", "sync"] {
+                if !dir.join(sub).is_dir() {
+                    return Err(open_err(io::Error::new(
+                        io::ErrorKind::ReadOnlyFilesystem,
+                        format!("read-only file system and no {sub}/ folder: not a data directory"),
+                    )));
+                }
+            }
+        } else {
+            // A reindex cut off between its two renames leaves only `sync.new`.
+            if !dir.join("sync").exists() && dir.join("sync.new").is_dir() {
+                fs::rename(dir.join("sync.new"), dir.join("sync")).map_err(open_err)?;
+            }
+            for sub in ["torrents", "sync", "journal", "tmp"] {
+                fs::create_dir_all(dir.join(sub)).map_err(open_err)?;
+            }
         }
         let blocklist = blocklist::Blocklist::open(dir.join("blocklist.tsv")).map_err(open_err)?;
         let store = Store {
@@ -217,9 +262,56 @@ impl Store {
             count_cache: Mutex::new((Day(0), 0)),
             session: OnceLock::new(),
             commit_lock: Mutex::new(()),
+            read_only,
         };
-        store.recover().map_err(StoreError::Recover)?;
+        if read_only {
+            store
+                .check_recovery()
+                .map_err(|e| StoreError::Recover(dir.to_path_buf(), e))?;
+        } else {
+            store
+                .recover()
+                .map_err(|e| StoreError::Recover(dir.to_path_buf(), e))?;
+        }
         Ok(store)
+    }
+
+    /// Whether the data directory is on a read-only file system (nothing can be stored).
+    pub fn read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// Recovery on a read-only file system: nothing can be repaired, so only say whether
+    /// something would have been (the count and `/sync/` then miss what a crash left).
+    fn check_recovery(&self) -> io::Result<()> {
+        let jdir = self.root.join("journal");
+        let entries = match fs::read_dir(&jdir) {
+            Ok(e) => e,
+            Err(e) if not_found(&e) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let mut pending = 0;
+        for e in entries {
+            let path = e?.path();
+            for i in journal::parse(&fs::read(&path)?) {
+                let listed = self
+                    .days
+                    .read(i.day)?
+                    .chunks_exact(day::LINE_LEN as usize)
+                    .any(|l| l[..40] == i.key.hex());
+                if !listed && self.torrent_path(&i.key).exists() {
+                    pending += 1;
+                }
+            }
+        }
+        if pending > 0 {
+            eprintln!(
+                "thetorrent: {}: read-only, and {pending} torrents stored before a crash are \
+                 not yet in the day lists (the count is short until it is opened writable)",
+                self.root.display()
+            );
+        }
+        Ok(())
     }
 
     pub fn root(&self) -> &Path {
@@ -287,6 +379,9 @@ impl Store {
         if let Some(s) = self.session.get() {
             return Ok(s);
         }
+        if self.read_only {
+            return Err(io::Error::from_raw_os_error(libc::EROFS));
+        }
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
@@ -329,11 +424,13 @@ impl Store {
         let tmp = s
             .tmp_dir
             .join(format!("{}.tmp", s.seq.fetch_add(1, Ordering::Relaxed)));
-        let res = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .and_then(|mut f| f.write_all(bytes));
+        let create = || OpenOptions::new().write(true).create_new(true).open(&tmp);
+        let res = match create() {
+            // The temp folder was removed behind our back (an operator cleaning up): again.
+            Err(e) if not_found(&e) => fs::create_dir_all(&s.tmp_dir).and_then(|_| create()),
+            r => r,
+        }
+        .and_then(|mut f| f.write_all(bytes));
         if let Err(e) = res {
             let _ = fs::remove_file(&tmp);
             return Err(PutError::Io(e));
@@ -403,7 +500,14 @@ impl Store {
             }
             unfinished.clear();
         }
+        // Room for the day-list lines, before anything becomes visible: a disk that is full
+        // fails the commit here, not between the renames and the lines.
+        if let Err(e) = self.days.reserve(day, intents.len()) {
+            return discard(batch, e);
+        }
         if let Err(e) = journal.record(&intents) {
+            // Nothing was renamed yet: a torn record must not merge with the next one.
+            let _ = journal.clear();
             return discard(batch, e);
         }
         unfinished.extend_from_slice(&intents);
@@ -516,11 +620,13 @@ impl Store {
             let _ = fs::remove_dir_all(self.root.join("tmp").join(&id));
             fs::remove_file(&path)?;
         }
-        // Temp folders of sessions without a live journal.
+        // Temp folders of sessions without a live journal. A process that started writing
+        // after the journals were listed has a live journal by now (it is created before the
+        // temp folder): look again before removing anything.
         for e in fs::read_dir(self.root.join("tmp"))? {
             let e = e?;
             let name = e.file_name().to_string_lossy().into_owned();
-            if !live.contains(&name) {
+            if !live.contains(&name) && !self.journal_alive(&name)? {
                 let _ = fs::remove_dir_all(e.path());
             }
         }
@@ -532,6 +638,16 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// Whether session `id` has a journal that its (live) process holds locked.
+    fn journal_alive(&self, id: &str) -> io::Result<bool> {
+        let path = self.root.join("journal").join(format!("{id}.log"));
+        match File::open(path) {
+            Ok(f) => Ok(!fsutil::try_lock(&f)?),
+            Err(e) if not_found(&e) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Completes the intents of an interrupted commit: each whose file exists gets its hybrid
@@ -562,6 +678,13 @@ impl Store {
             if set.insert(i.key.hex()) {
                 add.entry(i.day).or_default().push(i.key);
             }
+        }
+        let n: usize = add.values().map(Vec::len).sum();
+        if n > 0 {
+            eprintln!(
+                "thetorrent: {}: recovered {n} torrents of an interrupted commit into the day lists",
+                self.root.display()
+            );
         }
         let mut touched = Vec::new();
         for (day, keys) in add {
