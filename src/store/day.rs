@@ -112,6 +112,12 @@ impl DayLists {
 
     /// Appends whole lines for `keys` in one write and makes them durable.
     pub fn append(&self, day: Day, keys: &[Key]) -> io::Result<()> {
+        self.append_lines(day, keys, true)
+    }
+
+    /// Appends whole lines for `keys` in one write; `durable` adds an fdatasync. (A commit
+    /// leaves it to the next `syncfs`: its journal keeps the intents until then.)
+    pub fn append_lines(&self, day: Day, keys: &[Key], durable: bool) -> io::Result<()> {
         if keys.is_empty() {
             return Ok(());
         }
@@ -125,7 +131,19 @@ impl DayLists {
             .append(true)
             .open(self.path(day))?;
         f.write_all(&buf)?;
-        f.sync_data()
+        if durable {
+            f.sync_data()?;
+        }
+        Ok(())
+    }
+
+    /// Makes a day's list durable.
+    pub fn sync(&self, day: Day) -> io::Result<()> {
+        match File::open(self.path(day)) {
+            Ok(f) => f.sync_data(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Reserves room on disk for `lines` more lines of a day's list (`fallocate` past the

@@ -179,10 +179,31 @@ pub struct Staged {
 
 /// What this process needs to write: its journal and temp folder.
 struct Session {
-    /// The journal, and whether it holds intents of a failed commit still to replay.
-    journal: Mutex<(Journal, Vec<Intent>)>,
+    /// The journal, and the intents of the last commit it still holds.
+    journal: Mutex<(Journal, Pending)>,
+    journal_path: PathBuf,
     tmp_dir: PathBuf,
     seq: AtomicU64,
+}
+
+/// The intents of this process's last commit, kept in its journal until its day-list lines
+/// are known durable.
+#[derive(Default)]
+struct Pending {
+    intents: Vec<Intent>,
+    /// Whether the commit got as far as appending its day-list lines (else they are replayed).
+    listed: bool,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.intents.is_empty()
+    }
+
+    fn clear(&mut self) {
+        self.intents.clear();
+        self.listed = false;
+    }
 }
 
 /// An open data directory. Safe to share between threads; several processes may write the
@@ -387,11 +408,13 @@ impl Store {
             .map(|d| d.as_nanos())
             .unwrap_or(0);
         let id = format!("{}-{nanos}", std::process::id());
-        let journal = Journal::create(&self.root.join("journal").join(format!("{id}.log")))?;
+        let journal_path = self.root.join("journal").join(format!("{id}.log"));
+        let journal = Journal::create(&journal_path)?;
         let tmp_dir = self.root.join("tmp").join(&id);
         fs::create_dir_all(&tmp_dir)?;
         let _ = self.session.set(Session {
-            journal: Mutex::new((journal, Vec::new())),
+            journal: Mutex::new((journal, Pending::default())),
+            journal_path,
             tmp_dir,
             seq: AtomicU64::new(0),
         });
@@ -492,13 +515,19 @@ impl Store {
             })
             .collect();
         let mut guard = s.journal.lock().unwrap_or_else(|p| p.into_inner());
-        let (journal, unfinished) = &mut *guard;
-        // A previous commit failed midway: finish it first (its intents are still journaled).
-        if !unfinished.is_empty() {
-            if let Err(e) = self.replay(unfinished) {
+        let (journal, pending) = &mut *guard;
+        // The previous commit's intents: its day-list lines were made durable by the syncfs
+        // above — or, when it failed midway, are completed now. Then its journal can go.
+        if !pending.is_empty() {
+            if !pending.listed {
+                if let Err(e) = self.replay(&pending.intents) {
+                    return discard(batch, e);
+                }
+            }
+            if let Err(e) = journal.clear() {
                 return discard(batch, e);
             }
-            unfinished.clear();
+            pending.clear();
         }
         // Room for the day-list lines, before anything becomes visible: a disk that is full
         // fails the commit here, not between the renames and the lines.
@@ -510,7 +539,8 @@ impl Store {
             let _ = journal.clear();
             return discard(batch, e);
         }
-        unfinished.extend_from_slice(&intents);
+        pending.intents = intents;
+        pending.listed = false;
         // 3. Renames, exclusive: a file another writer created first is never replaced.
         let mut out = Vec::with_capacity(batch.len());
         let mut new_keys = Vec::new();
@@ -542,11 +572,38 @@ impl Store {
         result?;
         // 4. The renames (and anything another writer renamed) reach the disk.
         fsutil::syncfs(&root)?;
-        // 5. The count and /sync/ learn of them.
-        self.days.append(day, &new_keys)?;
-        journal.clear()?;
-        unfinished.clear();
+        // 5. The count and /sync/ learn of them. Not synced here: the next commit's first
+        //    syncfs does it (or recovery, from the journal that keeps these intents until then).
+        self.days.append_lines(day, &new_keys, false)?;
+        pending.listed = true;
         Ok(out)
+    }
+
+    /// Ends this process's writing session cleanly: the last commit's day-list lines are made
+    /// durable, then its journal and temp folder are removed (what recovery would otherwise
+    /// do at the next start). Runs when the store is dropped; harmless to call twice.
+    pub fn settle(&self) -> io::Result<()> {
+        let Some(s) = self.session.get() else {
+            return Ok(());
+        };
+        let _guard = self.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = s.journal.lock().unwrap_or_else(|p| p.into_inner());
+        let (journal, pending) = &mut *guard;
+        if !pending.is_empty() {
+            if pending.listed {
+                let mut days: Vec<Day> = pending.intents.iter().map(|i| i.day).collect();
+                days.dedup();
+                for d in days {
+                    self.days.sync(d)?;
+                }
+            } else {
+                self.replay(&pending.intents)?;
+            }
+            journal.clear()?;
+            pending.clear();
+        }
+        let _ = fs::remove_dir_all(&s.tmp_dir);
+        fs::remove_file(&s.journal_path)
     }
 
     /// Renames `tmp` to the key's path (creating shard folders) and links a hybrid's second
@@ -763,6 +820,17 @@ impl Store {
         fs::remove_dir_all(&old)?;
         *self.count_cache.lock().unwrap_or_else(|p| p.into_inner()) = (Day(0), 0);
         Ok(count)
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Err(e) = self.settle() {
+            eprintln!(
+                "thetorrent: {}: could not settle the journal ({e}); the next start recovers it",
+                self.root.display()
+            );
+        }
     }
 }
 
