@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -23,6 +24,10 @@ pub struct Blocklist {
     map: RwLock<HashMap<Key, String>>,
     /// When the file was last checked, and its mtime and length then.
     checked: Mutex<(Instant, Option<(SystemTime, u64)>)>,
+    /// Milliseconds since `born` of the next check: lets the hot path (every download) skip
+    /// the lock between checks.
+    next_check_ms: AtomicU64,
+    born: Instant,
 }
 
 fn stamp(path: &PathBuf) -> Option<(SystemTime, u64)> {
@@ -75,10 +80,20 @@ impl Blocklist {
             path,
             map: RwLock::new(map),
             checked: Mutex::new((Instant::now(), st)),
+            next_check_ms: AtomicU64::new(RELOAD_INTERVAL.as_millis() as u64),
+            born: Instant::now(),
         })
     }
 
     fn refresh(&self) {
+        let now_ms = self.born.elapsed().as_millis() as u64;
+        if now_ms < self.next_check_ms.load(Ordering::Relaxed) {
+            return;
+        }
+        self.next_check_ms.store(
+            now_ms + RELOAD_INTERVAL.as_millis() as u64,
+            Ordering::Relaxed,
+        );
         let mut c = match self.checked.lock() {
             Ok(c) => c,
             Err(p) => p.into_inner(),
