@@ -211,6 +211,9 @@ impl Pending {
 pub struct Store {
     root: PathBuf,
     torrents: PathBuf,
+    /// `torrents/` held open: lookups resolve `AB/CD/<HASH>.torrent` from it (`openat`), not
+    /// the whole path from `/` — the path walk is a large part of a download's kernel time.
+    torrents_dir: File,
     days: DayLists,
     blocklist: blocklist::Blocklist,
     config: Config,
@@ -277,6 +280,7 @@ impl Store {
         let store = Store {
             root: dir.to_path_buf(),
             torrents: dir.join("torrents"),
+            torrents_dir: File::open(dir.join("torrents")).map_err(open_err)?,
             days: DayLists::new(dir.join("sync")),
             blocklist,
             config,
@@ -359,10 +363,33 @@ impl Store {
 
     /// Opens the stored file, or `None` when nothing is filed under `key`.
     pub fn open_torrent(&self, key: &Key) -> io::Result<Option<File>> {
-        match File::open(self.torrent_path(key)) {
-            Ok(f) => Ok(Some(f)),
-            Err(e) if not_found(&e) => Ok(None),
-            Err(e) => Err(e),
+        use std::os::fd::{AsRawFd, FromRawFd};
+        let h = key.hex();
+        // "AB/CD/<40 HEX>.torrent\0", built on the stack.
+        let mut rel = [0u8; 55];
+        rel[..2].copy_from_slice(&h[..2]);
+        rel[2] = b'/';
+        rel[3..5].copy_from_slice(&h[2..4]);
+        rel[5] = b'/';
+        rel[6..46].copy_from_slice(&h);
+        rel[46..54].copy_from_slice(b".torrent");
+        // SAFETY: `rel` is NUL-terminated; the directory descriptor is open for our lifetime.
+        let fd = unsafe {
+            libc::openat(
+                self.torrents_dir.as_raw_fd(),
+                rel.as_ptr() as *const libc::c_char,
+                libc::O_RDONLY | libc::O_CLOEXEC,
+            )
+        };
+        if fd >= 0 {
+            // SAFETY: a descriptor we own from here on.
+            return Ok(Some(unsafe { File::from_raw_fd(fd) }));
+        }
+        let e = io::Error::last_os_error();
+        if not_found(&e) {
+            Ok(None)
+        } else {
+            Err(e)
         }
     }
 
