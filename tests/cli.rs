@@ -25,6 +25,9 @@ fn count(data: &Path) -> u64 {
 fn sync_lines(data: &Path) -> Vec<String> {
     let mut v = Vec::new();
     for f in files_under(&data.join("sync")) {
+        if f.extension().is_none_or(|e| e != "txt") {
+            continue; // the per-day sizes files
+        }
         v.extend(
             std::fs::read_to_string(f)
                 .unwrap()
@@ -58,6 +61,13 @@ fn add_stores_exact_bytes_and_counts_once() {
     );
     assert_eq!(count(data), 1);
     assert_eq!(sync_lines(data), vec![DEBIAN_V1.to_string()]);
+    // The day's sizes file records the torrent's size (for "bytes stored").
+    let sizes: Vec<_> = files_under(&data.join("sync"))
+        .into_iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "bytes"))
+        .collect();
+    assert_eq!(sizes.len(), 1);
+    assert_eq!(std::fs::read(&sizes[0]).unwrap(), 23821u64.to_le_bytes());
 
     // Again: not an error, same hash, nothing added.
     let o = add(data, DEBIAN);

@@ -146,7 +146,13 @@ fn pages_answer_honest_statuses() {
     assert_eq!(get(&s, "/sync/19990101.txt").status, 404);
     assert_eq!(get(&s, "/sync/../blocklist.tsv").status, 404);
     let stats = get(&s, "/api/stats");
-    assert!(String::from_utf8_lossy(&stats.body).starts_with("{\"count\":1,"));
+    let bytes_stored = std::fs::metadata(corpus_file(DEBIAN)).unwrap().len();
+    assert!(
+        String::from_utf8_lossy(&stats.body)
+            .starts_with(&format!("{{\"count\":1,\"bytes\":{bytes_stored},")),
+        "{}",
+        String::from_utf8_lossy(&stats.body)
+    );
     let metrics = String::from_utf8_lossy(&get(&s, "/metrics").body).into_owned();
     assert!(
         metrics.contains("thetorrent_stored_torrents 1\n"),

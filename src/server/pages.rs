@@ -216,12 +216,20 @@ impl App {
         Response::new(200)
             .header("Content-Type", "application/json")
             .header("Cache-Control", "no-cache")
-            .bytes(self.stats.json(self.store.count()).into_bytes())
+            .bytes(
+                self.stats
+                    .json(self.store.count(), self.store.bytes())
+                    .into_bytes(),
+            )
     }
 
     pub(super) fn metrics(&self) -> Response {
         Response::new(200)
             .header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-            .bytes(self.stats.prometheus(self.store.count()).into_bytes())
+            .bytes(
+                self.stats
+                    .prometheus(self.store.count(), self.store.bytes())
+                    .into_bytes(),
+            )
     }
 }

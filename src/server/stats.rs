@@ -130,9 +130,9 @@ impl Stats {
     }
 
     /// `/api/stats`.
-    pub fn json(&self, count: u64) -> String {
+    pub fn json(&self, count: u64, bytes: u64) -> String {
         format!(
-            "{{\"count\":{count},\"uploads\":{{\"stored\":{},\"already_stored\":{},\"failed\":{}}},\
+            "{{\"count\":{count},\"bytes\":{bytes},\"uploads\":{{\"stored\":{},\"already_stored\":{},\"failed\":{}}},\
              \"downloads\":{},\"uptime_seconds\":{}}}\n",
             self.stored.load(Relaxed),
             self.already.load(Relaxed),
@@ -143,7 +143,7 @@ impl Stats {
     }
 
     /// `/metrics`, Prometheus text exposition format 0.0.4.
-    pub fn prometheus(&self, count: u64) -> String {
+    pub fn prometheus(&self, count: u64, bytes: u64) -> String {
         let mut o = String::with_capacity(4096);
         let _ = writeln!(
             o,
@@ -151,6 +151,12 @@ impl Stats {
         );
         let _ = writeln!(o, "# TYPE thetorrent_stored_torrents gauge");
         let _ = writeln!(o, "thetorrent_stored_torrents {count}");
+        let _ = writeln!(
+            o,
+            "# HELP thetorrent_stored_bytes Bytes of the stored torrent files."
+        );
+        let _ = writeln!(o, "# TYPE thetorrent_stored_bytes gauge");
+        let _ = writeln!(o, "thetorrent_stored_bytes {bytes}");
         let _ = writeln!(
             o,
             "# HELP thetorrent_requests_total HTTP requests by route and status."
@@ -230,7 +236,8 @@ mod tests {
         s.request(Route::Upload, 999, Duration::from_secs(100));
         s.upload(Ok(Outcome::Stored));
         s.upload(Err(()));
-        let m = s.prometheus(7);
+        let m = s.prometheus(7, 1234);
+        assert!(m.contains("thetorrent_stored_bytes 1234\n"));
         assert!(m.contains("thetorrent_stored_torrents 7\n"));
         assert!(m.contains("thetorrent_requests_total{route=\"download\",status=\"200\"} 1\n"));
         assert!(m.contains("thetorrent_requests_total{route=\"upload\",status=\"other\"} 1\n"));
@@ -243,7 +250,7 @@ mod tests {
             assert!(value.parse::<f64>().is_ok(), "{line}");
             assert!(name.starts_with("thetorrent_"), "{line}");
         }
-        let j = s.json(7);
-        assert!(j.starts_with("{\"count\":7,\"uploads\":{\"stored\":1,\"already_stored\":0,\"failed\":1},\"downloads\":1,"), "{j}");
+        let j = s.json(7, 1234);
+        assert!(j.starts_with("{\"count\":7,\"bytes\":1234,\"uploads\":{\"stored\":1,\"already_stored\":0,\"failed\":1},\"downloads\":1,"), "{j}");
     }
 }

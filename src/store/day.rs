@@ -15,7 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub const LINE_LEN: u64 = 41;
 
 /// A UTC calendar day, as the number `YYYYMMDD`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Day(pub u32);
 
 impl Day {
@@ -137,9 +137,57 @@ impl DayLists {
         Ok(())
     }
 
+    /// The sizes file beside a day's list: one little-endian u64 (the torrent's size in
+    /// bytes) per listed key, appended right after the keys, so "bytes stored" costs no walk.
+    pub fn sizes_path(&self, day: Day) -> PathBuf {
+        self.dir.join(format!("{:08}.bytes", day.0))
+    }
+
+    /// Appends sizes to a day's sizes file (same durability rule as `append_lines`).
+    pub fn append_sizes(&self, day: Day, sizes: &[u64], durable: bool) -> io::Result<()> {
+        if sizes.is_empty() {
+            return Ok(());
+        }
+        let buf: Vec<u8> = sizes.iter().flat_map(|n| n.to_le_bytes()).collect();
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.sizes_path(day))?;
+        f.write_all(&buf)?;
+        if durable {
+            f.sync_data()?;
+        }
+        Ok(())
+    }
+
+    /// Sum of the sizes recorded for a day from byte `from` of its sizes file on (whole
+    /// entries only), and the offset after the last whole entry.
+    pub fn sizes_sum(&self, day: Day, from: u64) -> io::Result<(u64, u64)> {
+        use std::io::{Seek, SeekFrom};
+        let mut f = match File::open(self.sizes_path(day)) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((0, from)),
+            Err(e) => return Err(e),
+        };
+        f.seek(SeekFrom::Start(from))?;
+        let mut buf = Vec::new();
+        f.read_to_end(&mut buf)?;
+        let whole = buf.len() - buf.len() % 8;
+        let sum = buf[..whole]
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+            .fold(0u64, u64::saturating_add);
+        Ok((sum, from + whole as u64))
+    }
+
     /// Makes a day's list durable.
     pub fn sync(&self, day: Day) -> io::Result<()> {
         match File::open(self.path(day)) {
+            Ok(f) => f.sync_data()?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        match File::open(self.sizes_path(day)) {
             Ok(f) => f.sync_data(),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e),
@@ -208,11 +256,17 @@ impl DayLists {
 }
 
 /// Writes `lists` (day → keys) as a fresh set of day lists in `dir` (used by reindex).
-pub fn write_all(dir: &Path, lists: &std::collections::BTreeMap<Day, Vec<Key>>) -> io::Result<()> {
+pub fn write_all(
+    dir: &Path,
+    lists: &std::collections::BTreeMap<Day, Vec<(Key, u64)>>,
+) -> io::Result<()> {
     fs::create_dir_all(dir)?;
     let dl = DayLists::new(dir.to_path_buf());
-    for (day, keys) in lists {
-        dl.append(*day, keys)?;
+    for (day, entries) in lists {
+        let keys: Vec<Key> = entries.iter().map(|e| e.0).collect();
+        let sizes: Vec<u64> = entries.iter().map(|e| e.1).collect();
+        dl.append(*day, &keys)?;
+        dl.append_sizes(*day, &sizes, true)?;
     }
     Ok(())
 }

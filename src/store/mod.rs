@@ -173,6 +173,8 @@ impl Ids {
 #[derive(Debug)]
 pub struct Staged {
     pub ids: Ids,
+    /// Size of the torrent file in bytes.
+    pub size: u64,
     /// `None` when the file was already stored at staging time.
     tmp: Option<PathBuf>,
 }
@@ -184,6 +186,15 @@ struct Session {
     journal_path: PathBuf,
     tmp_dir: PathBuf,
     seq: AtomicU64,
+}
+
+/// `Store::bytes` cache: past days' total, and how far today's sizes file was read.
+#[derive(Default)]
+struct BytesCache {
+    day: Day,
+    base: u64,
+    today_offset: u64,
+    today_sum: u64,
 }
 
 /// The intents of this process's last commit, kept in its journal until its day-list lines
@@ -219,6 +230,8 @@ pub struct Store {
     config: Config,
     /// Lines of every day list but `count_cache.0`'s, refreshed when the day changes.
     count_cache: Mutex<(Day, u64)>,
+    /// The same for bytes stored.
+    bytes_cache: Mutex<BytesCache>,
     session: OnceLock<Session>,
     /// Serialises commits of this process (one journal).
     commit_lock: Mutex<()>,
@@ -285,6 +298,7 @@ impl Store {
             blocklist,
             config,
             count_cache: Mutex::new((Day(0), 0)),
+            bytes_cache: Mutex::new(BytesCache::default()),
             session: OnceLock::new(),
             commit_lock: Mutex::new(()),
             read_only,
@@ -423,6 +437,51 @@ impl Store {
         c.1 + self.days.len(today).unwrap_or(0)
     }
 
+    /// Bytes of all stored torrents (hybrid links counted once), from the per-day sizes files:
+    /// past days summed once a day, today's file read incrementally.
+    pub fn bytes(&self) -> u64 {
+        let today = Day::today();
+        let mut c = self.bytes_cache.lock().unwrap_or_else(|p| p.into_inner());
+        if c.day != today {
+            let mut base = 0u64;
+            for d in self.days.days().unwrap_or_default() {
+                if d != today {
+                    base = base.saturating_add(self.day_bytes(d));
+                }
+            }
+            *c = BytesCache {
+                day: today,
+                base,
+                today_offset: 0,
+                today_sum: 0,
+            };
+        }
+        if let Ok((sum, next)) = self.days.sizes_sum(today, c.today_offset) {
+            c.today_sum = c.today_sum.saturating_add(sum);
+            c.today_offset = next;
+        }
+        c.base.saturating_add(c.today_sum)
+    }
+
+    /// Bytes stored on a past day: its sizes file, plus the sizes of listed files it misses
+    /// (a crash between a commit's two appends).
+    fn day_bytes(&self, day: Day) -> u64 {
+        let (sum, end) = self.days.sizes_sum(day, 0).unwrap_or((0, 0));
+        let recorded = (end / 8) as usize;
+        if recorded as u64 >= self.days.len(day).unwrap_or(0) {
+            return sum; // the usual case: no list to read
+        }
+        let lines = self.days.read(day).unwrap_or_default();
+        let missing: u64 = lines
+            .chunks_exact(day::LINE_LEN as usize)
+            .skip(recorded)
+            .filter_map(|l| std::str::from_utf8(&l[..40]).ok())
+            .filter_map(|h| Key::parse(h).ok())
+            .map(|k| fs::metadata(self.torrent_path(&k)).map_or(0, |m| m.len()))
+            .sum();
+        sum.saturating_add(missing)
+    }
+
     fn session(&self) -> io::Result<&Session> {
         if let Some(s) = self.session.get() {
             return Ok(s);
@@ -468,7 +527,11 @@ impl Store {
             }
         }
         if self.contains(&ids.key) {
-            return Ok(Staged { ids, tmp: None });
+            return Ok(Staged {
+                ids,
+                size: bytes.len() as u64,
+                tmp: None,
+            });
         }
         let s = self.session()?;
         let tmp = s
@@ -487,6 +550,7 @@ impl Store {
         }
         Ok(Staged {
             ids,
+            size: bytes.len() as u64,
             tmp: Some(tmp),
         })
     }
@@ -571,6 +635,7 @@ impl Store {
         // 3. Renames, exclusive: a file another writer created first is never replaced.
         let mut out = Vec::with_capacity(batch.len());
         let mut new_keys = Vec::new();
+        let mut new_sizes = Vec::new();
         let mut result = Ok(());
         for st in batch {
             let Some(tmp) = st.tmp else {
@@ -584,6 +649,7 @@ impl Store {
             match self.place(&tmp, &st.ids) {
                 Ok(true) => {
                     new_keys.push(st.ids.key);
+                    new_sizes.push(st.size);
                     out.push((st.ids, Outcome::Stored));
                 }
                 Ok(false) => {
@@ -603,6 +669,9 @@ impl Store {
         //    syncfs does it (or recovery, from the journal that keeps these intents until then).
         self.days.append_lines(day, &new_keys, false)?;
         pending.listed = true;
+        // Sizes for "bytes stored"; a crash between the two appends is repaired by
+        // `day_bytes`, which sizes the listed files it finds missing.
+        let _ = self.days.append_sizes(day, &new_sizes, false);
         Ok(out)
     }
 
@@ -777,6 +846,11 @@ impl Store {
                 self.days.repair(day)?;
             }
             self.days.append(day, &keys)?;
+            let sizes: Vec<u64> = keys
+                .iter()
+                .map(|k| fs::metadata(self.torrent_path(k)).map_or(0, |m| m.len()))
+                .collect();
+            self.days.append_sizes(day, &sizes, true)?;
             touched.push(day);
         }
         Ok(touched)
@@ -804,7 +878,7 @@ impl Store {
     /// Walks everything: only for an explicit `thetorrent reindex`. Returns the count.
     pub fn reindex(&self) -> io::Result<u64> {
         let _guard = self.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let mut lists: BTreeMap<Day, Vec<(i64, Key)>> = BTreeMap::new();
+        let mut lists: BTreeMap<Day, Vec<(i64, Key, u64)>> = BTreeMap::new();
         let mut err = None;
         self.walk(|path, meta| {
             let Some(key) = key_of_path(path) else { return };
@@ -821,18 +895,18 @@ impl Store {
             }
             let mtime = meta.mtime();
             let day = Day::of(meta.modified().unwrap_or(std::time::UNIX_EPOCH));
-            lists.entry(day).or_default().push((mtime, key));
+            lists.entry(day).or_default().push((mtime, key, meta.len()));
         })?;
         if let Some(e) = err {
             return Err(e);
         }
         let mut count = 0;
-        let lists: BTreeMap<Day, Vec<Key>> = lists
+        let lists: BTreeMap<Day, Vec<(Key, u64)>> = lists
             .into_iter()
             .map(|(d, mut v)| {
                 v.sort();
                 count += v.len() as u64;
-                (d, v.into_iter().map(|(_, k)| k).collect())
+                (d, v.into_iter().map(|(_, k, n)| (k, n)).collect())
             })
             .collect();
         let new = self.root.join("sync.new");
@@ -846,6 +920,7 @@ impl Store {
         fsutil::sync_dir(&self.root)?;
         fs::remove_dir_all(&old)?;
         *self.count_cache.lock().unwrap_or_else(|p| p.into_inner()) = (Day(0), 0);
+        *self.bytes_cache.lock().unwrap_or_else(|p| p.into_inner()) = BytesCache::default();
         Ok(count)
     }
 }
