@@ -60,7 +60,8 @@ done
 {
     printf 'target\tseconds\texecutions\texec_per_s\tcov\tft\tcorpus\tresult\n'
     for t in "${targets[@]}"; do cat "logs/$t.tsv"; done
-} | column -t -s $'\t'
+} >logs/summary.tsv
+if command -v column >/dev/null; then column -t -s $'\t' logs/summary.tsv; else cat logs/summary.tsv; fi
 if [ ${#failed[@]} -ne 0 ]; then
     echo "fuzz/run.sh: findings in: ${failed[*]} (inputs in fuzz/artifacts/, logs in fuzz/logs/)" >&2
     exit 1
