@@ -10,7 +10,9 @@
 //! HTTP/1.0; accepted framing agrees with the fields; a declared length is within the body
 //! limit; the chunked decoder always makes progress, never produces more than it consumed,
 //! consumes no more than it was given, and decodes the same whatever the read and output
-//! sizes.
+//! sizes; the stream itself, chunked as a correct client may (either hex case, leading zeros,
+//! extensions with quoted strings, trailers), decodes back to exactly the stream and stops
+//! where the body ends.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -108,6 +110,39 @@ fuzz_target!(|data: &[u8]| {
         cfg.max_headers = (limits >> 3) as usize;
     }
     let stream = ch.rest();
+
+    // Round trip: the stream as a body, chunked the way a correct client may (chunks of `step`
+    // bytes, either hex case, leading zeros, extensions with BWS and quoted strings, trailers),
+    // followed by the next request: decodes to exactly the stream, stopping at its end.
+    let mut enc = Vec::new();
+    for (i, chunk) in stream.chunks(step.min(4096)).enumerate() {
+        let size = if out_size % 2 == 0 {
+            format!("{:x}", chunk.len())
+        } else {
+            format!("{:03X}", chunk.len())
+        };
+        enc.extend_from_slice(size.as_bytes());
+        if limits & 0x40 != 0 {
+            enc.extend_from_slice(format!(" ; n{i} = \"a;b\\\"c\" ;flag").as_bytes());
+        }
+        enc.extend_from_slice(b"\r\n");
+        enc.extend_from_slice(chunk);
+        enc.extend_from_slice(b"\r\n");
+    }
+    enc.extend_from_slice(b"0\r\n");
+    if limits & 0x20 != 0 {
+        enc.extend_from_slice(b"X-Checksum: 1\r\nX-Empty:\r\n");
+    }
+    enc.extend_from_slice(b"\r\n");
+    let body_len = enc.len();
+    enc.extend_from_slice(b"GET / HTTP/1.1\r\n\r\n");
+    let (consumed, decoded, r) = decode_chunked(&enc, step, out_size);
+    assert_eq!(r, Ok(true), "a well-formed chunked body was refused");
+    assert_eq!(
+        consumed, body_len,
+        "decoder did not stop at the end of the body"
+    );
+    assert!(decoded == stream, "chunked body does not round-trip");
 
     let mut pos = 0;
     for _ in 0..32 {
