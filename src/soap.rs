@@ -437,6 +437,12 @@ struct Base64Collector {
     symbols: u64,
     /// Once this many bytes are kept the torrent is certainly over the limit: stop keeping.
     keep_max: usize,
+    /// Position (whitespace not counted) of the first byte that is neither a base64 symbol
+    /// nor `=`: the error names it (the decoder checks the last group first and would name a
+    /// later one).
+    first_invalid: Option<u64>,
+    /// Bytes seen, whitespace not counted.
+    seen: u64,
 }
 
 impl Base64Collector {
@@ -445,6 +451,8 @@ impl Base64Collector {
             kept: Vec::new(),
             symbols: 0,
             keep_max: limit.saturating_add(2) / 3 * 4 + 8,
+            first_invalid: None,
+            seen: 0,
         }
     }
 
@@ -454,8 +462,14 @@ impl Base64Collector {
                 continue;
             }
             if c != b'=' {
+                if self.first_invalid.is_none()
+                    && !(c.is_ascii_alphanumeric() || c == b'+' || c == b'/')
+                {
+                    self.first_invalid = Some(self.seen);
+                }
                 self.symbols += 1;
             }
+            self.seen += 1;
             if self.kept.len() < self.keep_max {
                 self.kept.push(c);
             }
@@ -664,6 +678,9 @@ pub fn parse_request_with_limit(
             size,
             limit: max_torrent_bytes,
         });
+    }
+    if let Some(at) = b64.first_invalid {
+        return Err(SoapError::Base64 { at: at as usize });
     }
     let torrent = BASE64.decode(&b64.kept).map_err(|e| match e {
         base64::DecodeError::InvalidByte(at, _) | base64::DecodeError::InvalidLastSymbol(at, _) => {
@@ -1107,6 +1124,22 @@ mod tests {
             torrent_of("<torrent>YWJj\u{e9}</torrent>"),
             Err(SoapError::Base64 { at: 4 })
         ));
+    }
+
+    /// Found by `fuzz/fuzz_targets/base64.rs`: the base64 decoder checks the last group first,
+    /// so the error named a later bad byte (16) instead of the first one (0).
+    #[test]
+    fn fuzz_base64_error_names_the_first_bad_byte() {
+        let body = envelope_with("<torrent>\0\0:::::\0\t\0\0\0\0\0\0\0\0\0::</torrent>");
+        assert_eq!(
+            parse_request_with_limit(&body, 64),
+            Err(SoapError::Base64 { at: 0 })
+        );
+        // The first non-base64 byte after valid symbols, with a bad tail as well.
+        assert_eq!(
+            torrent_of("<torrent>YWJj*WJjZGVmZ2hpamtsbW5vcHFy!!</torrent>"),
+            Err(SoapError::Base64 { at: 4 })
+        );
     }
 
     #[test]

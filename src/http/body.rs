@@ -137,6 +137,10 @@ impl ChunkedDecoder {
                         }
                         self.size = self.size << 4 | d as u64;
                         self.line += 1;
+                        // Leading zeros keep the size small: the line length bounds them.
+                        if self.line > MAX_CHUNK_LINE {
+                            return Err(BodyError::Malformed);
+                        }
                         Chunk::Size
                     } else if self.state == Chunk::SizeStart {
                         return Err(BodyError::Malformed);
@@ -498,6 +502,19 @@ mod tests {
         }
         assert!(d.is_done());
         assert_eq!(got, b"abcde");
+    }
+
+    /// Found reviewing the decoder for the fuzz target: a chunk-size line of leading zeros
+    /// was never cut (the line limit was only checked in extensions), so a client could keep
+    /// a body going forever without sending a byte of data.
+    #[test]
+    fn chunk_size_line_limit_covers_leading_zeros() {
+        let mut line = vec![b'0'; MAX_CHUNK_LINE];
+        line.extend_from_slice(b"1\r\nx\r\n0\r\n\r\n");
+        assert_eq!(decode_all(&line), Err(BodyError::Malformed));
+        let mut ok = vec![b'0'; MAX_CHUNK_LINE - 1];
+        ok.extend_from_slice(b"1\r\nx\r\n0\r\n\r\n");
+        assert_eq!(decode_all(&ok).unwrap().0, b"x");
     }
 
     #[test]

@@ -137,14 +137,8 @@ pub fn read_head(
     let mut scanned: usize = 0;
     let end = loop {
         let buf = wire.buffered();
-        if let Some(end) = find_head_end(buf, scanned.saturating_sub(2)) {
-            if end > cfg.max_head_bytes {
-                return Err(HeadError::TooLarge);
-            }
+        if let Some(end) = head_end(buf, scanned, cfg.max_head_bytes)? {
             break end;
-        }
-        if buf.len() >= cfg.max_head_bytes {
-            return Err(HeadError::TooLarge);
         }
         scanned = buf.len();
         // Read up to one byte past the limit, so that "too large" is told from "complete".
@@ -159,6 +153,27 @@ pub fn read_head(
     head.bytes.extend_from_slice(&wire.buffered()[..end]);
     wire.consume(end);
     parse(head, cfg)
+}
+
+/// The socket-free step of [`read_head`] (also what the fuzz target drives): the end of the
+/// head in `buf` (leading empty lines already skipped), or `None` while more bytes are needed.
+/// The first `scanned` bytes were searched by an earlier call and held no end. A head longer
+/// than `max_head_bytes`, or `max_head_bytes` buffered without an end, is [`HeadError::TooLarge`].
+pub fn head_end(
+    buf: &[u8],
+    scanned: usize,
+    max_head_bytes: usize,
+) -> Result<Option<usize>, HeadError> {
+    if let Some(end) = find_head_end(buf, scanned.saturating_sub(2)) {
+        if end > max_head_bytes {
+            return Err(HeadError::TooLarge);
+        }
+        return Ok(Some(end));
+    }
+    if buf.len() >= max_head_bytes {
+        return Err(HeadError::TooLarge);
+    }
+    Ok(None)
 }
 
 fn range_of(base: &[u8], part: &[u8]) -> Range<usize> {
