@@ -8,7 +8,7 @@
 
 use super::{read_limited, EXIT_FAILURE, EXIT_OK, EXIT_REJECTED};
 use crate::store::{Outcome, Staged, Store};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -143,19 +143,7 @@ pub fn run(store: &Store, args: &ImportArgs) -> Result<i32, i32> {
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
         .max(1);
-    let pb = if args.quiet {
-        ProgressBar::hidden()
-    } else {
-        let pb = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-        pb.set_style(
-            ProgressStyle::with_template(
-                "{elapsed_precise} [{bar:30}] {pos}/{len} {per_sec} ETA {eta} {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        pb
-    };
+    let pb = super::progress_bar(args.quiet);
     let mut report = match &args.report {
         Some(p) => Some(BufWriter::new(File::create(p).map_err(|e| {
             eprintln!("thetorrent: cannot create report {}: {e}", p.display());

@@ -17,7 +17,7 @@ use super::{EXIT_FAILURE, EXIT_OK, EXIT_REJECTED};
 use crate::hash::Key;
 use crate::store::day::Day;
 use crate::store::{Outcome, PutError, Staged, Store};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::{Duration, Instant};
 
@@ -292,19 +292,7 @@ impl Mirror<'_> {
 
 pub fn run(store: &Store, args: &MirrorArgs) -> Result<i32, i32> {
     let started = Instant::now();
-    let pb = if args.quiet {
-        ProgressBar::hidden()
-    } else {
-        let pb = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-        pb.set_style(
-            ProgressStyle::with_template(
-                "{elapsed_precise} [{bar:30}] {pos}/{len} {per_sec} ETA {eta} {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        pb
-    };
+    let pb = super::progress_bar(args.quiet);
     let mut m = Mirror {
         store,
         client: Client::new(args.from.clone()),

@@ -134,6 +134,24 @@ fn run(cli: Cli) -> Result<i32, i32> {
     }
 }
 
+/// The progress bar of bulk commands (rate and ETA; its length grows as work is found), on
+/// stderr, or hidden with `--quiet` (indicatif also hides it when stderr is not a terminal).
+pub(crate) fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] {pos}/{len} {per_sec} ETA {eta} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    pb
+}
+
 /// Reads a file for storing, refusing before reading when it is over the limit.
 pub(crate) fn read_limited(store: &Store, path: &std::path::Path) -> Result<Vec<u8>, String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
