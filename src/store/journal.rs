@@ -24,6 +24,8 @@ pub struct Intent {
 /// The open, locked journal of this process.
 pub struct Journal {
     file: File,
+    /// Its length (whole records only).
+    len: u64,
 }
 
 impl Journal {
@@ -37,11 +39,13 @@ impl Journal {
         if !super::fsutil::try_lock(&file)? {
             return Err(io::Error::other("journal is locked by another process"));
         }
-        Ok(Journal { file })
+        Ok(Journal { file, len: 0 })
     }
 
-    /// Records intents durably.
-    pub fn record(&mut self, intents: &[Intent]) -> io::Result<()> {
+    /// Appends intents (not synced: the commit's `syncfs` that follows makes them durable
+    /// before anything is renamed). A failed write is cut back off, so a torn record never
+    /// merges with the next one and earlier intents stay.
+    pub fn append(&mut self, intents: &[Intent]) -> io::Result<()> {
         if intents.is_empty() {
             return Ok(());
         }
@@ -55,14 +59,29 @@ impl Journal {
                 link.as_deref().unwrap_or("-")
             ));
         }
-        self.file.write_all(buf.as_bytes())?;
-        self.file.sync_data()
+        if let Err(e) = self.file.write_all(buf.as_bytes()) {
+            let _ = self.file.set_len(self.len);
+            return Err(e);
+        }
+        self.len += buf.len() as u64;
+        Ok(())
+    }
+
+    /// Bytes of intents it holds.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 
     /// Forgets intents whose commit completed. Not synced: a stale tail is re-checked
     /// harmlessly by recovery (it is idempotent).
     pub fn clear(&mut self) -> io::Result<()> {
-        self.file.set_len(0)
+        self.file.set_len(0)?;
+        self.len = 0;
+        Ok(())
     }
 }
 

@@ -35,6 +35,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
+/// A writing session's journal is started afresh past this size (each intent is ~92 bytes,
+/// so about 11,000 uploads; recovery replays at most this much).
+pub const JOURNAL_MAX_BYTES: u64 = 1024 * 1024;
+
 /// Default size limit of one torrent file (10 MiB).
 pub const DEFAULT_MAX_TORRENT_SIZE: usize = 10 * 1024 * 1024;
 
@@ -591,11 +595,6 @@ impl Store {
             Err(e) => return discard(batch, e),
         };
         let day = Day::today();
-        // 1. The temp files' contents reach the disk.
-        if let Err(e) = fsutil::syncfs(&root) {
-            return discard(batch, e);
-        }
-        // 2. Intents for what is about to appear, before it appears.
         let intents: Vec<Intent> = batch
             .iter()
             .filter(|st| st.tmp.is_some())
@@ -607,28 +606,40 @@ impl Store {
             .collect();
         let mut guard = s.journal.lock().unwrap_or_else(|p| p.into_inner());
         let (journal, pending) = &mut *guard;
-        // The previous commit's intents: its day-list lines were made durable by the syncfs
-        // above — or, when it failed midway, are completed now. Then its journal can go.
-        if !pending.is_empty() {
-            if !pending.listed {
-                if let Err(e) = self.replay(&pending.intents) {
-                    return discard(batch, e);
+        // 0. A full journal starts afresh (rarely): first every day-list line it covers is made
+        //    durable (one extra syncfs), or completed when the last commit failed midway.
+        if journal.len() > JOURNAL_MAX_BYTES {
+            let r = fsutil::syncfs(&root).and_then(|()| {
+                if !pending.listed && !pending.is_empty() {
+                    self.replay(&pending.intents)?;
                 }
-            }
-            if let Err(e) = journal.clear() {
+                journal.clear()
+            });
+            if let Err(e) = r {
                 return discard(batch, e);
             }
             pending.clear();
         }
-        // Room for the day-list lines, before anything becomes visible: a disk that is full
-        // fails the commit here, not between the renames and the lines.
-        if let Err(e) = self.days.reserve(day, intents.len()) {
+        // 1. Room for the day-list lines, before anything becomes visible: a disk that is full
+        //    fails the commit here, not between the renames and the lines. Then the intents
+        //    for what is about to appear.
+        if let Err(e) = self
+            .days
+            .reserve(day, intents.len())
+            .and_then(|()| journal.append(&intents))
+        {
             return discard(batch, e);
         }
-        if let Err(e) = journal.record(&intents) {
-            // Nothing was renamed yet: a torn record must not merge with the next one.
-            let _ = journal.clear();
+        // 2. One syncfs: the temp files' contents, these intents, and the previous commit's
+        //    day-list lines reach the disk.
+        if let Err(e) = fsutil::syncfs(&root) {
             return discard(batch, e);
+        }
+        // The previous commit failed midway: complete it now (its renames are durable).
+        if !pending.listed && !pending.is_empty() {
+            if let Err(e) = self.replay(&pending.intents) {
+                return discard(batch, e);
+            }
         }
         pending.intents = intents;
         pending.listed = false;
@@ -666,7 +677,7 @@ impl Store {
         // 4. The renames (and anything another writer renamed) reach the disk.
         fsutil::syncfs(&root)?;
         // 5. The count and /sync/ learn of them. Not synced here: the next commit's first
-        //    syncfs does it (or recovery, from the journal that keeps these intents until then).
+        //    syncfs does it (or recovery, from the journal that keeps these intents).
         self.days.append_lines(day, &new_keys, false)?;
         pending.listed = true;
         // Sizes for "bytes stored"; a crash between the two appends is repaired by
