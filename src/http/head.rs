@@ -110,7 +110,19 @@ pub fn read_head(
         // No timer on this wait (it is the one every kept-alive connection makes between
         // requests): the accept loop's idle sweep closes connections idle for too long.
         match wire.fill(None, cfg.max_head_bytes) {
-            Ok(0) | Err(_) => return Err(HeadError::Gone),
+            Ok(0) => return Err(HeadError::Gone),
+            Err(e) => {
+                // Diagnostic for a rare, open bug (a connection closed with no answer): a
+                // client that resets is normal; any other error here is not.
+                use std::io::ErrorKind::*;
+                if !matches!(
+                    e.kind(),
+                    ConnectionReset | ConnectionAborted | BrokenPipe | NotConnected
+                ) {
+                    eprintln!("thetorrent: http: read before a request failed: {e}");
+                }
+                return Err(HeadError::Gone);
+            }
             Ok(_) => {}
         }
     }
