@@ -10,6 +10,7 @@ pub mod http;
 pub mod multipart;
 pub mod server;
 pub mod soap;
+pub mod storage;
 pub mod store;
 pub mod torrent;
 pub mod web;

@@ -8,7 +8,7 @@
 
 use crate::hash::Key;
 use crate::http::{self, date, Method, Request, Response, ResponseBody};
-use crate::store::writer::Writer;
+use crate::storage::{self, Body, Found, Storage};
 use crate::store::{self, Store};
 use crate::web;
 use accesslog::AccessLog;
@@ -21,79 +21,9 @@ mod pages;
 pub mod ratelimit;
 pub mod stats;
 pub mod upload;
-use std::collections::HashMap;
-use std::fs::File;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Default number of open torrent files kept by the download cache.
-pub const FILE_CACHE_ENTRIES: usize = 8192;
-/// How long a cached open file is trusted before it is opened again (a stored torrent never
-/// changes under its hash; this only bounds how long a file removed behind the server's back
-/// stays visible).
-pub const FILE_CACHE_VALID: Duration = Duration::from_secs(60);
-const FILE_CACHE_SHARDS: usize = 16;
-
-/// An open stored file with what the headers need.
-#[derive(Clone)]
-struct Cached {
-    file: Arc<File>,
-    len: u64,
-    mtime: u64,
-    opened: Instant,
-}
-
-/// Open-file cache for downloads, like nginx's `open_file_cache`: saves the open, stat and
-/// close system calls of every hit. Only found files are cached (a miss may be stored the
-/// next second); blocked hashes are checked before the cache is consulted.
-struct FileCache {
-    shards: Vec<Mutex<HashMap<Key, Cached>>>,
-    per_shard: usize,
-}
-
-impl FileCache {
-    fn new(entries: usize) -> FileCache {
-        FileCache {
-            shards: (0..FILE_CACHE_SHARDS)
-                .map(|_| Mutex::new(HashMap::new()))
-                .collect(),
-            per_shard: entries.div_ceil(FILE_CACHE_SHARDS),
-        }
-    }
-
-    fn shard(&self, key: &Key) -> &Mutex<HashMap<Key, Cached>> {
-        &self.shards[key.0[19] as usize % FILE_CACHE_SHARDS]
-    }
-
-    fn get(&self, key: &Key) -> Option<Cached> {
-        if self.per_shard == 0 {
-            return None;
-        }
-        let m = self.shard(key).lock().ok()?;
-        m.get(key)
-            .filter(|c| c.opened.elapsed() < FILE_CACHE_VALID)
-            .cloned()
-    }
-
-    fn put(&self, key: Key, c: Cached) {
-        if self.per_shard == 0 {
-            return;
-        }
-        let Ok(mut m) = self.shard(&key).lock() else {
-            return;
-        };
-        if m.len() >= self.per_shard {
-            // Evict an arbitrary eighth (HashMap order is effectively random).
-            let drop_n = (self.per_shard / 8).max(1);
-            let victims: Vec<Key> = m.keys().take(drop_n).copied().collect();
-            for v in victims {
-                m.remove(&v);
-            }
-        }
-        m.insert(key, c);
-    }
-}
 
 fn secs(s: &str) -> Result<Duration, String> {
     let v: f64 = s
@@ -150,7 +80,7 @@ pub struct ServeArgs {
     #[arg(long, value_parser = secs, default_value = "10")]
     pub shutdown_grace: Duration,
     /// Open torrent files kept for downloads (0: no cache).
-    #[arg(long, default_value_t = FILE_CACHE_ENTRIES)]
+    #[arg(long, default_value_t = storage::local::FILE_CACHE_ENTRIES)]
     pub file_cache: usize,
     /// Access log in combined log format: a file to append to, or `-` for stdout (off if unset).
     #[arg(long)]
@@ -189,13 +119,11 @@ impl ServeArgs {
     }
 }
 
-/// The application: the store, its writer, and the routes.
+/// The application: the storage backend and the routes.
 pub struct App {
-    pub store: Arc<Store>,
+    pub storage: Arc<dyn Storage>,
     pub public_url: Option<String>,
     pub test_routes: bool,
-    files: FileCache,
-    writer: Writer,
     stats: Stats,
     limiter: RateLimiter,
     access_log: Option<AccessLog>,
@@ -384,42 +312,16 @@ pub fn parse_range(value: &[u8], len: u64) -> Result<Option<(u64, u64)>, ()> {
 }
 
 impl App {
-    /// Creates the application around an open store (and starts its writer thread).
-    pub fn new(
-        store: Store,
-        public_url: Option<String>,
-        file_cache: usize,
-    ) -> std::io::Result<App> {
-        let store = Arc::new(store);
-        Ok(App {
-            writer: Writer::spawn(Arc::clone(&store))?,
-            store,
+    /// Creates the application around a storage backend.
+    pub fn new(storage: Arc<dyn Storage>, public_url: Option<String>) -> App {
+        App {
+            storage,
             public_url,
             test_routes: false,
-            files: FileCache::new(file_cache),
             stats: Stats::default(),
             limiter: RateLimiter::new(0.0, 1.0, false),
             access_log: None,
-        })
-    }
-
-    /// The stored file under `key`, from the cache or opened (and then cached).
-    fn open(&self, key: &Key) -> std::io::Result<Option<Cached>> {
-        if let Some(c) = self.files.get(key) {
-            return Ok(Some(c));
         }
-        let Some(file) = self.store.open_torrent(key)? else {
-            return Ok(None);
-        };
-        let meta = file.metadata()?;
-        let c = Cached {
-            file: Arc::new(file),
-            len: meta.len(),
-            mtime: meta.modified().map(date::secs).unwrap_or(0),
-            opened: Instant::now(),
-        };
-        self.files.put(*key, c.clone());
-        Ok(Some(c))
     }
 
     fn download(&self, req: &mut Request<'_>, hash: &str) -> Response {
@@ -427,12 +329,10 @@ impl App {
             Ok(k) => k,
             Err(e) => return Response::text(400, format!("{e}\n")),
         };
-        if let Some(reason) = self.store.blocked(&key) {
+        if let Some(reason) = self.storage.blocked(&key) {
             return Response::text(451, format!("blocked: {reason}\n"));
         }
-        let Cached {
-            file, len, mtime, ..
-        } = match self.open(&key) {
+        let Found { body, len, mtime } = match self.storage.get(&key) {
             Ok(Some(c)) => c,
             Ok(None) => return Response::text(404, "not found\n"),
             Err(e) => {
@@ -499,10 +399,17 @@ impl App {
                 format!("bytes {offset}-{}/{len}", offset + n - 1),
             );
         }
-        resp.body(ResponseBody::File {
-            file,
-            offset,
-            len: n,
+        resp.body(match body {
+            Body::File(file) => ResponseBody::File {
+                file,
+                offset,
+                len: n,
+            },
+            Body::Bytes(data) => ResponseBody::Shared {
+                data,
+                offset: offset as usize,
+                len: n as usize,
+            },
         })
     }
 }
@@ -514,14 +421,25 @@ pub fn serve(data: PathBuf, config: store::Config, args: ServeArgs) -> Result<()
     // Bind first: a port already in use is the most common start-up failure, and it must
     // be reported before anything else happens.
     let listeners = http::bind(&args.listen)?;
-    let store = Store::open(&data, config).map_err(|e| e.to_string())?;
-    if store.read_only() {
-        eprintln!(
-            "thetorrent: data directory {} is on a read-only file system: serving downloads \
-             only, uploads are refused (503)",
-            data.display()
-        );
-    }
+    // Leave room under the descriptor limit for the connections.
+    let fds = http::listen::raise_nofile_limit();
+    let storage: Arc<dyn Storage> = {
+        let store = Store::open(&data, config).map_err(|e| e.to_string())?;
+        if store.read_only() {
+            eprintln!(
+                "thetorrent: data directory {} is on a read-only file system: serving downloads \
+                 only, uploads are refused (503)",
+                data.display()
+            );
+        }
+        let cache = args
+            .file_cache
+            .min((fds as usize).saturating_sub(args.max_connections + 256));
+        Arc::new(
+            storage::local::Local::with_writer(store, cache)
+                .map_err(|e| format!("cannot start the writer thread: {e}"))?,
+        )
+    };
     for a in listeners.addrs() {
         eprintln!(
             "thetorrent: listening on {a}{}",
@@ -532,13 +450,7 @@ pub fn serve(data: PathBuf, config: store::Config, args: ServeArgs) -> Result<()
             }
         );
     }
-    // Leave room under the descriptor limit for the connections.
-    let fds = http::listen::raise_nofile_limit();
-    let cache = args
-        .file_cache
-        .min((fds as usize).saturating_sub(args.max_connections + 256));
-    let mut app = App::new(store, args.public_url.clone(), cache)
-        .map_err(|e| format!("cannot start the writer thread: {e}"))?;
+    let mut app = App::new(storage, args.public_url.clone());
     app.test_routes = args.test_routes;
     app.limiter = RateLimiter::new(
         args.upload_rate,

@@ -21,6 +21,13 @@ pub enum ResponseBody {
     Empty,
     Static(&'static [u8]),
     Bytes(Vec<u8>),
+    /// `len` bytes of shared, immutable bytes from `offset` on (e.g. a cached object: no copy
+    /// per request until the write buffer).
+    Shared {
+        data: Arc<[u8]>,
+        offset: usize,
+        len: usize,
+    },
     /// `len` bytes of `file` from `offset` on (read with `pread`, so the file position does
     /// not matter, the descriptor may be shared (e.g. by a cache), and the handler need not
     /// read it for HEAD).
@@ -37,6 +44,7 @@ impl ResponseBody {
             ResponseBody::Empty => 0,
             ResponseBody::Static(b) => b.len() as u64,
             ResponseBody::Bytes(b) => b.len() as u64,
+            ResponseBody::Shared { len, .. } => *len as u64,
             ResponseBody::File { len, .. } => *len,
         }
     }
@@ -255,6 +263,10 @@ pub fn write(
         }
         ResponseBody::Bytes(b) => {
             out.extend_from_slice(&b);
+            Ok(Rest::Nothing)
+        }
+        ResponseBody::Shared { data, offset, len } => {
+            out.extend_from_slice(&data[offset..offset + len]);
             Ok(Rest::Nothing)
         }
         ResponseBody::File { file, offset, len } if len <= FILE_INLINE_MAX => {

@@ -8,9 +8,9 @@
 use super::App;
 use crate::hash::Key;
 use crate::http::{Request, Response, ResponseBody};
-use crate::store::day::{Day, LINE_LEN};
+use crate::storage::{Body, DayList};
+use crate::store::day::Day;
 use crate::{soap, torrent, web};
-use std::sync::Arc;
 
 fn html(status: u16, page: String) -> Response {
     Response::new(status)
@@ -45,7 +45,7 @@ impl App {
     }
 
     pub(super) fn index(&self, req: &Request<'_>) -> Response {
-        html(200, web::index(self.store.count(), &self.base_url(req)))
+        html(200, web::index(self.storage.count(), &self.base_url(req)))
     }
 
     pub(super) fn api_page(&self, req: &Request<'_>) -> Response {
@@ -79,11 +79,11 @@ impl App {
             Ok(k) => k,
             Err(e) => return html(400, web::bad_request(&e.to_string())),
         };
-        if let Some(reason) = self.store.blocked(&key) {
+        if let Some(reason) = self.storage.blocked(&key) {
             return html(451, web::blocked(&reason));
         }
-        let bytes = match self.store.open_torrent(&key) {
-            Ok(Some(_)) => std::fs::read(self.store.torrent_path(&key)),
+        let bytes = match self.storage.get(&key) {
+            Ok(Some(found)) => found.to_vec(),
             Ok(None) => {
                 return html(
                     404,
@@ -125,10 +125,17 @@ impl App {
                 web::bad_request("expected ?xt=urn:btih:<hash> or xt=urn:btmh:1220<hash>"),
             );
         };
-        if let Some(reason) = self.store.blocked(&key) {
+        if let Some(reason) = self.storage.blocked(&key) {
             return html(451, web::blocked(&reason));
         }
-        if !self.store.contains(&key) {
+        let stored = match self.storage.contains(&key) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("thetorrent: cannot look up {key}: {e}");
+                return Response::error(503);
+            }
+        };
+        if !stored {
             return html(
                 404,
                 web::not_found(&format!("No torrent with info hash {key} is stored here.")),
@@ -154,7 +161,7 @@ impl App {
     /// `GET /sync/`: the days that have a list, newest first, as links (for people and for
     /// mirror scripts that look for `YYYYMMDD.txt`).
     pub(super) fn sync_index(&self) -> Response {
-        let days = match self.store.days().days() {
+        let days = match self.storage.days() {
             Ok(d) => d,
             Err(e) => {
                 eprintln!("thetorrent: cannot list sync/: {e}");
@@ -173,7 +180,7 @@ impl App {
              <code>thetorrent mirror --from URL</code></p>\n<ul>\n",
         );
         for d in days.iter().rev() {
-            let n = self.store.days().len(*d).unwrap_or(0);
+            let n = self.storage.day_len(*d).unwrap_or(0);
             page.push_str(&format!("<li><a href=\"{d}.txt\">{d}.txt</a> {n}</li>\n"));
         }
         page.push_str("</ul></main></body></html>\n");
@@ -185,19 +192,14 @@ impl App {
         let Some(day) = name.strip_suffix(".txt").and_then(Day::parse) else {
             return Response::text(404, "not found\n");
         };
-        let path = self.store.days().path(day);
-        let file = match std::fs::File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Response::text(404, "not found\n")
-            }
+        let DayList { body, len } = match self.storage.day_list(day) {
+            Ok(Some(l)) => l,
+            Ok(None) => return Response::text(404, "not found\n"),
             Err(e) => {
-                eprintln!("thetorrent: cannot open {}: {e}", path.display());
-                return Response::error(500);
+                eprintln!("thetorrent: cannot read the list of {day}: {e}");
+                return Response::error(503);
             }
         };
-        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let len = len - len % LINE_LEN;
         let resp = Response::new(200).header("Content-Type", "text/plain; charset=us-ascii");
         // Past days never change; today's list grows.
         let resp = if day < Day::today() {
@@ -205,10 +207,17 @@ impl App {
         } else {
             resp.header("Cache-Control", "no-cache")
         };
-        resp.body(ResponseBody::File {
-            file: Arc::new(file),
-            offset: 0,
-            len,
+        resp.body(match body {
+            Body::File(file) => ResponseBody::File {
+                file,
+                offset: 0,
+                len,
+            },
+            Body::Bytes(data) => ResponseBody::Shared {
+                data,
+                offset: 0,
+                len: len as usize,
+            },
         })
     }
 
@@ -218,7 +227,7 @@ impl App {
             .header("Cache-Control", "no-cache")
             .bytes(
                 self.stats
-                    .json(self.store.count(), self.store.bytes())
+                    .json(self.storage.count(), self.storage.bytes())
                     .into_bytes(),
             )
     }
@@ -228,7 +237,7 @@ impl App {
             .header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
             .bytes(
                 self.stats
-                    .prometheus(self.store.count(), self.store.bytes())
+                    .prometheus(self.storage.count(), self.storage.bytes())
                     .into_bytes(),
             )
     }

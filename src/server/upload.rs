@@ -57,7 +57,7 @@ fn log_put_error(e: &PutError) {
 
 impl App {
     fn store_bytes(&self, bytes: Vec<u8>) -> Result<(Key, Outcome), (u16, String)> {
-        match self.writer.put(bytes) {
+        match self.storage.put(bytes) {
             Ok((ids, outcome)) => {
                 self.stats.upload(Ok(outcome));
                 Ok((ids.key, outcome))
@@ -80,14 +80,14 @@ impl App {
             // The HTTP layer answers body errors (413, 400, timeouts) itself.
             Err(_) => return Response::error(400),
         };
-        let call = match soap::parse_request_with_limit(&body, self.store.config().max_torrent_size)
-        {
-            Ok(c) => c,
-            Err(e) => {
-                self.stats.upload(Err(()));
-                return fault(FaultCode::Client, &e.to_string());
-            }
-        };
+        let call =
+            match soap::parse_request_with_limit(&body, self.storage.config().max_torrent_size) {
+                Ok(c) => c,
+                Err(e) => {
+                    self.stats.upload(Err(()));
+                    return fault(FaultCode::Client, &e.to_string());
+                }
+            };
         drop(body);
         match self.store_bytes(call.torrent) {
             Ok((key, _)) => Response::new(200)
@@ -125,7 +125,7 @@ impl App {
     /// Reads the torrents of an upload body and stores them (only once the whole body was
     /// read and found well-formed).
     fn read_upload(&self, req: &mut Request<'_>) -> Result<Vec<FileOutcome>, (u16, String)> {
-        let limit = self.store.config().max_torrent_size;
+        let limit = self.storage.config().max_torrent_size;
         let ct = req.header_str("Content-Type").unwrap_or("").to_string();
         let media = ct
             .split(';')
