@@ -25,7 +25,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn secs(s: &str) -> Result<Duration, String> {
+pub(crate) fn secs(s: &str) -> Result<Duration, String> {
     let v: f64 = s
         .parse()
         .map_err(|_| format!("not a number of seconds: {s}"))?;
@@ -337,7 +337,7 @@ impl App {
             Ok(None) => return Response::text(404, "not found\n"),
             Err(e) => {
                 eprintln!("thetorrent: cannot open torrent {key}: {e}");
-                return Response::error(500);
+                return Response::error(storage::error_status(&e));
             }
         };
         let hex = key.to_string();
@@ -415,7 +415,12 @@ impl App {
 }
 
 /// Runs the server until SIGTERM. `data` is the data directory.
-pub fn serve(data: PathBuf, config: store::Config, args: ServeArgs) -> Result<(), String> {
+pub fn serve(
+    data: PathBuf,
+    s3: &storage::s3::S3Args,
+    config: store::Config,
+    args: ServeArgs,
+) -> Result<(), String> {
     // Before any thread exists (the store may start some): see block_shutdown_signals.
     http::listen::block_shutdown_signals().map_err(|e| format!("signal setup: {e}"))?;
     // Bind first: a port already in use is the most common start-up failure, and it must
@@ -423,7 +428,16 @@ pub fn serve(data: PathBuf, config: store::Config, args: ServeArgs) -> Result<()
     let listeners = http::bind(&args.listen)?;
     // Leave room under the descriptor limit for the connections.
     let fds = http::listen::raise_nofile_limit();
-    let storage: Arc<dyn Storage> = {
+    let storage: Arc<dyn Storage> = if let Some(url) = &s3.store {
+        if !storage::is_s3_url(url) {
+            return Err(format!(
+                "--store {url}: expected s3://bucket[/prefix] (a local store is --data DIR)"
+            ));
+        }
+        let s = storage::s3::S3Store::open(url, s3, config)?;
+        eprintln!("thetorrent: storing in {}", s.describe());
+        Arc::new(s)
+    } else {
         let store = Store::open(&data, config).map_err(|e| e.to_string())?;
         if store.read_only() {
             eprintln!(

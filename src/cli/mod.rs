@@ -1,5 +1,6 @@
 //! The command line (clap): `serve`, `add`, `import`, `count`, `verify`, `block`, `unblock`,
-//! `reindex`, `mirror`.
+//! `reindex`, `mirror`, `migrate`. `serve`, `add`, `count`, `block` and `unblock` work on
+//! either backend (`--store s3://…`); the others walk or write a local data directory.
 //!
 //! Owns: argument parsing, what each command prints, and the exit codes scripts rely on.
 //! Must never: bypass `store` to write the data directory, or print a hash as stored before
@@ -7,11 +8,15 @@
 
 mod http_client;
 mod import;
+mod migrate;
 mod mirror;
 mod verify;
 
 use crate::hash::Key;
-use crate::store::{self, Outcome, PutError, Store};
+use crate::storage::local::Local;
+use crate::storage::s3::{S3Args, S3Store};
+use crate::storage::{self, Storage};
+use crate::store::{self, Outcome, Store};
 use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
@@ -38,6 +43,8 @@ pub struct Cli {
     /// Largest torrent file accepted, in bytes.
     #[arg(long, global = true, default_value_t = store::DEFAULT_MAX_TORRENT_SIZE)]
     pub max_torrent_size: usize,
+    #[command(flatten)]
+    pub s3: S3Args,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -69,6 +76,9 @@ pub enum Command {
     Reindex,
     /// Fetch what another instance lists under /sync/ and this store does not have.
     Mirror(mirror::MirrorArgs),
+    /// Copy a store into another: a local data directory into an S3 bucket or back
+    /// (resumable, verifies every file's hash).
+    Migrate(migrate::MigrateArgs),
 }
 
 fn config(cli: &Cli) -> store::Config {
@@ -97,6 +107,38 @@ fn open_writable(cli: &Cli) -> Result<Store, i32> {
     Ok(store)
 }
 
+/// The `--store` of the commands that work on either backend.
+fn open_storage(cli: &Cli, writable: bool) -> Result<Box<dyn Storage>, i32> {
+    match cli.s3.store.as_deref() {
+        Some(url) if storage::is_s3_url(url) => S3Store::open(url, &cli.s3, config(cli))
+            .map(|s| Box::new(s) as Box<dyn Storage>)
+            .map_err(|e| {
+                eprintln!("thetorrent: {e}");
+                EXIT_FAILURE
+            }),
+        Some(other) => {
+            eprintln!("thetorrent: --store {other}: expected s3://bucket[/prefix] (a local store is --data DIR)");
+            Err(EXIT_USAGE)
+        }
+        None => {
+            let store = if writable { open_writable(cli)? } else { open(cli)? };
+            Ok(Box::new(Local::new(store)))
+        }
+    }
+}
+
+/// The commands that only work on a local data directory refuse `--store s3://…`.
+fn local_only(cli: &Cli, what: &str) -> Result<(), i32> {
+    if cli.s3.store.is_some() {
+        eprintln!(
+            "thetorrent: {what} works on a local data directory only (--data); \
+             to move a store into a bucket use `thetorrent migrate`"
+        );
+        return Err(EXIT_USAGE);
+    }
+    Ok(())
+}
+
 pub fn main() -> i32 {
     let cli = Cli::parse();
     match run(cli) {
@@ -107,23 +149,36 @@ pub fn main() -> i32 {
 fn run(cli: Cli) -> Result<i32, i32> {
     match &cli.command {
         Command::Serve(args) => {
-            crate::server::serve(cli.data.clone(), config(&cli), args.clone()).map_err(|e| {
-                eprintln!("thetorrent: {e}");
-                EXIT_FAILURE
-            })?;
+            crate::server::serve(cli.data.clone(), &cli.s3, config(&cli), args.clone()).map_err(
+                |e| {
+                    eprintln!("thetorrent: {e}");
+                    EXIT_FAILURE
+                },
+            )?;
             Ok(EXIT_OK)
         }
-        Command::Add { files } => add(&open_writable(&cli)?, files),
-        Command::Import(args) => import::run(&open_writable(&cli)?, args),
+        Command::Add { files } => add(&*open_storage(&cli, true)?, files),
+        Command::Import(args) => {
+            local_only(&cli, "import")?;
+            import::run(&open_writable(&cli)?, args)
+        }
         Command::Count => {
-            println!("{}", open(&cli)?.count());
+            println!("{}", open_storage(&cli, false)?.count());
             Ok(EXIT_OK)
         }
-        Command::Verify => verify::run(&open(&cli)?),
-        Command::Block { hash, reason } => block(&open_writable(&cli)?, hash, Some(reason)),
-        Command::Unblock { hash } => block(&open_writable(&cli)?, hash, None),
-        Command::Mirror(args) => mirror::run(&open_writable(&cli)?, args),
+        Command::Verify => {
+            local_only(&cli, "verify")?;
+            verify::run(&open(&cli)?)
+        }
+        Command::Block { hash, reason } => block(&*open_storage(&cli, true)?, hash, Some(reason)),
+        Command::Unblock { hash } => block(&*open_storage(&cli, true)?, hash, None),
+        Command::Mirror(args) => {
+            local_only(&cli, "mirror")?;
+            mirror::run(&open_writable(&cli)?, args)
+        }
+        Command::Migrate(args) => migrate::run(&cli, args),
         Command::Reindex => {
+            local_only(&cli, "reindex")?;
             let n = open_writable(&cli)?.reindex().map_err(|e| {
                 eprintln!("thetorrent: reindex failed: {e}");
                 EXIT_FAILURE
@@ -159,53 +214,69 @@ pub(crate) fn read_limited(store: &Store, path: &std::path::Path) -> Result<Vec<
     std::fs::read(path).map_err(|e| format!("cannot read: {e}"))
 }
 
-fn add(store: &Store, files: &[PathBuf]) -> Result<i32, i32> {
+/// Reads a file for storing through a `Storage`, refusing before reading when it is over
+/// the limit.
+fn read_for(storage: &dyn Storage, path: &std::path::Path) -> Result<Vec<u8>, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+    let limit = storage.config().max_torrent_size as u64;
+    if meta.len() > limit {
+        return Err(store::PutError::TooLarge {
+            size: meta.len(),
+            limit,
+        }
+        .to_string());
+    }
+    std::fs::read(path).map_err(|e| format!("cannot read: {e}"))
+}
+
+fn add(storage: &dyn Storage, files: &[PathBuf]) -> Result<i32, i32> {
     let mut code = EXIT_OK;
-    let mut staged = Vec::new();
-    let mut names = Vec::new();
+    let mut out = std::io::stdout().lock();
     for path in files {
-        let res = read_limited(store, path).and_then(|bytes| {
-            let st = store.stage(&bytes).map_err(|e| e.to_string())?;
-            let name = crate::torrent::summary(&bytes)
-                .map(|s| s.name)
-                .unwrap_or_default();
-            Ok((st, name))
-        });
-        match res {
-            Ok((st, name)) => {
-                staged.push(st);
-                names.push(name);
-            }
+        let bytes = match read_for(storage, path) {
+            Ok(b) => b,
             Err(e) => {
                 eprintln!("{}: {e}", path.display());
                 code = EXIT_REJECTED;
+                continue;
             }
-        }
-    }
-    let done = store.commit(staged).map_err(|e| {
-        eprintln!("thetorrent: {}", PutError::Io(e));
-        EXIT_FAILURE
-    })?;
-    let mut out = std::io::stdout().lock();
-    for ((ids, outcome), name) in done.iter().zip(names) {
-        let _ = writeln!(out, "{}  {}", ids.key, name.replace(['\n', '\r'], " "));
-        if *outcome == Outcome::AlreadyStored {
-            eprintln!("already stored: {}", ids.key);
+        };
+        let name = crate::torrent::summary(&bytes)
+            .map(|s| s.name)
+            .unwrap_or_default();
+        match storage.put(bytes) {
+            Ok((ids, outcome)) => {
+                let _ = writeln!(out, "{}  {}", ids.key, name.replace(['\n', '\r'], " "));
+                if outcome == Outcome::AlreadyStored {
+                    eprintln!("already stored: {}", ids.key);
+                }
+            }
+            Err(e) if e.is_client_error() => {
+                eprintln!("{}: {e}", path.display());
+                code = EXIT_REJECTED;
+            }
+            Err(e) => {
+                if let store::PutError::Io(io) = &e {
+                    eprintln!("thetorrent: {io}");
+                }
+                eprintln!("{}: {e}", path.display());
+                return Err(EXIT_FAILURE);
+            }
         }
     }
     Ok(code)
 }
 
-fn block(store: &Store, hash: &str, reason: Option<&String>) -> Result<i32, i32> {
+fn block(storage: &dyn Storage, hash: &str, reason: Option<&String>) -> Result<i32, i32> {
     let key = Key::parse(hash).map_err(|e| {
         eprintln!("thetorrent: {e}");
         EXIT_USAGE
     })?;
     // A hybrid is blocked (and unblocked) under both of its keys.
     let mut keys = vec![key];
-    if let Ok(Some(bytes)) = store
-        .open_torrent(&key)
-        .map(|f| f.and_then(|_| std::fs::read(store.torrent_path(&key)).ok()))
+    if let Ok(Some(bytes)) = storage
+        .get(&key)
+        .map(|f| f.and_then(|f| f.to_vec().ok()))
     {
         if let Ok(p) = crate::torrent::validate(&bytes) {
             for k in [p.v1.map(Key), p.v2.as_ref().map(Key::from_v2)]
@@ -218,10 +289,9 @@ fn block(store: &Store, hash: &str, reason: Option<&String>) -> Result<i32, i32>
             }
         }
     }
-    let bl = store.blocklist();
     let res = match reason {
-        Some(r) => bl.block(&keys, r),
-        None => bl.unblock(&keys),
+        Some(r) => storage.block(&keys, r),
+        None => storage.unblock(&keys),
     };
     res.map_err(|e| {
         eprintln!("thetorrent: cannot write the blocklist: {e}");

@@ -96,7 +96,7 @@ impl App {
             Ok(b) => b,
             Err(e) => {
                 eprintln!("thetorrent: cannot read torrent {key}: {e}");
-                return Response::error(500);
+                return Response::error(crate::storage::error_status(&e));
             }
         };
         let (parsed, summary) = match (torrent::validate(&bytes), torrent::summary(&bytes)) {

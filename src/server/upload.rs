@@ -44,6 +44,7 @@ pub fn put_status(e: &PutError) -> u16 {
         PutError::Blocked { .. } => 451,
         PutError::Io(io) if io.raw_os_error() == Some(libc::ENOSPC) => 507,
         PutError::Io(io) if io.raw_os_error() == Some(libc::EROFS) => 503,
+        PutError::Io(io) if io.kind() == std::io::ErrorKind::NotConnected => 503,
         PutError::Io(_) => 500,
     }
 }

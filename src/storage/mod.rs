@@ -8,6 +8,7 @@
 //! key (the server serves them unchanged).
 
 pub mod local;
+pub mod s3;
 
 use crate::hash::Key;
 use crate::store::day::Day;
@@ -93,4 +94,14 @@ pub trait Storage: Send + Sync {
 /// How to open a storage: `--store` (absent: the local `--data` directory).
 pub fn is_s3_url(s: &str) -> bool {
     s.starts_with("s3://")
+}
+
+/// The status for a backend's read error: 503 when the object store is unreachable (a
+/// client may retry), else 500.
+pub fn error_status(e: &io::Error) -> u16 {
+    if e.kind() == io::ErrorKind::NotConnected {
+        503
+    } else {
+        500
+    }
 }

@@ -126,6 +126,9 @@ impl fmt::Display for PutError {
             PutError::Io(e) if e.raw_os_error() == Some(libc::EROFS) => {
                 write!(f, "storage is read-only: the torrent was not stored")
             }
+            PutError::Io(e) if e.kind() == io::ErrorKind::NotConnected => {
+                write!(f, "storage unavailable: the upload was not confirmed, retry later")
+            }
             PutError::Io(_) => write!(f, "internal storage error: the torrent was not stored"),
         }
     }
@@ -156,7 +159,7 @@ pub struct Ids {
 }
 
 impl Ids {
-    fn of(p: &Parsed) -> Ids {
+    pub(crate) fn of(p: &Parsed) -> Ids {
         Ids {
             key: p.key(),
             v1: p.v1,

@@ -78,7 +78,7 @@ impl Writer {
 
 /// Keeps SIGTERM/SIGINT away from this thread: the process's signal handling (graceful
 /// shutdown) takes them on its own thread, and a signal delivered here would kill the process.
-fn block_signals() {
+pub(crate) fn block_signals() {
     // SAFETY: plain libc calls on a local, initialised signal set.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();

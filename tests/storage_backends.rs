@@ -1,0 +1,488 @@
+//! The storage backends against the real binary: one conformance suite run on the local
+//! data directory and on an S3 bucket (a real SeaweedFS), several front ends sharing one
+//! bucket, the object store failing under load, and `migrate` both ways.
+
+mod common;
+use common::*;
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+use std::sync::{Arc, Barrier, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The list TTL the S3 front ends run with here (`--s3-list-ttl`): the documented staleness
+/// bound of counts and blocklists across front ends is this plus one listing.
+const LIST_TTL: &str = "1";
+/// How long a test waits for a front end to see another's change (the bound, with room for
+/// a loaded CI machine).
+const CONVERGE: Duration = Duration::from_secs(10);
+
+/// One SeaweedFS for the tests of this binary that do not stop it.
+fn seaweed() -> &'static Seaweed {
+    static S: OnceLock<Seaweed> = OnceLock::new();
+    S.get_or_init(Seaweed::start)
+}
+
+static PREFIX: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A fresh `s3://` location (its own prefix in the shared bucket).
+fn fresh_bucket(name: &str) -> String {
+    format!(
+        "s3://thetorrent/{name}-{}-{}",
+        std::process::id(),
+        PREFIX.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    )
+}
+
+/// The arguments that put a command on `url` in `sw`.
+fn s3_args(sw: &Seaweed, url: &str, creds: &Path) -> Vec<String> {
+    vec![
+        "--store".into(),
+        url.into(),
+        "--s3-endpoint".into(),
+        sw.endpoint.clone(),
+        "--s3-credentials".into(),
+        creds.display().to_string(),
+        "--s3-create-bucket".into(),
+        "--s3-list-ttl".into(),
+        LIST_TTL.into(),
+    ]
+}
+
+fn creds_file(dir: &Path, sw: &Seaweed) -> std::path::PathBuf {
+    let p = dir.join("credentials");
+    std::fs::write(
+        &p,
+        format!(
+            "[default]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            sw.access_key, sw.secret_key
+        ),
+    )
+    .unwrap();
+    p
+}
+
+/// A front end on a backend: `None` local, `Some(args)` S3.
+struct Backend {
+    args: Vec<String>,
+    _creds: Option<TempDir>,
+}
+
+impl Backend {
+    fn local() -> Backend {
+        Backend {
+            args: Vec::new(),
+            _creds: None,
+        }
+    }
+
+    fn s3(sw: &Seaweed, url: &str) -> Backend {
+        let dir = TempDir::new();
+        let creds = creds_file(&dir.0, sw);
+        Backend {
+            args: s3_args(sw, url, &creds),
+            _creds: Some(dir),
+        }
+    }
+
+    fn start(&self) -> Server {
+        let a: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        start(&a)
+    }
+
+    /// Runs a CLI command on this backend (`data`: the local data directory).
+    fn cli(&self, data: &Path, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_thetorrent"))
+            .arg("--data")
+            .arg(data)
+            .args(&self.args)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
+
+fn post(s: &Server, bytes: &[u8]) -> Resp {
+    let mut c = s.connect();
+    c.send(
+        format!(
+            "POST /api/upload HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-bittorrent\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n",
+            bytes.len()
+        )
+        .as_bytes(),
+    );
+    c.send(bytes);
+    c.response()
+}
+
+fn get(s: &Server, path: &str, extra: &str) -> Resp {
+    let mut c = s.connect();
+    c.send(format!("GET {path} HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n").as_bytes());
+    c.response()
+}
+
+/// A number from /api/stats (`"name":N`).
+fn stat(s: &Server, name: &str) -> u64 {
+    let r = get(s, "/api/stats", "");
+    assert_eq!(r.status, 200);
+    let body = String::from_utf8(r.body).unwrap();
+    let at = body.find(&format!("\"{name}\":")).unwrap_or_else(|| panic!("{name} in {body}"));
+    body[at + name.len() + 3..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect::<String>()
+        .parse()
+        .unwrap()
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) -> Duration {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed() < CONVERGE, "not within {CONVERGE:?}: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    t.elapsed()
+}
+
+/// Accepted corpus torrents: some v1, at least one hybrid and one v2-only.
+fn sample() -> Vec<(Vec<u8>, String)> {
+    let rows = manifest();
+    let mut out = Vec::new();
+    let (mut v1, mut hybrid, mut v2) = (0, 0, 0);
+    for r in rows.iter().filter(|r| r.accept) {
+        let slot = match (&r.v1, &r.v2) {
+            (Some(_), None) => &mut v1,
+            (Some(_), Some(_)) => &mut hybrid,
+            (None, Some(_)) => &mut v2,
+            _ => continue,
+        };
+        if *slot >= 4 {
+            continue;
+        }
+        *slot += 1;
+        let key = r.v1.clone().unwrap_or_else(|| r.v2.clone().unwrap()[..40].to_string());
+        out.push((std::fs::read(&r.path).unwrap(), key));
+    }
+    assert!(v1 > 0 && hybrid > 0 && v2 > 0, "corpus sample: {v1} {hybrid} {v2}");
+    out
+}
+
+fn today() -> String {
+    thetorrent::store::day::Day::today().to_string()
+}
+
+/// The same checks on either backend.
+fn conformance(b: &Backend) {
+    let s = b.start();
+    let data = &s.data.0;
+    let torrents = sample();
+    // Store, then again: the same hash, nothing listed twice.
+    for (bytes, key) in &torrents {
+        let r = post(&s, bytes);
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(r.header("X-Thetorrent-Result"), Some("stored"));
+        assert_eq!(r.header("X-Thetorrent-Hash"), Some(key.as_str()));
+    }
+    for (bytes, key) in &torrents {
+        let r = post(&s, bytes);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("X-Thetorrent-Hash"), Some(key.as_str()));
+    }
+    assert_eq!(stat(&s, "already_stored"), torrents.len() as u64);
+    // A broken file: a clear failure, nothing stored.
+    let r = post(&s, b"d4:infod6:lengthi-1eee");
+    assert_eq!(r.status, 400);
+    assert_eq!(r.header("X-Thetorrent-Result"), Some("failed"));
+    assert_eq!(stat(&s, "count"), torrents.len() as u64);
+    let total: u64 = torrents.iter().map(|t| t.0.len() as u64).sum();
+    assert_eq!(stat(&s, "bytes"), total);
+    // Downloads: the exact bytes, conditional and range requests.
+    for (bytes, key) in &torrents {
+        let r = get(&s, &format!("/torrent/{key}.torrent"), "");
+        assert_eq!(r.status, 200, "{key}");
+        assert!(r.body == *bytes, "{key}: bytes differ");
+        assert_eq!(r.header("Content-Type"), Some("application/x-bittorrent"));
+        let etag = r.header("ETag").unwrap().to_string();
+        let r = get(&s, &format!("/torrent/{key}.torrent"), &format!("If-None-Match: {etag}\r\n"));
+        assert_eq!(r.status, 304);
+        let r = get(&s, &format!("/{}.torrent", key.to_lowercase()), "Range: bytes=1-10\r\n");
+        assert_eq!(r.status, 206);
+        assert_eq!(r.body, bytes[1..11]);
+    }
+    // 404 (twice: the second from the negative cache), 400.
+    for _ in 0..2 {
+        let r = get(&s, &format!("/torrent/{}.torrent", "AB".repeat(20)), "");
+        assert_eq!(r.status, 404);
+    }
+    assert_eq!(get(&s, "/torrent/XYZ.torrent", "").status, 400);
+    // The day list names each primary key once.
+    let r = get(&s, &format!("/sync/{}.txt", today()), "");
+    assert_eq!(r.status, 200);
+    let listed: Vec<&str> = std::str::from_utf8(&r.body).unwrap().lines().collect();
+    let want: BTreeSet<&str> = torrents.iter().map(|t| t.1.as_str()).collect();
+    assert_eq!(listed.len(), want.len(), "{listed:?}");
+    assert_eq!(listed.iter().copied().collect::<BTreeSet<_>>(), want);
+    let r = get(&s, "/sync/", "");
+    assert!(String::from_utf8_lossy(&r.body).contains(&format!("{}.txt", today())));
+    assert_eq!(get(&s, "/sync/19991231.txt", "").status, 404);
+    // Front page count.
+    let r = get(&s, "/", "");
+    assert!(String::from_utf8_lossy(&r.body).contains(&torrents.len().to_string()));
+    // A takedown from the command line reaches the running server.
+    let (bytes, key) = &torrents[0];
+    let o = b.cli(data, &["block", key, "--reason", "test takedown"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    wait_until("blocked", || {
+        get(&s, &format!("/torrent/{key}.torrent"), "").status == 451
+    });
+    let r = post(&s, bytes);
+    assert_eq!(r.status, 451);
+    let o = b.cli(data, &["unblock", key]);
+    assert!(o.status.success());
+    wait_until("unblocked", || {
+        get(&s, &format!("/torrent/{key}.torrent"), "").status == 200
+    });
+    // The CLI sees the same store.
+    let o = b.cli(data, &["count"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), torrents.len().to_string());
+}
+
+#[test]
+fn conformance_local() {
+    conformance(&Backend::local());
+}
+
+#[test]
+fn conformance_s3() {
+    let sw = seaweed();
+    conformance(&Backend::s3(sw, &fresh_bucket("conf")));
+}
+
+#[test]
+fn two_front_ends_share_a_bucket() {
+    let sw = seaweed();
+    let url = fresh_bucket("two");
+    let b = Backend::s3(sw, &url);
+    let (a, c) = (b.start(), b.start());
+    let torrents = sample();
+    let mut worst = Duration::ZERO;
+    for (i, (bytes, key)) in torrents.iter().enumerate() {
+        let (up, down) = if i % 2 == 0 { (&a, &c) } else { (&c, &a) };
+        let r = post(up, bytes);
+        assert_eq!(r.status, 200);
+        // At once through the other front end.
+        let r = get(down, &format!("/torrent/{key}.torrent"), "");
+        assert_eq!(r.status, 200, "{key} via the other front end");
+        assert!(r.body == *bytes);
+        // The uploading front end counts it at once, the other within the bound.
+        assert_eq!(stat(up, "count"), i as u64 + 1);
+        worst = worst.max(wait_until("count agrees", || stat(down, "count") == i as u64 + 1));
+    }
+    eprintln!("count converged within {worst:?} (list TTL {LIST_TTL} s)");
+    for s in [&a, &c] {
+        let r = get(s, &format!("/sync/{}.txt", today()), "");
+        assert_eq!(r.body.len(), torrents.len() * 41);
+    }
+}
+
+#[test]
+fn same_torrent_through_two_front_ends_is_created_once() {
+    let sw = seaweed();
+    let b = Backend::s3(sw, &fresh_bucket("race"));
+    let fronts = Arc::new([b.start(), b.start()]);
+    let (bytes, key) = sample().remove(0);
+    let bytes = Arc::new(bytes);
+    let barrier = Arc::new(Barrier::new(8));
+    let answers = Arc::new(Mutex::new(Vec::new()));
+    let threads: Vec<_> = (0..8)
+        .map(|i| {
+            let (fronts, bytes, barrier, answers) =
+                (fronts.clone(), bytes.clone(), barrier.clone(), answers.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                let r = post(&fronts[i % 2], &bytes);
+                answers.lock().unwrap().push((r.status, r.header("X-Thetorrent-Hash").map(str::to_string)));
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    for (status, hash) in answers.lock().unwrap().iter() {
+        assert_eq!(*status, 200);
+        assert_eq!(hash.as_deref(), Some(key.as_str()));
+    }
+    let stored: u64 = fronts.iter().map(|f| stat(f, "stored")).sum();
+    let already: u64 = fronts.iter().map(|f| stat(f, "already_stored")).sum();
+    assert_eq!((stored, already), (1, 7), "exactly one upload creates the object");
+    for f in fronts.iter() {
+        wait_until("count 1", || stat(f, "count") == 1);
+        let r = get(f, &format!("/torrent/{key}.torrent"), "");
+        assert!(r.body == *bytes);
+        let r = get(f, &format!("/sync/{}.txt", today()), "");
+        assert_eq!(r.body, format!("{key}\n").into_bytes());
+    }
+}
+
+#[test]
+fn object_store_outage_under_load() {
+    // Its own SeaweedFS: this test stops it.
+    let mut sw = Seaweed::start();
+    let b = Backend::s3(&sw, "s3://outage");
+    let s = b.start();
+    let (cached_bytes, cached_key) = sample().remove(0);
+    assert_eq!(post(&s, &cached_bytes).status, 200);
+    assert_eq!(get(&s, &format!("/torrent/{cached_key}.torrent"), "").status, 200);
+    // Uploaders run through the outage; every answer is recorded.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stored = Arc::new(Mutex::new(HashMap::<String, Vec<u8>>::new()));
+    let failed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let addr = s.addr;
+    let uploaders: Vec<_> = (0..4u64)
+        .map(|t| {
+            let (stop, stored, failed) = (stop.clone(), stored.clone(), failed.clone());
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    let bytes = synthetic_torrent(t * 1_000_000 + n);
+                    n += 1;
+                    let mut c = Client::connect(addr);
+                    c.send(
+                        format!(
+                            "POST /api/upload HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\
+                             Connection: close\r\n\r\n",
+                            bytes.len()
+                        )
+                        .as_bytes(),
+                    );
+                    c.send(&bytes);
+                    let Ok(r) = c.try_response(false) else { continue };
+                    match r.header("X-Thetorrent-Result") {
+                        Some("stored") => {
+                            assert_eq!(r.status, 200);
+                            let h = r.header("X-Thetorrent-Hash").unwrap().to_string();
+                            stored.lock().unwrap().insert(h, bytes);
+                        }
+                        _ => {
+                            assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+                            assert!(r.header("X-Thetorrent-Error").unwrap().contains("unavailable"));
+                            failed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    sw.stop();
+    let down_at = Instant::now();
+    // Downloads of cached torrents keep working; an uncached one is a clear 503.
+    wait_until("uploads fail", || failed.load(std::sync::atomic::Ordering::SeqCst) > 0);
+    let r = get(&s, &format!("/torrent/{cached_key}.torrent"), "");
+    assert_eq!(r.status, 200);
+    assert!(r.body == cached_bytes);
+    let r = get(&s, &format!("/torrent/{}.torrent", "CD".repeat(20)), "");
+    assert_eq!(r.status, 503);
+    assert!(s.alive());
+    std::thread::sleep(Duration::from_secs(2).saturating_sub(down_at.elapsed()));
+    sw.restart();
+    let before = stored.lock().unwrap().len();
+    wait_until("uploads succeed again", || stored.lock().unwrap().len() > before + 5);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for u in uploaders {
+        u.join().unwrap();
+    }
+    // No "stored" was a lie: each is in the bucket, byte for byte — checked through a new
+    // front end (no cache).
+    let fresh = b.start();
+    let stored = stored.lock().unwrap();
+    assert!(stored.len() > 10, "{} stored", stored.len());
+    for (h, bytes) in stored.iter() {
+        let r = get(&fresh, &format!("/torrent/{h}.torrent"), "");
+        assert_eq!(r.status, 200, "{h} was answered stored");
+        assert!(r.body == *bytes);
+    }
+    // Every stored upload is counted (segments refused during the outage were written once
+    // the store was back).
+    wait_until("count covers every stored upload", || {
+        stat(&fresh, "count") >= stored.len() as u64 + 1
+    });
+    eprintln!(
+        "outage: {} stored, {} failed",
+        stored.len(),
+        failed.load(std::sync::atomic::Ordering::SeqCst)
+    );
+}
+
+/// A small valid single-file torrent, distinct for each `n`.
+fn synthetic_torrent(n: u64) -> Vec<u8> {
+    let name = format!("file-{n}.bin");
+    let mut info = Vec::new();
+    info.extend_from_slice(b"d6:lengthi16384e4:name");
+    info.extend_from_slice(format!("{}:{name}", name.len()).as_bytes());
+    info.extend_from_slice(b"12:piece lengthi16384e6:pieces20:");
+    let mut piece = [0u8; 20];
+    piece[..8].copy_from_slice(&n.to_le_bytes());
+    info.extend_from_slice(&piece);
+    info.push(b'e');
+    let mut t = b"d4:info".to_vec();
+    t.extend_from_slice(&info);
+    t.push(b'e');
+    t
+}
+
+#[test]
+fn migrate_both_ways_is_resumable() {
+    let sw = seaweed();
+    let url = fresh_bucket("migrate");
+    let b = Backend::s3(sw, &url);
+    let src = TempDir::new();
+    let local = Backend::local();
+    let torrents = sample();
+    let dir = TempDir::new();
+    for (i, (bytes, _)) in torrents.iter().enumerate() {
+        let p = dir.0.join(format!("{i}.torrent"));
+        std::fs::write(&p, bytes).unwrap();
+        let o = local.cli(&src.0, &["add", p.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let s3_only: Vec<&str> = b.args.iter().filter(|a| *a != "--store" && **a != url).map(String::as_str).collect();
+    let migrate = |from: &str, to: &str| {
+        let mut args = s3_only.clone();
+        args.extend(["migrate", "--quiet", "--from", from, "--to", to]);
+        local.cli(&src.0, &args)
+    };
+    let o = migrate(src.0.to_str().unwrap(), &url);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let n = torrents.len();
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), format!("copied {n}, already there 0, rejected 0"));
+    // Again: nothing copied, nothing listed twice.
+    let o = migrate(src.0.to_str().unwrap(), &url);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), format!("copied 0, already there {n}, rejected 0"));
+    let s = b.start();
+    assert_eq!(stat(&s, "count"), n as u64);
+    for (bytes, key) in &torrents {
+        let r = get(&s, &format!("/torrent/{key}.torrent"), "");
+        assert!(r.body == *bytes);
+    }
+    // And back into a new directory.
+    let back = TempDir::new();
+    let o = migrate(&url, back.0.to_str().unwrap());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), format!("copied {n}, already there 0, rejected 0"));
+    let o = local.cli(&back.0, &["verify"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    let o = local.cli(&back.0, &["count"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), n.to_string());
+    // A file whose content does not match its name is refused, not copied.
+    let bad_src = TempDir::new();
+    let o = local.cli(&bad_src.0, &["add", dir.0.join("0.torrent").to_str().unwrap()]);
+    assert!(o.status.success());
+    let key = &torrents[0].1;
+    let p = bad_src.0.join("torrents").join(&key[0..2]).join(&key[2..4]).join(format!("{key}.torrent"));
+    std::fs::write(&p, &torrents[1].0).unwrap();
+    let url2 = fresh_bucket("migrate-bad");
+    let o = migrate(bad_src.0.to_str().unwrap(), &url2);
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not to its name"));
+}
