@@ -266,6 +266,15 @@ fn error_answers() {
     assert!(e.contains("https endpoints are not supported"), "{e}");
 }
 
+/// Waits until the server answers `k` again.
+fn wait_until_served(c: &S3Client, sw: &Seaweed) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !matches!(c.get("k", 100), Ok(Some(_))) {
+        assert!(Instant::now() < deadline, "{}", sw.log_tail());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 #[test]
 fn server_stopped_and_restarted() {
     let mut sw = Seaweed::start();
@@ -292,6 +301,33 @@ fn server_stopped_and_restarted() {
         took < cfg.timeout * (cfg.retries + 1) + Duration::from_secs(1),
         "{took:?}"
     );
+
+    // A hung server (SIGSTOP): reads time out, from a thread and from a coroutine.
+    sw.restart();
+    wait_until_served(&c, &sw);
+    let mut hung = cfg.clone();
+    hung.timeout = Duration::from_millis(500);
+    hung.retries = 1;
+    let h = Arc::new(S3Client::new(hung).unwrap());
+    assert!(h.get("k", 100).unwrap().is_some());
+    sw.pause();
+    let t = Instant::now();
+    match h.get("k", 100) {
+        Err(S3Error::Io(e)) => assert!(e.to_string().contains("timed out"), "{e}"),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    let h2 = h.clone();
+    let co = unsafe {
+        may::coroutine::Builder::new()
+            .stack_size(thetorrent::http::config::STACK_SIZE / std::mem::size_of::<usize>())
+            .spawn(move || matches!(h2.get("k", 100), Err(S3Error::Io(_))))
+    }
+    .unwrap();
+    assert!(co.join().unwrap(), "a timeout in a coroutine");
+    sw.resume();
+    wait_until_served(&c, &sw);
+    assert!(h.get("k", 100).unwrap().is_some());
 
     sw.restart();
     // weed may need a moment after its S3 port answers before the bucket is served again.

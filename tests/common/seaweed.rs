@@ -232,6 +232,22 @@ impl Seaweed {
         }
     }
 
+    /// Freezes the server (SIGSTOP): connections are accepted by the kernel, never answered.
+    pub fn pause(&self) {
+        let pid = self.child.as_ref().expect("running").id();
+        unsafe {
+            libc::kill(pid as libc::pid_t, libc::SIGSTOP);
+        }
+    }
+
+    /// Thaws a paused server (SIGCONT).
+    pub fn resume(&self) {
+        let pid = self.child.as_ref().expect("running").id();
+        unsafe {
+            libc::kill(pid as libc::pid_t, libc::SIGCONT);
+        }
+    }
+
     /// Starts the server again on the same ports and data.
     pub fn restart(&mut self) {
         self.stop();
