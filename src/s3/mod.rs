@@ -677,7 +677,7 @@ impl S3Client {
         let mut failures = 0u32;
         let mut maybe_applied = false;
         loop {
-            let error = match self.transport.exchange(&req) {
+            let error = match self.transport.exchange(&req, &mut maybe_applied) {
                 Ok(r) if retryable(&r) && failures < self.config.retries => {
                     maybe_applied |= retry == Retry::Conditional && r.head.status >= 500;
                     None

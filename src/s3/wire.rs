@@ -128,11 +128,12 @@ impl Transport {
     }
 
     /// One exchange. A pooled connection the server had closed is replaced by a fresh one
-    /// once, without counting as a failure.
-    pub fn exchange(&self, req: &Request<'_>) -> Result<Reply, Failure> {
+    /// once, without counting as a failure; `maybe_applied` is set when the request had been
+    /// sent whole on it (the server could, in principle, have acted before closing).
+    pub fn exchange(&self, req: &Request<'_>, maybe_applied: &mut bool) -> Result<Reply, Failure> {
         if let Some(conn) = self.pooled() {
             match self.exchange_on(conn, req, true) {
-                Err(Attempt::Stale) => {}
+                Err(Attempt::Stale { sent }) => *maybe_applied |= sent,
                 Err(Attempt::Failed(f)) => return Err(f),
                 Ok(r) => return Ok(r),
             }
@@ -143,7 +144,7 @@ impl Transport {
         match self.exchange_on(conn, req, false) {
             Ok(r) => Ok(r),
             Err(Attempt::Failed(f)) => Err(f),
-            Err(Attempt::Stale) => unreachable!("a fresh connection is never stale"),
+            Err(Attempt::Stale { .. }) => unreachable!("a fresh connection is never stale"),
         }
     }
 
@@ -172,7 +173,7 @@ impl Transport {
         head.push_str("\r\n");
         let stale_or = |e: io::Error, sent: bool| {
             if reused && stale(&e) {
-                Attempt::Stale
+                Attempt::Stale { sent }
             } else {
                 Attempt::Failed(Failure::Io { error: e, sent })
             }
@@ -218,7 +219,10 @@ impl Transport {
 
 enum Attempt {
     /// A pooled connection turned out closed before any answer byte: try a fresh one.
-    Stale,
+    /// `sent`: the whole request had been written.
+    Stale {
+        sent: bool,
+    },
     Failed(Failure),
 }
 
