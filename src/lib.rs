@@ -8,6 +8,7 @@ pub mod cli;
 pub mod hash;
 pub mod http;
 pub mod multipart;
+pub mod s3;
 pub mod server;
 pub mod soap;
 pub mod storage;

@@ -6,6 +6,9 @@
 //! connection) under limits: head size, header count, line length, body size, timeouts.
 //! Must never: read a body past its limit into memory, follow redirects, speak TLS, send a
 //! body, or reuse a connection whose framing it is unsure of (it reconnects instead).
+//!
+//! The response reader ([`read_head`], [`read_body`]) is generic over `BufRead` and shared
+//! with the S3 client (`crate::s3`), which runs it on may sockets.
 
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -164,10 +167,16 @@ pub struct Client {
     conn: Option<BufReader<TcpStream>>,
 }
 
-enum Framing {
+/// How a response body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// No body (HEAD, 1xx, 204, 304).
     None,
+    /// `Content-Length` bytes.
     Length(u64),
+    /// `Transfer-Encoding: chunked`.
     Chunked,
+    /// Until the server closes the connection.
     UntilClose,
 }
 
@@ -236,7 +245,7 @@ impl Client {
 }
 
 /// Whether an error on a reused connection means the server had closed it.
-fn stale(e: &io::Error) -> bool {
+pub fn stale(e: &io::Error) -> bool {
     matches!(
         e.kind(),
         io::ErrorKind::UnexpectedEof
@@ -247,7 +256,7 @@ fn stale(e: &io::Error) -> bool {
 }
 
 /// Reads one line ending in `\n` (the `\r` before it dropped), at most `max` bytes.
-fn read_line(r: &mut impl BufRead, max: usize) -> Result<Vec<u8>, HttpError> {
+pub fn read_line(r: &mut impl BufRead, max: usize) -> Result<Vec<u8>, HttpError> {
     let mut line = Vec::new();
     loop {
         let buf = r.fill_buf()?;
@@ -273,8 +282,45 @@ fn read_line(r: &mut impl BufRead, max: usize) -> Result<Vec<u8>, HttpError> {
     }
 }
 
+/// A response's status line and headers, and how its body is framed.
+#[derive(Debug)]
+pub struct ResponseHead {
+    pub status: u16,
+    /// Header lines in order: name in lower case, value trimmed (case kept).
+    pub headers: Vec<(String, String)>,
+    /// How the body that follows is delimited.
+    pub framing: Framing,
+    /// Whether the connection may carry another request after this answer's body.
+    pub keep_alive: bool,
+}
+
+impl ResponseHead {
+    /// The first header named `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// Reads a response; returns it and whether the connection may carry another request.
 fn read_response(r: &mut impl BufRead, limit: u64) -> Result<(Response, bool), HttpError> {
+    let head = read_head(r, false)?;
+    let body = read_body(r, &head.framing, limit)?;
+    Ok((
+        Response {
+            status: head.status,
+            body,
+        },
+        head.keep_alive,
+    ))
+}
+
+/// Reads a response head (interim 1xx answers skipped), within [`MAX_HEAD_BYTES`] and
+/// [`MAX_HEADERS`]. `bodyless`: the request was `HEAD`, so no body follows whatever the
+/// headers say.
+pub fn read_head(r: &mut impl BufRead, bodyless: bool) -> Result<ResponseHead, HttpError> {
     let mut budget = MAX_HEAD_BYTES;
     loop {
         let status_line = read_line(r, budget)?;
@@ -297,7 +343,7 @@ fn read_response(r: &mut impl BufRead, limit: u64) -> Result<(Response, bool), H
         let mut length = None;
         let mut chunked = false;
         let mut close = http10;
-        let mut headers = 0;
+        let mut headers = Vec::new();
         loop {
             let line = read_line(r, budget)?;
             budget = budget.saturating_sub(line.len() + 2);
@@ -307,17 +353,17 @@ fn read_response(r: &mut impl BufRead, limit: u64) -> Result<(Response, bool), H
             if line.is_empty() {
                 break;
             }
-            headers += 1;
-            if headers > MAX_HEADERS {
+            if headers.len() >= MAX_HEADERS {
                 return Err(protocol(format!("more than {MAX_HEADERS} headers")));
             }
             let Some(colon) = line.iter().position(|&b| b == b':') else {
                 return Err(protocol("header line without a colon"));
             };
             let name = String::from_utf8_lossy(&line[..colon]).to_ascii_lowercase();
-            let value = String::from_utf8_lossy(&line[colon + 1..])
+            let raw = String::from_utf8_lossy(&line[colon + 1..])
                 .trim()
-                .to_ascii_lowercase();
+                .to_string();
+            let value = raw.to_ascii_lowercase();
             match name.as_str() {
                 "content-length" => {
                     let n: u64 = value
@@ -346,6 +392,7 @@ fn read_response(r: &mut impl BufRead, limit: u64) -> Result<(Response, bool), H
                 }
                 _ => {}
             }
+            headers.push((name, raw));
         }
         if (100..200).contains(&status) {
             // An interim answer (e.g. 100 Continue): the real one follows.
@@ -354,7 +401,7 @@ fn read_response(r: &mut impl BufRead, limit: u64) -> Result<(Response, bool), H
         if chunked && length.is_some() {
             return Err(protocol("both Content-Length and chunked"));
         }
-        let framing = if status == 204 || status == 304 {
+        let framing = if bodyless || status == 204 || status == 304 {
             Framing::None
         } else if chunked {
             Framing::Chunked
@@ -364,31 +411,45 @@ fn read_response(r: &mut impl BufRead, limit: u64) -> Result<(Response, bool), H
             close = true;
             Framing::UntilClose
         };
-        let body = match framing {
-            Framing::None => Vec::new(),
-            Framing::Length(n) => {
-                if n > limit {
-                    return Err(HttpError::TooLarge { limit });
-                }
-                let mut body = Vec::with_capacity(n as usize);
-                r.take(n).read_to_end(&mut body)?;
-                if (body.len() as u64) < n {
-                    return Err(HttpError::Io(io::ErrorKind::UnexpectedEof.into()));
-                }
-                body
-            }
-            Framing::Chunked => read_chunked(r, limit)?,
-            Framing::UntilClose => {
-                let mut body = Vec::new();
-                r.take(limit + 1).read_to_end(&mut body)?;
-                if body.len() as u64 > limit {
-                    return Err(HttpError::TooLarge { limit });
-                }
-                body
-            }
-        };
-        return Ok((Response { status, body }, !close));
+        return Ok(ResponseHead {
+            status,
+            headers,
+            framing,
+            keep_alive: !close,
+        });
     }
+}
+
+/// Reads the body `framing` announces, at most `limit` bytes (more: [`HttpError::TooLarge`],
+/// and the connection must not be reused).
+pub fn read_body(
+    r: &mut impl BufRead,
+    framing: &Framing,
+    limit: u64,
+) -> Result<Vec<u8>, HttpError> {
+    Ok(match *framing {
+        Framing::None => Vec::new(),
+        Framing::Length(n) => {
+            if n > limit {
+                return Err(HttpError::TooLarge { limit });
+            }
+            let mut body = Vec::with_capacity(n as usize);
+            r.take(n).read_to_end(&mut body)?;
+            if (body.len() as u64) < n {
+                return Err(HttpError::Io(io::ErrorKind::UnexpectedEof.into()));
+            }
+            body
+        }
+        Framing::Chunked => read_chunked(r, limit)?,
+        Framing::UntilClose => {
+            let mut body = Vec::new();
+            r.take(limit + 1).read_to_end(&mut body)?;
+            if body.len() as u64 > limit {
+                return Err(HttpError::TooLarge { limit });
+            }
+            body
+        }
+    })
 }
 
 /// Decodes a chunked body of at most `limit` bytes, trailers skipped.

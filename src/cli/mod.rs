@@ -6,7 +6,7 @@
 //! Must never: bypass `store` to write the data directory, or print a hash as stored before
 //! `Store::commit` returned it.
 
-mod http_client;
+pub(crate) mod http_client;
 mod import;
 mod migrate;
 mod mirror;

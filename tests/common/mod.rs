@@ -1,7 +1,10 @@
 //! Helpers shared by the integration tests: the real binary, the shared corpus.
 #![allow(dead_code)]
 
+mod seaweed;
 mod server;
+#[allow(unused_imports)]
+pub use seaweed::*;
 #[allow(unused_imports)]
 pub use server::*;
 
