@@ -428,6 +428,8 @@ pub fn serve(
     let listeners = http::bind(&args.listen)?;
     // Leave room under the descriptor limit for the connections.
     let fds = http::listen::raise_nofile_limit();
+    // Before the storage opens: the S3 client's may sockets start may's scheduler.
+    http::listen::configure_runtime(&args.http_config());
     let storage: Arc<dyn Storage> = if let Some(url) = &s3.store {
         if !storage::is_s3_url(url) {
             return Err(format!(

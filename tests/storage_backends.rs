@@ -117,7 +117,9 @@ fn post(s: &Server, bytes: &[u8]) -> Resp {
 
 fn get(s: &Server, path: &str, extra: &str) -> Resp {
     let mut c = s.connect();
-    c.send(format!("GET {path} HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n").as_bytes());
+    c.send(
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n").as_bytes(),
+    );
     c.response()
 }
 
@@ -126,7 +128,9 @@ fn stat(s: &Server, name: &str) -> u64 {
     let r = get(s, "/api/stats", "");
     assert_eq!(r.status, 200);
     let body = String::from_utf8(r.body).unwrap();
-    let at = body.find(&format!("\"{name}\":")).unwrap_or_else(|| panic!("{name} in {body}"));
+    let at = body
+        .find(&format!("\"{name}\":"))
+        .unwrap_or_else(|| panic!("{name} in {body}"));
     body[at + name.len() + 3..]
         .chars()
         .take_while(|c| c.is_ascii_digit())
@@ -156,14 +160,20 @@ fn sample() -> Vec<(Vec<u8>, String)> {
             (None, Some(_)) => &mut v2,
             _ => continue,
         };
-        if *slot >= 4 {
+        let key =
+            r.v1.clone()
+                .unwrap_or_else(|| r.v2.clone().unwrap()[..40].to_string());
+        // Some corpus files are the same torrent under another name.
+        if *slot >= 4 || out.iter().any(|(_, k): &(Vec<u8>, String)| *k == key) {
             continue;
         }
         *slot += 1;
-        let key = r.v1.clone().unwrap_or_else(|| r.v2.clone().unwrap()[..40].to_string());
         out.push((std::fs::read(&r.path).unwrap(), key));
     }
-    assert!(v1 > 0 && hybrid > 0 && v2 > 0, "corpus sample: {v1} {hybrid} {v2}");
+    assert!(
+        v1 > 0 && hybrid > 0 && v2 > 0,
+        "corpus sample: {v1} {hybrid} {v2}"
+    );
     out
 }
 
@@ -193,7 +203,13 @@ fn conformance(b: &Backend) {
     let r = post(&s, b"d4:infod6:lengthi-1eee");
     assert_eq!(r.status, 400);
     assert_eq!(r.header("X-Thetorrent-Result"), Some("failed"));
-    assert_eq!(stat(&s, "count"), torrents.len() as u64);
+    assert_eq!(
+        stat(&s, "count"),
+        torrents.len() as u64,
+        "{}\nuploaded: {:?}",
+        String::from_utf8_lossy(&get(&s, &format!("/sync/{}.txt", today()), "").body),
+        torrents.iter().map(|t| &t.1).collect::<Vec<_>>()
+    );
     let total: u64 = torrents.iter().map(|t| t.0.len() as u64).sum();
     assert_eq!(stat(&s, "bytes"), total);
     // Downloads: the exact bytes, conditional and range requests.
@@ -203,9 +219,17 @@ fn conformance(b: &Backend) {
         assert!(r.body == *bytes, "{key}: bytes differ");
         assert_eq!(r.header("Content-Type"), Some("application/x-bittorrent"));
         let etag = r.header("ETag").unwrap().to_string();
-        let r = get(&s, &format!("/torrent/{key}.torrent"), &format!("If-None-Match: {etag}\r\n"));
+        let r = get(
+            &s,
+            &format!("/torrent/{key}.torrent"),
+            &format!("If-None-Match: {etag}\r\n"),
+        );
         assert_eq!(r.status, 304);
-        let r = get(&s, &format!("/{}.torrent", key.to_lowercase()), "Range: bytes=1-10\r\n");
+        let r = get(
+            &s,
+            &format!("/{}.torrent", key.to_lowercase()),
+            "Range: bytes=1-10\r\n",
+        );
         assert_eq!(r.status, 206);
         assert_eq!(r.body, bytes[1..11]);
     }
@@ -244,7 +268,10 @@ fn conformance(b: &Backend) {
     });
     // The CLI sees the same store.
     let o = b.cli(data, &["count"]);
-    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), torrents.len().to_string());
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        torrents.len().to_string()
+    );
 }
 
 #[test]
@@ -276,7 +303,9 @@ fn two_front_ends_share_a_bucket() {
         assert!(r.body == *bytes);
         // The uploading front end counts it at once, the other within the bound.
         assert_eq!(stat(up, "count"), i as u64 + 1);
-        worst = worst.max(wait_until("count agrees", || stat(down, "count") == i as u64 + 1));
+        worst = worst.max(wait_until("count agrees", || {
+            stat(down, "count") == i as u64 + 1
+        }));
     }
     eprintln!("count converged within {worst:?} (list TTL {LIST_TTL} s)");
     for s in [&a, &c] {
@@ -296,12 +325,19 @@ fn same_torrent_through_two_front_ends_is_created_once() {
     let answers = Arc::new(Mutex::new(Vec::new()));
     let threads: Vec<_> = (0..8)
         .map(|i| {
-            let (fronts, bytes, barrier, answers) =
-                (fronts.clone(), bytes.clone(), barrier.clone(), answers.clone());
+            let (fronts, bytes, barrier, answers) = (
+                fronts.clone(),
+                bytes.clone(),
+                barrier.clone(),
+                answers.clone(),
+            );
             std::thread::spawn(move || {
                 barrier.wait();
                 let r = post(&fronts[i % 2], &bytes);
-                answers.lock().unwrap().push((r.status, r.header("X-Thetorrent-Hash").map(str::to_string)));
+                answers
+                    .lock()
+                    .unwrap()
+                    .push((r.status, r.header("X-Thetorrent-Hash").map(str::to_string)));
             })
         })
         .collect();
@@ -314,7 +350,11 @@ fn same_torrent_through_two_front_ends_is_created_once() {
     }
     let stored: u64 = fronts.iter().map(|f| stat(f, "stored")).sum();
     let already: u64 = fronts.iter().map(|f| stat(f, "already_stored")).sum();
-    assert_eq!((stored, already), (1, 7), "exactly one upload creates the object");
+    assert_eq!(
+        (stored, already),
+        (1, 7),
+        "exactly one upload creates the object"
+    );
     for f in fronts.iter() {
         wait_until("count 1", || stat(f, "count") == 1);
         let r = get(f, &format!("/torrent/{key}.torrent"), "");
@@ -332,7 +372,10 @@ fn object_store_outage_under_load() {
     let s = b.start();
     let (cached_bytes, cached_key) = sample().remove(0);
     assert_eq!(post(&s, &cached_bytes).status, 200);
-    assert_eq!(get(&s, &format!("/torrent/{cached_key}.torrent"), "").status, 200);
+    assert_eq!(
+        get(&s, &format!("/torrent/{cached_key}.torrent"), "").status,
+        200
+    );
     // Uploaders run through the outage; every answer is recorded.
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stored = Arc::new(Mutex::new(HashMap::<String, Vec<u8>>::new()));
@@ -350,13 +393,15 @@ fn object_store_outage_under_load() {
                     c.send(
                         format!(
                             "POST /api/upload HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\
-                             Connection: close\r\n\r\n",
+                             Content-Type: application/x-bittorrent\r\nConnection: close\r\n\r\n",
                             bytes.len()
                         )
                         .as_bytes(),
                     );
                     c.send(&bytes);
-                    let Ok(r) = c.try_response(false) else { continue };
+                    let Ok(r) = c.try_response(false) else {
+                        continue;
+                    };
                     match r.header("X-Thetorrent-Result") {
                         Some("stored") => {
                             assert_eq!(r.status, 200);
@@ -365,7 +410,10 @@ fn object_store_outage_under_load() {
                         }
                         _ => {
                             assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
-                            assert!(r.header("X-Thetorrent-Error").unwrap().contains("unavailable"));
+                            assert!(r
+                                .header("X-Thetorrent-Error")
+                                .unwrap()
+                                .contains("unavailable"));
                             failed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                         }
                     }
@@ -377,7 +425,9 @@ fn object_store_outage_under_load() {
     sw.stop();
     let down_at = Instant::now();
     // Downloads of cached torrents keep working; an uncached one is a clear 503.
-    wait_until("uploads fail", || failed.load(std::sync::atomic::Ordering::SeqCst) > 0);
+    wait_until("uploads fail", || {
+        failed.load(std::sync::atomic::Ordering::SeqCst) > 0
+    });
     let r = get(&s, &format!("/torrent/{cached_key}.torrent"), "");
     assert_eq!(r.status, 200);
     assert!(r.body == cached_bytes);
@@ -387,7 +437,9 @@ fn object_store_outage_under_load() {
     std::thread::sleep(Duration::from_secs(2).saturating_sub(down_at.elapsed()));
     sw.restart();
     let before = stored.lock().unwrap().len();
-    wait_until("uploads succeed again", || stored.lock().unwrap().len() > before + 5);
+    wait_until("uploads succeed again", || {
+        stored.lock().unwrap().len() > before + 5
+    });
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     for u in uploaders {
         u.join().unwrap();
@@ -405,7 +457,7 @@ fn object_store_outage_under_load() {
     // Every stored upload is counted (segments refused during the outage were written once
     // the store was back).
     wait_until("count covers every stored upload", || {
-        stat(&fresh, "count") >= stored.len() as u64 + 1
+        stat(&fresh, "count") > stored.len() as u64
     });
     eprintln!(
         "outage: {} stored, {} failed",
@@ -446,7 +498,12 @@ fn migrate_both_ways_is_resumable() {
         let o = local.cli(&src.0, &["add", p.to_str().unwrap()]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
-    let s3_only: Vec<&str> = b.args.iter().filter(|a| *a != "--store" && **a != url).map(String::as_str).collect();
+    let s3_only: Vec<&str> = b
+        .args
+        .iter()
+        .filter(|a| *a != "--store" && **a != url)
+        .map(String::as_str)
+        .collect();
     let migrate = |from: &str, to: &str| {
         let mut args = s3_only.clone();
         args.extend(["migrate", "--quiet", "--from", from, "--to", to]);
@@ -455,10 +512,16 @@ fn migrate_both_ways_is_resumable() {
     let o = migrate(src.0.to_str().unwrap(), &url);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let n = torrents.len();
-    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), format!("copied {n}, already there 0, rejected 0"));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        format!("copied {n}, already there 0, rejected 0")
+    );
     // Again: nothing copied, nothing listed twice.
     let o = migrate(src.0.to_str().unwrap(), &url);
-    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), format!("copied 0, already there {n}, rejected 0"));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        format!("copied 0, already there {n}, rejected 0")
+    );
     let s = b.start();
     assert_eq!(stat(&s, "count"), n as u64);
     for (bytes, key) in &torrents {
@@ -469,20 +532,36 @@ fn migrate_both_ways_is_resumable() {
     let back = TempDir::new();
     let o = migrate(&url, back.0.to_str().unwrap());
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), format!("copied {n}, already there 0, rejected 0"));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        format!("copied {n}, already there 0, rejected 0")
+    );
     let o = local.cli(&back.0, &["verify"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
     let o = local.cli(&back.0, &["count"]);
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), n.to_string());
     // A file whose content does not match its name is refused, not copied.
     let bad_src = TempDir::new();
-    let o = local.cli(&bad_src.0, &["add", dir.0.join("0.torrent").to_str().unwrap()]);
+    let o = local.cli(
+        &bad_src.0,
+        &["add", dir.0.join("0.torrent").to_str().unwrap()],
+    );
     assert!(o.status.success());
     let key = &torrents[0].1;
-    let p = bad_src.0.join("torrents").join(&key[0..2]).join(&key[2..4]).join(format!("{key}.torrent"));
+    let p = bad_src
+        .0
+        .join("torrents")
+        .join(&key[0..2])
+        .join(&key[2..4])
+        .join(format!("{key}.torrent"));
     std::fs::write(&p, &torrents[1].0).unwrap();
     let url2 = fresh_bucket("migrate-bad");
     let o = migrate(bad_src.0.to_str().unwrap(), &url2);
-    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(String::from_utf8_lossy(&o.stderr).contains("not to its name"));
 }

@@ -58,10 +58,7 @@ pub fn run(cli: &Cli, args: &MigrateArgs) -> Result<i32, i32> {
         EXIT_FAILURE
     };
     let tally = Tally::default();
-    match (
-        storage::is_s3_url(&args.from),
-        storage::is_s3_url(&args.to),
-    ) {
+    match (storage::is_s3_url(&args.from), storage::is_s3_url(&args.to)) {
         (false, true) => {
             let from = PathBuf::from(&args.from);
             if !from.is_dir() {
@@ -73,7 +70,8 @@ pub fn run(cli: &Cli, args: &MigrateArgs) -> Result<i32, i32> {
         }
         (true, false) => {
             let src = S3Store::open(&args.from, &cli.s3, config.clone()).map_err(fail)?;
-            let dst = Store::open(&PathBuf::from(&args.to), config).map_err(|e| fail(e.to_string()))?;
+            let dst =
+                Store::open(&PathBuf::from(&args.to), config).map_err(|e| fail(e.to_string()))?;
             if dst.read_only() {
                 return Err(fail(format!("{}: read-only file system", args.to)));
             }
@@ -234,7 +232,9 @@ fn to_directory(src: &S3Store, dst: &Store, args: &MigrateArgs, tally: &Tally) -
         eprintln!("thetorrent: {e} (run migrate again to resume)");
         EXIT_FAILURE
     };
-    let days = src.days().map_err(|e| fail(format!("cannot list days: {e}")))?;
+    let days = src
+        .days()
+        .map_err(|e| fail(format!("cannot list days: {e}")))?;
     for day in days {
         let Some(list) = src
             .day_list(day)

@@ -121,7 +121,11 @@ fn open_storage(cli: &Cli, writable: bool) -> Result<Box<dyn Storage>, i32> {
             Err(EXIT_USAGE)
         }
         None => {
-            let store = if writable { open_writable(cli)? } else { open(cli)? };
+            let store = if writable {
+                open_writable(cli)?
+            } else {
+                open(cli)?
+            };
             Ok(Box::new(Local::new(store)))
         }
     }
@@ -274,10 +278,7 @@ fn block(storage: &dyn Storage, hash: &str, reason: Option<&String>) -> Result<i
     })?;
     // A hybrid is blocked (and unblocked) under both of its keys.
     let mut keys = vec![key];
-    if let Ok(Some(bytes)) = storage
-        .get(&key)
-        .map(|f| f.and_then(|f| f.to_vec().ok()))
-    {
+    if let Ok(Some(bytes)) = storage.get(&key).map(|f| f.and_then(|f| f.to_vec().ok())) {
         if let Ok(p) = crate::torrent::validate(&bytes) {
             for k in [p.v1.map(Key), p.v2.as_ref().map(Key::from_v2)]
                 .into_iter()

@@ -485,9 +485,10 @@ fn evict_idle(shared: &Shared, n: usize) -> usize {
     closed
 }
 
-/// Runs the server on `listeners` until SIGTERM/SIGINT, then stops accepting, lets requests
-/// in flight finish (at most [`Config::shutdown_grace`]) and returns `Ok`.
-pub fn run(listeners: Listeners, handler: Arc<dyn Handler>, cfg: Config) -> Result<(), String> {
+/// Sets may's worker count and coroutine stack size. may reads its configuration once, when
+/// its scheduler starts — which the first may socket does, even outside a coroutine (the S3
+/// client at start-up) — so this must run before anything touches may.
+pub fn configure_runtime(cfg: &Config) {
     let workers = if cfg.workers == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     } else {
@@ -498,6 +499,12 @@ pub fn run(listeners: Listeners, handler: Arc<dyn Handler>, cfg: Config) -> Resu
         .set_stack_size(stack_words(cfg.stack_size));
     // Leave CPU placement to the kernel (and to `taskset`): may pins workers by default.
     may::config().set_worker_pin(false);
+}
+
+/// Runs the server on `listeners` until SIGTERM/SIGINT, then stops accepting, lets requests
+/// in flight finish (at most [`Config::shutdown_grace`]) and returns `Ok`.
+pub fn run(listeners: Listeners, handler: Arc<dyn Handler>, cfg: Config) -> Result<(), String> {
+    configure_runtime(&cfg);
 
     let mut pipe = [0 as RawFd; 2];
     // SAFETY: pipe2 fills the two-element array.

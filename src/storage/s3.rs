@@ -473,12 +473,21 @@ impl S3Store {
 
     /// Writes a day's list lines for `keys` as one segment under a fixed name (`migrate`:
     /// writing it again with the same keys changes nothing).
-    pub fn put_migrated_segment(&self, day: Day, part: u64, keys: &[(Key, u64)]) -> Result<(), S3Error> {
+    pub fn put_migrated_segment(
+        &self,
+        day: Day,
+        part: u64,
+        keys: &[(Key, u64)],
+    ) -> Result<(), S3Error> {
         let bytes: u64 = keys.iter().map(|k| k.1).sum();
         let name = segment_name(day, 0, "migrate", part, keys.len() as u64, bytes);
         let body = lines_of(keys.iter().map(|k| &k.0));
-        self.shared.client.put(&format!("days/{day}"), b"", "text/plain")?;
-        self.shared.client.put(&name, &body, "text/plain; charset=us-ascii")
+        self.shared
+            .client
+            .put(&format!("days/{day}"), b"", "text/plain")?;
+        self.shared
+            .client
+            .put(&name, &body, "text/plain; charset=us-ascii")
     }
 }
 
@@ -737,10 +746,7 @@ impl Storage for S3Store {
         let limit = s.config.max_torrent_size as u64;
         match s.client.get(&object_key(key), limit) {
             Ok(Some(obj)) => {
-                let mtime = obj
-                    .last_modified
-                    .map(crate::http::date::secs)
-                    .unwrap_or(0);
+                let mtime = obj.last_modified.map(crate::http::date::secs).unwrap_or(0);
                 let data: Arc<[u8]> = obj.body.into();
                 s.cache.put(*key, Arc::clone(&data), mtime);
                 Ok(Some(Found {
@@ -879,7 +885,10 @@ impl Storage for S3Store {
         }
         let body: Arc<[u8]> = asm.body.as_slice().into();
         let mut cached = s.assembled.lock().unwrap_or_else(|p| p.into_inner());
-        if cached.get(&day).is_none_or(|c| c.have.len() < asm.have.len()) {
+        if cached
+            .get(&day)
+            .is_none_or(|c| c.have.len() < asm.have.len())
+        {
             cached.insert(day, asm);
         }
         while cached.len() > DAY_LISTS_CACHED {
@@ -897,7 +906,11 @@ impl Storage for S3Store {
         for k in keys {
             self.shared
                 .client
-                .put(&format!("blocklist/{k}"), reason.as_bytes(), "text/plain; charset=utf-8")
+                .put(
+                    &format!("blocklist/{k}"),
+                    reason.as_bytes(),
+                    "text/plain; charset=utf-8",
+                )
                 .map_err(unavailable)?;
             let old = self
                 .shared
@@ -970,7 +983,10 @@ mod tests {
             "torrents/01/23/0123456789ABCDEF0123456789ABCDEF01234567.torrent"
         );
         assert_eq!(key_of_object(&o), Some(k));
-        assert_eq!(key_of_object("torrents/00/23/0123456789ABCDEF0123456789ABCDEF01234567.torrent"), None);
+        assert_eq!(
+            key_of_object("torrents/00/23/0123456789ABCDEF0123456789ABCDEF01234567.torrent"),
+            None
+        );
         assert_eq!(key_of_object("sync/x"), None);
     }
 
@@ -979,8 +995,14 @@ mod tests {
         // 1970-01-01 ends at 86400 s.
         assert_eq!(day_end_micros(Day(19700101)), 86_400_000_000);
         let t = day_end_micros(Day(20261126));
-        assert_eq!(Day::of(UNIX_EPOCH + Duration::from_micros(t - 1)), Day(20261126));
-        assert_eq!(Day::of(UNIX_EPOCH + Duration::from_micros(t)), Day(20261127));
+        assert_eq!(
+            Day::of(UNIX_EPOCH + Duration::from_micros(t - 1)),
+            Day(20261126)
+        );
+        assert_eq!(
+            Day::of(UNIX_EPOCH + Duration::from_micros(t)),
+            Day(20261127)
+        );
     }
 
     #[test]

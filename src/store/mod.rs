@@ -127,7 +127,10 @@ impl fmt::Display for PutError {
                 write!(f, "storage is read-only: the torrent was not stored")
             }
             PutError::Io(e) if e.kind() == io::ErrorKind::NotConnected => {
-                write!(f, "storage unavailable: the upload was not confirmed, retry later")
+                write!(
+                    f,
+                    "storage unavailable: the upload was not confirmed, retry later"
+                )
             }
             PutError::Io(_) => write!(f, "internal storage error: the torrent was not stored"),
         }
