@@ -285,6 +285,15 @@ fn conformance_s3() {
     conformance(&Backend::s3(sw, &fresh_bucket("conf")));
 }
 
+/// The fallback for stores that ignore `If-None-Match` (HEAD, then PUT) passes the same suite.
+#[test]
+fn conformance_s3_without_conditional_put() {
+    let sw = seaweed();
+    let mut b = Backend::s3(sw, &fresh_bucket("noncond"));
+    b.args.push("--s3-no-conditional-put".into());
+    conformance(&b);
+}
+
 #[test]
 fn two_front_ends_share_a_bucket() {
     let sw = seaweed();
