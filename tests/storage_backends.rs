@@ -574,3 +574,53 @@ fn migrate_both_ways_is_resumable() {
     );
     assert!(String::from_utf8_lossy(&o.stderr).contains("not to its name"));
 }
+
+/// A front end that died between a torrent's PUT and its list segment's leaves it stored but
+/// uncounted; `reindex` lists it (once).
+#[test]
+fn reindex_lists_torrents_no_segment_names() {
+    let sw = seaweed();
+    let url = fresh_bucket("reindex");
+    let b = Backend::s3(sw, &url);
+    let s = b.start();
+    let mut torrents = sample();
+    let (orphan, orphan_key) = torrents.pop().unwrap();
+    for (bytes, _) in &torrents {
+        assert_eq!(post(&s, bytes).status, 200);
+    }
+    // The crash window, made by hand: the object without its segment.
+    let prefix = url.trim_start_matches("s3://thetorrent/");
+    let client = thetorrent::s3::S3Client::new(thetorrent::s3::S3Config {
+        endpoint: sw.endpoint.clone(),
+        bucket: "thetorrent".into(),
+        prefix: prefix.into(),
+        region: "us-east-1".into(),
+        access_key: sw.access_key.clone(),
+        secret_key: sw.secret_key.clone(),
+        conditional_put: true,
+        timeout: Duration::from_secs(10),
+        retries: 3,
+        max_idle: 4,
+    })
+    .unwrap();
+    let k = thetorrent::hash::Key::parse(&orphan_key).unwrap();
+    client
+        .put_if_absent(
+            &thetorrent::storage::s3::object_key(&k),
+            &orphan,
+            "application/x-bittorrent",
+        )
+        .unwrap();
+    assert_eq!(stat(&s, "count"), torrents.len() as u64);
+    let dir = TempDir::new();
+    let o = b.cli(&dir.0, &["reindex"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "1");
+    wait_until("the orphan is counted", || {
+        stat(&s, "count") == torrents.len() as u64 + 1
+    });
+    let o = b.cli(&dir.0, &["reindex"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "0");
+    let r = get(&s, &format!("/sync/{}.txt", today()), "");
+    assert!(String::from_utf8_lossy(&r.body).contains(&orphan_key));
+}

@@ -1,6 +1,7 @@
 //! The command line (clap): `serve`, `add`, `import`, `count`, `verify`, `block`, `unblock`,
-//! `reindex`, `mirror`, `migrate`. `serve`, `add`, `count`, `block` and `unblock` work on
-//! either backend (`--store s3://…`); the others walk or write a local data directory.
+//! `reindex`, `mirror`, `migrate`. `serve`, `add`, `count`, `block`, `unblock` and
+//! `reindex` work on either backend (`--store s3://…`); the others walk or write a local data
+//! directory.
 //!
 //! Owns: argument parsing, what each command prints, and the exit codes scripts rely on.
 //! Must never: bypass `store` to write the data directory, or print a hash as stored before
@@ -72,7 +73,8 @@ pub enum Command {
     },
     /// Lift a takedown.
     Unblock { hash: String },
-    /// Rebuild the day lists (and so the count and /sync/) by walking the whole tree.
+    /// Rebuild the day lists (and so the count and /sync/) by walking the whole tree; with
+    /// `--store s3://…`, list the torrents no list segment names (prints how many).
     Reindex,
     /// Fetch what another instance lists under /sync/ and this store does not have.
     Mirror(mirror::MirrorArgs),
@@ -182,6 +184,18 @@ fn run(cli: Cli) -> Result<i32, i32> {
         }
         Command::Migrate(args) => migrate::run(&cli, args),
         Command::Reindex => {
+            if let Some(url) = cli.s3.store.as_deref().filter(|u| storage::is_s3_url(u)) {
+                let s3 = S3Store::open(url, &cli.s3, config(&cli)).map_err(|e| {
+                    eprintln!("thetorrent: {e}");
+                    EXIT_FAILURE
+                })?;
+                let n = s3.reindex().map_err(|e| {
+                    eprintln!("thetorrent: reindex failed: {e}");
+                    EXIT_FAILURE
+                })?;
+                println!("{n}");
+                return Ok(EXIT_OK);
+            }
             local_only(&cli, "reindex")?;
             let n = open_writable(&cli)?.reindex().map_err(|e| {
                 eprintln!("thetorrent: reindex failed: {e}");

@@ -491,6 +491,55 @@ impl S3Store {
     }
 }
 
+impl S3Store {
+    /// Lists every torrent that no segment names (a front end died between a torrent's PUT
+    /// and its segment's): lists `torrents/` and every segment, and writes one segment under
+    /// today for the primary keys missing (a hybrid's second copy is not listed). Returns how
+    /// many were added. Holds every listed key in memory (about 60 bytes each).
+    pub fn reindex(&self) -> Result<u64, S3Error> {
+        let s = &self.shared;
+        let mut listed: HashSet<Key> = HashSet::new();
+        for e in s.client.list("sync/", None, usize::MAX)? {
+            if parse_segment(&e.key).is_none() {
+                continue;
+            }
+            if let Some(obj) = s.client.get(&e.key, MAX_CONTROL_OBJECT)? {
+                for line in obj.body.chunks_exact(LINE_LEN as usize) {
+                    if let Some(k) = std::str::from_utf8(&line[..40])
+                        .ok()
+                        .and_then(|h| Key::parse(h).ok())
+                    {
+                        listed.insert(k);
+                    }
+                }
+            }
+        }
+        let mut missing = Vec::new();
+        for e in s.client.list("torrents/", None, usize::MAX)? {
+            let Some(key) = key_of_object(&e.key) else {
+                continue;
+            };
+            if listed.contains(&key) {
+                continue;
+            }
+            let limit = s.config.max_torrent_size as u64;
+            let Some(obj) = s.client.get(&e.key, limit)? else {
+                continue;
+            };
+            match torrent::validate(&obj.body) {
+                Ok(p) if Ids::of(&p).key == key => missing.push((key, obj.body.len() as u64)),
+                Ok(_) => {} // a hybrid's v2 copy
+                Err(err) => eprintln!("thetorrent: {}: not a valid torrent: {err}", e.key),
+            }
+        }
+        let mut marked = HashSet::new();
+        for chunk in missing.chunks(MAX_SEGMENT_KEYS) {
+            s.write_segment(Day::today(), chunk, &mut marked)?;
+        }
+        Ok(missing.len() as u64)
+    }
+}
+
 fn lines_of<'a>(keys: impl Iterator<Item = &'a Key>) -> Vec<u8> {
     let mut body = Vec::new();
     for k in keys {
