@@ -355,6 +355,9 @@ impl DayIndex {
 #[derive(Default)]
 struct Index {
     days: BTreeMap<Day, DayIndex>,
+    /// When `days/` was last listed in full (in between, only from two days before the
+    /// newest day known: a marker is written before its day's first segment).
+    days_listed: Option<Instant>,
 }
 
 /// A day's `/sync/` list as assembled so far.
@@ -552,11 +555,28 @@ fn lines_of<'a>(keys: impl Iterator<Item = &'a Key>) -> Vec<u8> {
 impl Shared {
     /// Re-reads the day markers, the segments of days not yet final, and the blocklist.
     fn refresh(&self) -> Result<(), S3Error> {
-        let mut days = BTreeSet::new();
-        for e in self.client.list("days/", None, usize::MAX)? {
+        let (mut days, start) = {
+            let idx = self.index.read().unwrap_or_else(|p| p.into_inner());
+            let known: BTreeSet<Day> = idx.days.keys().copied().collect();
+            let full = idx.days_listed.is_none_or(|t| t.elapsed() >= FULL_RELIST);
+            // Two days before the newest known, as a `start_after` key.
+            let start = match (full, known.iter().nth_back(2)) {
+                (false, Some(d)) => Some(format!("days/{d}")),
+                _ => None,
+            };
+            (known, start)
+        };
+        let full = start.is_none();
+        for e in self.client.list("days/", start.as_deref(), usize::MAX)? {
             if let Some(d) = e.key.strip_prefix("days/").and_then(Day::parse) {
                 days.insert(d);
             }
+        }
+        if full {
+            self.index
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .days_listed = Some(Instant::now());
         }
         let now = now_micros();
         for day in days {
@@ -846,17 +866,18 @@ impl Storage for S3Store {
                 return Err(PutError::Blocked { key: k, reason });
             }
         }
-        let created = s
-            .client
-            .put_if_absent(&object_key(&ids.key), &bytes, TORRENT_TYPE)
-            .map_err(put_unavailable)?;
-        // A hybrid's second key: tried on every upload, so a retry completes a first
-        // attempt that stopped between the two.
+        // A hybrid's second key first: when the primary's PUT creates it, everything the
+        // upload needs is there and only the listing remains (a retry after a failure here
+        // finds the copy and goes on).
         if let Some(link) = ids.link() {
             s.client
                 .put_if_absent(&object_key(&link), &bytes, TORRENT_TYPE)
                 .map_err(put_unavailable)?;
         }
+        let created = s
+            .client
+            .put_if_absent(&object_key(&ids.key), &bytes, TORRENT_TYPE)
+            .map_err(put_unavailable)?;
         let size = bytes.len() as u64;
         let mtime = crate::http::date::secs(SystemTime::now());
         let data: Arc<[u8]> = bytes.into();
