@@ -972,5 +972,12 @@ fn mass_idle_timeouts_during_traffic() {
         }
         drop(idle);
         assert!(s.alive(), "round {round}: the server died:\n{}", s.log());
+        let log = s.log();
+        for alarm in ["tcache", "malloc", "fastbin", "corrupted", "abort"] {
+            assert!(
+                !log.contains(alarm),
+                "round {round}: {alarm:?} in the log:\n{log}"
+            );
+        }
     }
 }
