@@ -27,9 +27,10 @@ struct Conn {
 /// Serves one accepted connection until it closes.
 pub fn serve(stream: TcpStream, peer: Option<SocketAddr>, shared: &Shared, tracked: Tracked) {
     let cfg = &shared.cfg;
+    let state = tracked.state.clone();
     let mut conn = Conn {
         tracked,
-        wire: Wire::new(stream, cfg.write_timeout),
+        wire: Wire::new(stream, cfg.write_timeout, state),
     };
     let mut head = Head::default();
     let limits = BodyLimits {
