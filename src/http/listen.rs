@@ -653,6 +653,8 @@ pub fn run(listeners: Listeners, handler: Arc<dyn Handler>, cfg: Config) -> Resu
                 }
             }
         }
+        // Read deadlines of the requests finishing are still the sweep's to enforce.
+        sweep_idle(&shared);
         if shared.active.load(Ordering::SeqCst) == 0 {
             break;
         }
