@@ -4,6 +4,7 @@
 #
 #   WITH_BENCH=1 bash tests/setup.sh     # wrk (Debian)
 #   bash benches/upload.sh     # ROUNDS=3 UPLOAD_SECONDS=8 WRK_SECONDS=8 CLIENTS=32 WRK_CONNS=16
+#                              # THETORRENT_BIN=path: that server binary instead of a fresh build
 #
 # `thetorrent serve` (release) runs on a fresh data folder. The machine is shared, so the
 # figures are taken in ROUNDS rounds, each measuring everything it compares back to back, and
@@ -49,8 +50,13 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 cd "$ROOT"
-cargo build --release --quiet
-BIN=$ROOT/target/release/thetorrent
+# THETORRENT_BIN=path runs another build of the server (e.g. to compare two commits).
+if [ -n "${THETORRENT_BIN:-}" ]; then
+    BIN=$THETORRENT_BIN
+else
+    cargo build --release --quiet
+    BIN=$ROOT/target/release/thetorrent
+fi
 LOAD=$(cargo bench --bench upload_load --no-run --message-format=json 2>/dev/null |
     python3 -c 'import json,sys
 for l in sys.stdin:

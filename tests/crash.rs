@@ -171,7 +171,21 @@ struct Proc {
     child: Child,
     addr: SocketAddr,
     log: Arc<Mutex<String>>,
+    /// The thread copying the server's stderr into `log` (ends when the server does).
+    reader: Option<std::thread::JoinHandle<()>>,
 }
+
+/// What a server log must never show: heap corruption reported by glibc (the may bug behind
+/// the lingering close's old timed read, issue 6), an abort, or an unexpected read error
+/// before a request (the symptom it had on connections).
+const LOG_ALARMS: &[&str] = &[
+    "tcache",
+    "malloc",
+    "fastbin",
+    "corrupted",
+    "abort",
+    "read before a request failed",
+];
 
 impl Proc {
     fn start(data: &Path, extra: &[&str]) -> Proc {
@@ -180,7 +194,7 @@ impl Proc {
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = mpsc::channel();
         let l2 = log.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 if let Some(a) = line.strip_prefix("thetorrent: listening on ") {
@@ -192,7 +206,12 @@ impl Proc {
             }
         });
         match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(Some(addr)) => Proc { child, addr, log },
+            Ok(Some(addr)) => Proc {
+                child,
+                addr,
+                log,
+                reader: Some(reader),
+            },
             _ => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -205,6 +224,23 @@ impl Proc {
     fn kill9(&mut self) {
         let _ = self.child.kill(); // SIGKILL
         let _ = self.child.wait();
+    }
+
+    /// Kills the server, waits for the whole of its log, and fails if it had died on its own
+    /// before the kill or its log shows one of [`LOG_ALARMS`].
+    fn kill9_checked(&mut self) {
+        let died = self.child.try_wait().ok().flatten();
+        self.kill9();
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        let log = self.log();
+        if let Some(status) = died {
+            panic!("the server died on its own ({status}) before the kill; its log:\n{log}");
+        }
+        if let Some(a) = LOG_ALARMS.iter().find(|a| log.contains(*a)) {
+            panic!("the server log shows {a:?}:\n{log}");
+        }
     }
 
     fn log(&self) -> String {
@@ -464,6 +500,7 @@ fn kill_9_during_concurrent_uploads_loses_nothing() {
                 "final: {} stored, of which {lost_answers} were in flight at a kill",
                 files.len()
             ));
+            p.kill9_checked();
             break;
         }
         // Uploads resume; the kill comes at a random moment once some are answered.
@@ -479,7 +516,7 @@ fn kill_9_during_concurrent_uploads_loses_nothing() {
         std::thread::sleep(delay);
         // No new uploads start; those in flight meet the kill.
         *shared.target.lock().unwrap() = None;
-        p.kill9();
+        p.kill9_checked();
         let t = Instant::now();
         while shared.in_flight.load(Ordering::SeqCst) > 0 {
             assert!(t.elapsed() < Duration::from_secs(40), "clients stuck");

@@ -972,5 +972,85 @@ fn mass_idle_timeouts_during_traffic() {
         }
         drop(idle);
         assert!(s.alive(), "round {round}: the server died:\n{}", s.log());
+        let log = s.log();
+        for alarm in ["tcache", "malloc", "fastbin", "corrupted", "abort"] {
+            assert!(
+                !log.contains(alarm),
+                "round {round}: {alarm:?} in the log:\n{log}"
+            );
+        }
     }
+}
+
+// ---- The application's answer to a refused body ---------------------------------------
+
+/// `Handler::body_error` (the hook an application uses to answer a refused body in its own
+/// format: upload error headers, a SOAP Fault) is what a client gets for a body over the
+/// limit, declared or chunked, and for malformed chunks — not the layer's plain page. The
+/// layer in-process (its library API) with a 1 KiB body limit and a handler that reads bodies.
+#[test]
+fn refused_bodies_are_answered_by_the_handlers_hook() {
+    use thetorrent::http::{self, Request, Response, WithBodyError};
+    let listeners = http::bind(&["127.0.0.1:0".to_string()]).unwrap();
+    let addr = listeners.addrs()[0];
+    let handler = WithBodyError(
+        |req: &mut Request<'_>| match req.body.read_all(u64::MAX) {
+            Ok(b) => Response::text(200, format!("{} bytes\n", b.len())),
+            Err(_) => Response::error(500), // replaced by the layer
+        },
+        |req: &Request<'_>, status: u16| {
+            Response::text(status, format!("refused on {}\n", req.path()))
+                .header("X-Test-Error", format!("body refused: {status}"))
+        },
+    );
+    let cfg = http::Config {
+        max_body_bytes: 1024,
+        workers: 1,
+        ..http::Config::default()
+    };
+    std::thread::spawn(move || http::run(listeners, Arc::new(handler), cfg));
+    let ask = |raw: &[u8]| -> String {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(raw).unwrap();
+        let got = read_until_closed(&mut s, Duration::from_secs(10)).unwrap();
+        String::from_utf8_lossy(&got).into_owned()
+    };
+    // Declared over the limit: refused from the head, the handler never runs.
+    let a = ask(b"POST /api/upload HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n");
+    assert!(a.starts_with("HTTP/1.1 413 "), "{a}");
+    assert!(a.contains("X-Test-Error: body refused: 413\r\n"), "{a}");
+    assert!(a.contains("Connection: close\r\n"), "{a}");
+    assert!(a.ends_with("refused on /api/upload\n"), "{a}");
+    // Chunked past the limit: refused while the handler reads.
+    let mut raw =
+        b"POST /api/soap HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    for _ in 0..3 {
+        raw.extend_from_slice(b"400\r\n");
+        raw.extend_from_slice(&[b'x'; 0x400]);
+        raw.extend_from_slice(b"\r\n");
+    }
+    raw.extend_from_slice(b"0\r\n\r\n");
+    let a = ask(&raw);
+    assert!(a.starts_with("HTTP/1.1 413 "), "{a}");
+    assert!(a.contains("X-Test-Error: body refused: 413\r\n"), "{a}");
+    assert!(a.ends_with("refused on /api/soap\n"), "{a}");
+    // Malformed chunks: 400 through the same hook.
+    let a = ask(
+        b"POST /autoupload.php HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    );
+    assert!(a.starts_with("HTTP/1.1 400 "), "{a}");
+    assert!(a.contains("X-Test-Error: body refused: 400\r\n"), "{a}");
+    // A body within the limit still reaches the handler.
+    let a =
+        ask(b"POST /x HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: 5\r\n\r\nhello");
+    assert!(
+        a.starts_with("HTTP/1.1 200 ") && a.ends_with("5 bytes\n"),
+        "{a}"
+    );
+    // Other head errors keep the layer's plain page.
+    let a = ask(b"POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n");
+    assert!(
+        a.starts_with("HTTP/1.1 400 ") && !a.contains("X-Test-Error"),
+        "{a}"
+    );
 }

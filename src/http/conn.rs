@@ -27,9 +27,10 @@ struct Conn {
 /// Serves one accepted connection until it closes.
 pub fn serve(stream: TcpStream, peer: Option<SocketAddr>, shared: &Shared, tracked: Tracked) {
     let cfg = &shared.cfg;
+    let state = tracked.state.clone();
     let mut conn = Conn {
         tracked,
-        wire: Wire::new(stream, cfg.write_timeout),
+        wire: Wire::new(stream, cfg.write_timeout, state),
     };
     let mut head = Head::default();
     let limits = BodyLimits {
@@ -54,8 +55,15 @@ pub fn serve(stream: TcpStream, peer: Option<SocketAddr>, shared: &Shared, track
         state.idle.store(false, Ordering::SeqCst);
         if let Err(e) = r {
             if let Some(status) = e.status() {
-                let _ =
-                    response::write(&mut conn.wire.out, Response::error(status), false, false, 1);
+                let (resp, version) = if e == head::HeadError::BodyTooLarge {
+                    // The head itself is fine: the application may answer in its own format.
+                    let body = Body::new(&mut conn.wire, Framing::Empty, limits, false);
+                    let req = Request::new(&head, body, peer);
+                    (body_error(shared, &req, status), head.version)
+                } else {
+                    (Response::error(status), 1)
+                };
+                let _ = response::write(&mut conn.wire.out, resp, false, false, version);
                 conn.wire
                     .linger_close(cfg.linger_timeout, cfg.max_body_bytes);
             }
@@ -69,7 +77,7 @@ pub fn serve(stream: TcpStream, peer: Option<SocketAddr>, shared: &Shared, track
         let (resp, in_step) = match handled {
             Ok(resp) => match req.body.error() {
                 Some(e) => match e.status() {
-                    Some(s) => (Response::error(s), false),
+                    Some(s) => (body_error(shared, &req, s), false),
                     None => return,
                 },
                 None => {
@@ -112,6 +120,22 @@ pub fn serve(stream: TcpStream, peer: Option<SocketAddr>, shared: &Shared, track
         }
         if conn.wire.out.len() >= cfg.max_buffered_output && conn.wire.flush().is_err() {
             return;
+        }
+    }
+}
+
+/// The application's answer to a failed body ([`super::Handler::body_error`]), or the plain
+/// error page if it panics.
+fn body_error(shared: &Shared, req: &Request<'_>, status: u16) -> Response {
+    match catch_unwind(AssertUnwindSafe(|| shared.handler.body_error(req, status))) {
+        Ok(r) => r,
+        Err(_) => {
+            eprintln!(
+                "thetorrent: http: body-error handler panicked on {} {}",
+                req.method_str(),
+                req.path()
+            );
+            Response::error(status)
         }
     }
 }

@@ -117,7 +117,7 @@ pub fn read_head(
                 use std::io::ErrorKind::*;
                 if !matches!(
                     e.kind(),
-                    ConnectionReset | ConnectionAborted | BrokenPipe | NotConnected
+                    ConnectionReset | ConnectionAborted | BrokenPipe | NotConnected | TimedOut
                 ) {
                     eprintln!("thetorrent: http: read before a request failed: {e}");
                 }

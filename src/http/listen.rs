@@ -240,6 +240,15 @@ pub struct ConnState {
     idle_since: AtomicU64,
     /// Closed by the accept loop to make room at the cap (not to be picked twice).
     evicted: AtomicBool,
+    /// When the read in progress must end, in milliseconds since `epoch` (0: no deadline).
+    /// Reads carry no may timer (a timed may read could corrupt the heap, issue 6): the
+    /// accept loop's sweep shuts the read side down once this passes.
+    pub read_deadline: AtomicU64,
+    /// Set by the sweep when it shut the read side down for a passed deadline (for good: every
+    /// later read of the connection is a timeout).
+    pub read_timed_out: AtomicBool,
+    /// The server's start, the origin of `read_deadline`.
+    pub epoch: Instant,
 }
 
 impl ConnState {
@@ -395,6 +404,9 @@ fn spawn_conn(shared: &Arc<Shared>, fd: RawFd, peer: Option<SocketAddr>) {
         idle: AtomicBool::new(false),
         idle_since: AtomicU64::new(0),
         evicted: AtomicBool::new(false),
+        read_deadline: AtomicU64::new(0),
+        read_timed_out: AtomicBool::new(false),
+        epoch: shared.started,
     });
     lock(&shared.registry).insert(id, state.clone());
     shared.active.fetch_add(1, Ordering::SeqCst);
@@ -450,6 +462,13 @@ fn sweep_idle(shared: &Shared) {
             // SAFETY: the registry entry exists, so the socket is still open (a connection
             // unregisters before closing); shutdown(2) only ends its wait.
             unsafe { libc::shutdown(c.fd, libc::SHUT_RDWR) };
+        }
+        // A read past its deadline (a slow head or body): its read side is shut down, which
+        // ends the wait; the connection sees `read_timed_out` and answers 408 (writes work).
+        let d = c.read_deadline.load(Ordering::SeqCst);
+        if d != 0 && now >= d && !c.read_timed_out.swap(true, Ordering::SeqCst) {
+            // SAFETY: as above.
+            unsafe { libc::shutdown(c.fd, libc::SHUT_RD) };
         }
     }
 }
@@ -641,6 +660,8 @@ pub fn run(listeners: Listeners, handler: Arc<dyn Handler>, cfg: Config) -> Resu
                 }
             }
         }
+        // Read deadlines of the requests finishing are still the sweep's to enforce.
+        sweep_idle(&shared);
         if shared.active.load(Ordering::SeqCst) == 0 {
             break;
         }

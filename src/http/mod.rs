@@ -42,6 +42,18 @@ pub use response::{Response, ResponseBody};
 /// possible, then the connection is closed), never the process.
 pub trait Handler: Send + Sync + 'static {
     fn handle(&self, req: &mut Request<'_>) -> Response;
+
+    /// The answer to a request whose body could not be taken: `status` is 413 (over
+    /// [`Config::max_body_bytes`]: declared, in which case `handle` is never called, or found
+    /// while reading), 400 (malformed chunked framing), 408 (too slow) or 431 (trailers too
+    /// large). It replaces whatever `handle` answered; the body can no longer be read, and the
+    /// connection is closed after the answer whatever it says. The default is the layer's
+    /// plain error page for `status`; an application overrides it to answer in its own format
+    /// (an upload API's error headers, a SOAP Fault). A panic here gives the plain page.
+    fn body_error(&self, req: &Request<'_>, status: u16) -> Response {
+        let _ = req;
+        Response::error(status)
+    }
 }
 
 impl<F> Handler for F
@@ -50,5 +62,22 @@ where
 {
     fn handle(&self, req: &mut Request<'_>) -> Response {
         self(req)
+    }
+}
+
+/// A [`Handler`] from two closures: requests, and [`Handler::body_error`] answers.
+pub struct WithBodyError<H, E>(pub H, pub E);
+
+impl<H, E> Handler for WithBodyError<H, E>
+where
+    H: Fn(&mut Request<'_>) -> Response + Send + Sync + 'static,
+    E: Fn(&Request<'_>, u16) -> Response + Send + Sync + 'static,
+{
+    fn handle(&self, req: &mut Request<'_>) -> Response {
+        (self.0)(req)
+    }
+
+    fn body_error(&self, req: &Request<'_>, status: u16) -> Response {
+        (self.1)(req, status)
     }
 }

@@ -1,12 +1,17 @@
 //! The socket of one connection, its read buffer and its output buffer.
 //!
 //! Owns: every read from and write to a client socket, with a deadline on each read, and the
-//! bounds of both buffers. Must never: interpret the bytes (heads and bodies are parsed in
+//! bounds of both buffers. Reads carry no may timer: a deadline is published in the
+//! connection's `ConnState`, and the accept loop's sweep (4 times a second) shuts the read
+//! side down once it passes (may's timed reads corrupted the heap now and then, issue 6). Must never: interpret the bytes (heads and bodies are parsed in
 //! `head.rs` and `body.rs`), block without a timeout, or grow a buffer past the limit its
 //! caller gives.
 
+use super::listen::ConnState;
 use may::net::TcpStream;
 use std::io::{self, Read, Write};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Read buffer size of an idle connection; it grows for long heads and shrinks back after.
@@ -21,8 +26,8 @@ pub struct Wire {
     buf: Vec<u8>,
     start: usize,
     end: usize,
-    /// The read timeout currently set on the socket (setting it is a system call).
-    read_timeout: Option<Duration>,
+    /// The connection's registry entry: where read deadlines are published for the sweep.
+    state: Arc<ConnState>,
     /// Response bytes not yet written (pipelined responses are batched here).
     pub out: Vec<u8>,
 }
@@ -41,7 +46,7 @@ pub fn is_timeout(e: &io::Error) -> bool {
 }
 
 impl Wire {
-    pub fn new(stream: TcpStream, write_timeout: Duration) -> Wire {
+    pub fn new(stream: TcpStream, write_timeout: Duration, state: Arc<ConnState>) -> Wire {
         let _ = stream.set_nodelay(true);
         let _ = stream.set_write_timeout(Some(write_timeout));
         Wire {
@@ -49,7 +54,7 @@ impl Wire {
             buf: vec![0; IDLE_BUFFER],
             start: 0,
             end: 0,
-            read_timeout: None,
+            state,
             out: Vec::new(),
         }
     }
@@ -84,19 +89,9 @@ impl Wire {
         }
     }
 
-    fn set_read_timeout(&mut self, d: Option<Duration>) -> io::Result<()> {
-        // Sub-millisecond precision is pointless and would defeat the cache below.
-        let d = d.map(|d| Duration::from_millis(d.as_millis().clamp(1, u64::MAX as u128) as u64));
-        if self.read_timeout != d {
-            self.stream.set_read_timeout(d)?;
-            self.read_timeout = d;
-        }
-        Ok(())
-    }
-
-    /// Reads once more from the socket into the buffer, waiting at most `timeout` (`None`:
-    /// no timer; the caller makes sure something else ends the wait, as the idle sweep of
-    /// `listen.rs` does). `max_buffered` bounds what the buffer may hold in all; the buffer
+    /// Reads once more from the socket into the buffer, waiting at most `timeout` (enforced by
+    /// the accept loop's sweep, so up to 250 ms late; `None`: no deadline, something else ends
+    /// the wait, as the idle sweep of `listen.rs` does). `max_buffered` bounds what the buffer may hold in all; the buffer
     /// grows up to it. Returns the number of new bytes; 0 means the peer closed its side.
     pub fn fill(&mut self, timeout: Option<Duration>, max_buffered: usize) -> io::Result<usize> {
         if self.start > 0 && (self.end == self.buf.len() || self.start == self.end) {
@@ -111,17 +106,27 @@ impl Wire {
             }
             self.buf.resize(want, 0);
         }
-        self.set_read_timeout(timeout)?;
-        loop {
+        let st = &*self.state;
+        let deadline = timeout.map_or(0, |t| (st.epoch.elapsed() + t).as_millis().max(1) as u64);
+        st.read_deadline.store(deadline, Ordering::SeqCst);
+        let r = loop {
+            if st.read_timed_out.load(Ordering::SeqCst) {
+                break Err(timed_out());
+            }
             match self.stream.read(&mut self.buf[self.end..]) {
+                // The sweep shut the read side down (EOF) for a passed deadline.
+                Ok(0) if st.read_timed_out.load(Ordering::SeqCst) => break Err(timed_out()),
                 Ok(n) => {
                     self.end += n;
-                    return Ok(n);
+                    break Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
+                Err(_) if st.read_timed_out.load(Ordering::SeqCst) => break Err(timed_out()),
+                Err(e) => break Err(e),
             }
-        }
+        };
+        st.read_deadline.store(0, Ordering::SeqCst);
+        r
     }
 
     /// Like [`fill`](Self::fill), with an absolute deadline.

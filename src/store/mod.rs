@@ -214,6 +214,35 @@ struct Pending {
     intents: Vec<Intent>,
     /// Whether the commit got as far as appending its day-list lines (else they are replayed).
     listed: bool,
+    /// Counts commits, to tell whether a [`Renamed`] is still the one these intents are of.
+    seq: u64,
+}
+
+/// What one step of the pipeline gives: the outcomes of the batch it made durable (empty
+/// without one, or when already given to its `answer`), and the batch it renamed.
+type Step = (io::Result<Vec<(Ids, Outcome)>>, io::Result<Option<Renamed>>);
+
+/// A batch renamed into `torrents/` whose renames are not yet known durable: the second
+/// result of [`Store::commit_pipelined`], to hand to its next call, which makes it durable,
+/// lists it and returns its outcomes. Dropped instead, it is listed by the next commit or
+/// by recovery (its intents are in the journal); its outcomes are lost, never said.
+pub struct Renamed {
+    day: Day,
+    seq: u64,
+    out: Vec<(Ids, Outcome)>,
+    keys: Vec<Key>,
+    sizes: Vec<u64>,
+}
+
+impl Renamed {
+    /// Uploads in the batch.
+    pub fn len(&self) -> usize {
+        self.out.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.out.is_empty()
+    }
 }
 
 impl Pending {
@@ -224,6 +253,7 @@ impl Pending {
     fn clear(&mut self) {
         self.intents.clear();
         self.listed = false;
+        self.seq += 1;
     }
 }
 
@@ -584,21 +614,78 @@ impl Store {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
+        // Both halves under one lock: no other commit of this process comes between.
         let _guard = self.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let discard = |batch: Vec<Staged>, e: io::Error| {
-            for st in batch {
+        let (_, renamed) = self.commit_step(batch, None, &mut |_| {});
+        match renamed? {
+            Some(r) => self.commit_step(Vec::new(), Some(r), &mut |_| {}).0,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The pipelined form of [`commit`](Self::commit) (the server's writer): one `syncfs` per
+    /// call serves two batches. It makes durable, together, the renames of `prev` (the batch
+    /// the previous call renamed), `batch`'s temp files and `batch`'s intents; then it appends
+    /// `prev`'s keys to the day list and hands `prev`'s outcomes (or its error) to `answer`,
+    /// before it renames `batch`'s temps into place. It returns `batch`, renamed but not yet
+    /// durable, for the next call (`None` when `batch` is empty; call with an empty batch to
+    /// finish the last one). `answer` is called exactly once (with no outcomes without a
+    /// `prev`). Same invariants as `commit`: a file is renamed only after its bytes and
+    /// intent are durable, and an outcome is given only after its rename is.
+    pub fn commit_pipelined(
+        &self,
+        batch: Vec<Staged>,
+        prev: Option<Renamed>,
+        answer: impl FnOnce(io::Result<Vec<(Ids, Outcome)>>),
+    ) -> io::Result<Option<Renamed>> {
+        let _guard = self.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut answer = Some(answer);
+        let mut once = |r: io::Result<Vec<(Ids, Outcome)>>| {
+            if let Some(a) = answer.take() {
+                a(r)
+            }
+        };
+        let (rest, renamed) = self.commit_step(batch, prev, &mut once);
+        once(rest);
+        renamed
+    }
+
+    /// One step of the pipeline; the caller holds `commit_lock`. `prev`'s outcomes go to
+    /// `answer` as soon as they are known, before the renames, or else in the result.
+    fn commit_step(
+        &self,
+        mut batch: Vec<Staged>,
+        mut prev: Option<Renamed>,
+        answer: &mut dyn FnMut(io::Result<Vec<(Ids, Outcome)>>),
+    ) -> Step {
+        fn discard(batch: &mut Vec<Staged>) {
+            for st in batch.drain(..) {
                 if let Some(tmp) = st.tmp {
                     let _ = fs::remove_file(tmp);
                 }
             }
-            Err(e)
-        };
+        }
+        fn copy(e: &io::Error) -> io::Error {
+            match e.raw_os_error() {
+                Some(code) => io::Error::from_raw_os_error(code),
+                None => io::Error::new(e.kind(), e.to_string()),
+            }
+        }
+        if batch.is_empty() && prev.is_none() {
+            return (Ok(Vec::new()), Ok(None));
+        }
+        let mut prev_result: io::Result<Vec<(Ids, Outcome)>> = Ok(Vec::new());
         let (s, root) = match self
             .session()
             .and_then(|s| Ok((s, File::open(&self.root)?)))
         {
             Ok(x) => x,
-            Err(e) => return discard(batch, e),
+            Err(e) => {
+                discard(&mut batch);
+                // `prev`'s renames stay, unlisted: the next commit or recovery lists them.
+                let pe = prev.map(|_| Err(copy(&e))).unwrap_or(Ok(Vec::new()));
+                return (pe, Err(e));
+            }
         };
         let day = Day::today();
         let intents: Vec<Intent> = batch
@@ -612,9 +699,13 @@ impl Store {
             .collect();
         let mut guard = s.journal.lock().unwrap_or_else(|p| p.into_inner());
         let (journal, pending) = &mut *guard;
-        // 0. A full journal starts afresh (rarely): first every day-list line it covers is made
-        //    durable (one extra syncfs), or completed when the last commit failed midway.
+        // 0. A full journal starts afresh (rarely): first the batch in flight is finished and
+        //    every day-list line the journal covers made durable (one extra syncfs), or
+        //    completed when the last commit failed midway.
         if journal.len() > JOURNAL_MAX_BYTES {
+            if let Some(p) = prev.take() {
+                prev_result = fsutil::syncfs(&root).and_then(|()| self.list(p, pending));
+            }
             let r = fsutil::syncfs(&root).and_then(|()| {
                 if !pending.listed && !pending.is_empty() {
                     self.replay(&pending.intents)?;
@@ -622,41 +713,79 @@ impl Store {
                 journal.clear()
             });
             if let Err(e) = r {
-                return discard(batch, e);
+                discard(&mut batch);
+                return (prev_result, Err(e));
             }
             pending.clear();
-        }
-        // 1. Room for the day-list lines, before anything becomes visible: a disk that is full
-        //    fails the commit here, not between the renames and the lines. Then the intents
-        //    for what is about to appear.
-        if let Err(e) = self
-            .days
-            .reserve(day, intents.len())
-            .and_then(|()| journal.append(&intents))
-        {
-            return discard(batch, e);
-        }
-        // 2. One syncfs: the temp files' contents, these intents, and the previous commit's
-        //    day-list lines reach the disk.
-        if let Err(e) = fsutil::syncfs(&root) {
-            return discard(batch, e);
-        }
-        // The previous commit failed midway: complete it now (its renames are durable).
-        if !pending.listed && !pending.is_empty() {
-            if let Err(e) = self.replay(&pending.intents) {
-                return discard(batch, e);
+            if batch.is_empty() {
+                return (prev_result, Ok(None));
             }
         }
+        // 1. Room for the day-list lines (this batch's and the unlisted `prev`'s), before
+        //    anything becomes visible: a disk that is full fails the commit here, not between
+        //    the renames and the lines. Then the intents for what is about to appear.
+        let mut batch_error = None;
+        if !batch.is_empty() {
+            let unlisted = prev
+                .as_ref()
+                .filter(|p| p.day == day)
+                .map_or(0, |p| p.keys.len());
+            let reserved = match intents.len() {
+                0 => Ok(()),
+                n => self.days.reserve(day, n + unlisted),
+            };
+            if let Err(e) = reserved.and_then(|()| journal.append(&intents)) {
+                discard(&mut batch);
+                batch_error = Some(e);
+            }
+        }
+        // 2. One syncfs: `prev`'s renames, these temp files' contents and intents, and the
+        //    previous day-list lines reach the disk.
+        if let Err(e) = fsutil::syncfs(&root) {
+            discard(&mut batch);
+            let pe = match prev {
+                Some(_) => Err(copy(&e)),
+                None => prev_result,
+            };
+            return (pe, Err(batch_error.unwrap_or(e)));
+        }
+        // 3. `prev` is durable: its keys go to the day list (not synced here: the next syncfs
+        //    does it, or recovery from the journal that keeps its intents), and it may be
+        //    answered. A commit that failed midway is completed now (its renames are durable).
+        let prev_seq = prev.as_ref().map(|p| p.seq);
+        if !pending.listed && !pending.is_empty() && prev_seq != Some(pending.seq) {
+            if let Err(e) = self.replay(&pending.intents) {
+                discard(&mut batch);
+                return (prev.map_or(prev_result, |_| Err(copy(&e))), Err(e));
+            }
+            pending.listed = true;
+        }
+        if let Some(p) = prev.take() {
+            prev_result = self.list(p, pending);
+        }
+        if let Some(e) = batch_error {
+            return (prev_result, Err(e));
+        }
+        if batch.is_empty() {
+            return (prev_result, Ok(None));
+        }
+        // `prev` is answered now: the renames below need not delay it.
+        answer(std::mem::replace(&mut prev_result, Ok(Vec::new())));
         pending.intents = intents;
         pending.listed = false;
-        // 3. Renames, exclusive: a file another writer created first is never replaced.
-        let mut out = Vec::with_capacity(batch.len());
-        let mut new_keys = Vec::new();
-        let mut new_sizes = Vec::new();
+        pending.seq += 1;
+        // 4. Renames, exclusive: a file another writer created first is never replaced.
+        let mut renamed = Renamed {
+            day,
+            seq: pending.seq,
+            out: Vec::with_capacity(batch.len()),
+            keys: Vec::new(),
+            sizes: Vec::new(),
+        };
         let mut result = Ok(());
         for st in batch {
             let Some(tmp) = st.tmp else {
-                out.push((st.ids, Outcome::AlreadyStored));
+                renamed.out.push((st.ids, Outcome::AlreadyStored));
                 continue;
             };
             if result.is_err() {
@@ -665,13 +794,13 @@ impl Store {
             }
             match self.place(&tmp, &st.ids) {
                 Ok(true) => {
-                    new_keys.push(st.ids.key);
-                    new_sizes.push(st.size);
-                    out.push((st.ids, Outcome::Stored));
+                    renamed.keys.push(st.ids.key);
+                    renamed.sizes.push(st.size);
+                    renamed.out.push((st.ids, Outcome::Stored));
                 }
                 Ok(false) => {
                     let _ = fs::remove_file(&tmp);
-                    out.push((st.ids, Outcome::AlreadyStored));
+                    renamed.out.push((st.ids, Outcome::AlreadyStored));
                 }
                 Err(e) => {
                     let _ = fs::remove_file(&tmp);
@@ -679,17 +808,41 @@ impl Store {
                 }
             }
         }
-        result?;
-        // 4. The renames (and anything another writer renamed) reach the disk.
-        fsutil::syncfs(&root)?;
-        // 5. The count and /sync/ learn of them. Not synced here: the next commit's first
-        //    syncfs does it (or recovery, from the journal that keeps these intents).
-        self.days.append_lines(day, &new_keys, false)?;
+        // A failed batch's renamed files are listed by the next commit (`pending`).
+        (prev_result, result.map(|()| Some(renamed)))
+    }
+
+    /// Appends the keys of a renamed batch, now durable, to its day list and gives its
+    /// outcomes. Not synced: the next commit's first syncfs does it, and the journal keeps
+    /// the intents until then.
+    fn list(&self, r: Renamed, pending: &mut Pending) -> io::Result<Vec<(Ids, Outcome)>> {
+        if pending.seq != r.seq || pending.listed {
+            // Someone else completed it meanwhile (a replay): complete it the idempotent way.
+            let intents: Vec<Intent> = r
+                .keys
+                .iter()
+                .map(|&key| {
+                    let link = r
+                        .out
+                        .iter()
+                        .find(|(i, _)| i.key == key)
+                        .and_then(|(i, _)| i.link());
+                    Intent {
+                        day: r.day,
+                        key,
+                        link,
+                    }
+                })
+                .collect();
+            self.replay(&intents)?;
+            return Ok(r.out);
+        }
+        self.days.append_lines(r.day, &r.keys, false)?;
         pending.listed = true;
         // Sizes for "bytes stored"; a crash between the two appends is repaired by
         // `day_bytes`, which sizes the listed files it finds missing.
-        let _ = self.days.append_sizes(day, &new_sizes, false);
-        Ok(out)
+        let _ = self.days.append_sizes(r.day, &r.sizes, false);
+        Ok(r.out)
     }
 
     /// Ends this process's writing session cleanly: the last commit's day-list lines are made
@@ -704,11 +857,9 @@ impl Store {
         let (journal, pending) = &mut *guard;
         if !pending.is_empty() {
             if pending.listed {
-                let mut days: Vec<Day> = pending.intents.iter().map(|i| i.day).collect();
-                days.dedup();
-                for d in days {
-                    self.days.sync(d)?;
-                }
+                // Every day-list line appended since the last syncfs (with the pipelined
+                // writer that can be two commits' lines, on two days at midnight).
+                fsutil::syncfs(&File::open(&self.root)?)?;
             } else {
                 self.replay(&pending.intents)?;
             }
@@ -961,4 +1112,97 @@ pub fn key_of_path(path: &Path) -> Option<Key> {
         return None;
     }
     Key::parse(hex).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A minimal valid single-file v1 torrent, distinct per `n`.
+    fn torrent(n: u32) -> Vec<u8> {
+        let name = format!("file-{n}");
+        let mut t = b"d4:infod6:lengthi1e4:name".to_vec();
+        t.extend_from_slice(format!("{}:{name}", name.len()).as_bytes());
+        t.extend_from_slice(b"12:piece lengthi16384e6:pieces20:");
+        t.extend_from_slice(&[7u8; 20]);
+        t.extend_from_slice(b"ee");
+        t
+    }
+
+    fn pipelined(s: &Store, batch: Vec<Staged>, prev: Option<Renamed>) -> Step {
+        let mut done = None;
+        let r = s.commit_pipelined(batch, prev, |d| done = Some(d));
+        (done.expect("answered"), r)
+    }
+
+    struct Dir(PathBuf);
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+    fn dir(name: &str) -> Dir {
+        let d = std::env::temp_dir().join(format!("tt-store-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        Dir(d)
+    }
+
+    /// The pipeline: a batch is renamed (visible, uncounted, unanswered) by one call, and
+    /// counted and answered by the next, whose own batch is renamed meanwhile.
+    #[test]
+    fn pipelined_commits_answer_one_call_later() {
+        let d = dir("pipe");
+        let s = Store::open(&d.0, Config::default()).unwrap();
+        let a: Vec<Staged> = (0..3).map(|n| s.stage(&torrent(n)).unwrap()).collect();
+        let keys_a: Vec<Key> = a.iter().map(|st| st.ids.key).collect();
+        let r = pipelined(&s, a, None);
+        assert!(r.0.unwrap().is_empty());
+        let r = r.1.unwrap().unwrap();
+        assert_eq!(r.len(), 3);
+        assert!(keys_a.iter().all(|k| s.contains(k)), "renamed");
+        assert_eq!(s.count(), 0, "not listed before its rename is durable");
+        // The same torrent again, and new ones, while the first batch is in flight.
+        let mut b = vec![s.stage(&torrent(0)).unwrap()];
+        b.extend((3..5).map(|n| s.stage(&torrent(n)).unwrap()));
+        let (done, r2) = pipelined(&s, b, Some(r));
+        let done = done.unwrap();
+        assert_eq!(done.len(), 3);
+        assert!(done.iter().all(|(_, o)| *o == Outcome::Stored));
+        assert_eq!(s.count(), 3);
+        let (done, r3) = pipelined(&s, Vec::new(), r2.unwrap());
+        let outcomes: Vec<Outcome> = done.unwrap().into_iter().map(|(_, o)| o).collect();
+        assert_eq!(
+            outcomes,
+            [Outcome::AlreadyStored, Outcome::Stored, Outcome::Stored]
+        );
+        assert!(r3.unwrap().is_none());
+        assert_eq!(s.count(), 5);
+        assert_eq!(
+            s.days.read(Day::today()).unwrap().len() as u64,
+            5 * day::LINE_LEN
+        );
+    }
+
+    /// A renamed batch that is dropped (its outcomes never said) is still listed by the next
+    /// commit, exactly once; so is one whose later `list` comes after that.
+    #[test]
+    fn a_dropped_renamed_batch_is_listed_by_the_next_commit() {
+        let d = dir("drop");
+        let s = Store::open(&d.0, Config::default()).unwrap();
+        let (_, r) = pipelined(&s, vec![s.stage(&torrent(1)).unwrap()], None);
+        let r = r.unwrap().unwrap();
+        // A plain commit comes between: it completes the batch in flight (a replay).
+        s.commit(vec![s.stage(&torrent(2)).unwrap()]).unwrap();
+        assert_eq!(s.count(), 2);
+        // The late call lists nothing twice.
+        let (done, _) = pipelined(&s, Vec::new(), Some(r));
+        assert_eq!(done.unwrap().len(), 1);
+        assert_eq!(s.count(), 2);
+        let (_, r) = pipelined(&s, vec![s.stage(&torrent(3)).unwrap()], None);
+        drop(r);
+        s.commit(vec![s.stage(&torrent(4)).unwrap()]).unwrap();
+        assert_eq!(s.count(), 4);
+        s.settle().unwrap();
+        assert_eq!(s.count(), 4);
+    }
 }

@@ -5,11 +5,12 @@
 //! validate and hash on their own core, hand the bytes over, and wait on a may channel: no
 //! blocking disk call runs on a may worker. A pipeline of two threads: the *stager* writes
 //! each upload to its temp file as it arrives, the *committer* makes whatever is staged durable
-//! in one `Store::commit` — so the next batch's writes overlap the current batch's syncs.
+//! with `Store::commit_pipelined` — so the next batch's writes overlap the current batch's
+//! syncs, and one `syncfs` serves the renames of one batch and the temp files of the next.
 //! Must never: answer before `Store::commit` returned, or let one bad upload fail the others of
 //! its batch.
 
-use super::{Ids, Outcome, PutError, Staged, Store};
+use super::{Ids, Outcome, PutError, Renamed, Staged, Store};
 use crate::torrent::{self, Parsed};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -105,10 +106,23 @@ fn stage_all(store: &Store, rx: mpsc::Receiver<Job>, tx: mpsc::Sender<(Staged, S
     }
 }
 
-/// Commits everything staged so far in one batch, then answers each upload.
+/// Commits everything staged so far, pipelined: each `Store::commit_pipelined` call runs one
+/// `syncfs` that makes the previous batch's renames durable (that batch is answered right
+/// after) together with the new batch's temp files and intents (the new batch is renamed right
+/// after, and answered after the next call). A commit is still two syncs long, but a new batch
+/// starts every sync instead of every other one.
 fn commit_all(store: &Store, rx: mpsc::Receiver<(Staged, Sender<Reply>)>) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
+    let mut in_flight: Option<(Renamed, Vec<Sender<Reply>>)> = None;
+    loop {
+        let mut batch = Vec::new();
+        if in_flight.is_none() {
+            match rx.recv() {
+                Ok(x) => batch.push(x),
+                Err(_) => return,
+            }
+        }
+        // With a batch in flight, an empty next batch still runs its sync: it is what lets
+        // the batch in flight be answered.
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(x) => batch.push(x),
@@ -116,20 +130,36 @@ fn commit_all(store: &Store, rx: mpsc::Receiver<(Staged, Sender<Reply>)>) {
             }
         }
         let (staged, waiting): (Vec<Staged>, Vec<Sender<Reply>>) = batch.into_iter().unzip();
-        match store.commit(staged) {
-            Ok(outcomes) => {
-                for (reply, out) in waiting.into_iter().zip(outcomes) {
-                    let _ = reply.send(Ok(out));
-                }
+        let (prev, prev_waiting) = match in_flight.take() {
+            Some((r, w)) => (Some(r), w),
+            None => (None, Vec::new()),
+        };
+        let renamed = store.commit_pipelined(staged, prev, |result| answer(prev_waiting, result));
+        match renamed {
+            Ok(Some(r)) => in_flight = Some((r, waiting)),
+            Ok(None) => answer(waiting, Ok(Vec::new())),
+            Err(e) => answer(waiting, Err(e)),
+        }
+    }
+}
+
+/// Sends each waiting upload its outcome, or the batch's error.
+fn answer(waiting: Vec<Sender<Reply>>, result: std::io::Result<Vec<(Ids, Outcome)>>) {
+    match result {
+        Ok(outcomes) => {
+            let mut outcomes = outcomes.into_iter();
+            for reply in waiting {
+                let r = outcomes.next().map(Ok).unwrap_or_else(|| Err(stopped()));
+                let _ = reply.send(r);
             }
-            Err(e) => {
-                for reply in waiting {
-                    let err = match e.raw_os_error() {
-                        Some(code) => std::io::Error::from_raw_os_error(code),
-                        None => std::io::Error::new(e.kind(), e.to_string()),
-                    };
-                    let _ = reply.send(Err(PutError::Io(err)));
-                }
+        }
+        Err(e) => {
+            for reply in waiting {
+                let err = match e.raw_os_error() {
+                    Some(code) => std::io::Error::from_raw_os_error(code),
+                    None => std::io::Error::new(e.kind(), e.to_string()),
+                };
+                let _ = reply.send(Err(PutError::Io(err)));
             }
         }
     }
