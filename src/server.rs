@@ -124,6 +124,8 @@ pub struct App {
     pub storage: Arc<dyn Storage>,
     pub public_url: Option<String>,
     pub test_routes: bool,
+    /// The HTTP layer's body limit (named in the answer to a body over it).
+    pub max_body_bytes: u64,
     stats: Stats,
     limiter: RateLimiter,
     access_log: Option<AccessLog>,
@@ -136,6 +138,34 @@ impl http::Handler for App {
     fn handle(&self, req: &mut Request<'_>) -> Response {
         let started = Instant::now();
         let (route, resp) = self.route(req);
+        self.log(req, route, &resp, started);
+        resp
+    }
+
+    /// A refused upload body is answered in the upload route's format (headers, Fault).
+    fn body_error(&self, req: &Request<'_>, status: u16) -> Response {
+        let started = Instant::now();
+        // With a body error recorded, `handle` ran (and counted and logged the request);
+        // without one, the body was refused from its declared length before `handle`.
+        let handled = req.body.error().is_some();
+        let resp = self
+            .upload_body_error(req, status, !handled)
+            .unwrap_or_else(|| Response::error(status));
+        if !handled {
+            let route = match req.path() {
+                "/api/soap" => Route::Soap,
+                "/api/upload" | "/autoupload.php" | "/upload" => Route::Upload,
+                _ => Route::Other,
+            };
+            self.log(req, route, &resp, started);
+        }
+        resp
+    }
+}
+
+impl App {
+    /// Counts the request and writes its access-log line.
+    fn log(&self, req: &Request<'_>, route: Route, resp: &Response, started: Instant) {
         self.stats.request(route, resp.status, started.elapsed());
         if let Some(log) = &self.access_log {
             log.log(&accesslog::Entry {
@@ -149,7 +179,6 @@ impl http::Handler for App {
                 user_agent: req.header("User-Agent"),
             });
         }
-        resp
     }
 }
 
@@ -318,6 +347,7 @@ impl App {
             storage,
             public_url,
             test_routes: false,
+            max_body_bytes: http::config::MAX_BODY_BYTES,
             stats: Stats::default(),
             limiter: RateLimiter::new(0.0, 1.0, false),
             access_log: None,
@@ -468,6 +498,7 @@ pub fn serve(
     }
     let mut app = App::new(storage, args.public_url.clone());
     app.test_routes = args.test_routes;
+    app.max_body_bytes = args.max_body_bytes;
     app.limiter = RateLimiter::new(
         args.upload_rate,
         args.upload_burst,

@@ -187,3 +187,66 @@ fn blocked_torrent_answers_451_everywhere() {
         .unwrap()
         .contains("blocked: court order 7"));
 }
+
+/// A body over the limit is answered in the upload route's own format: the X-Thetorrent
+/// headers (and Torrage's), a SOAP Fault, whether the length was declared or found while
+/// reading chunks; nothing is stored.
+#[test]
+fn refused_upload_bodies_answer_in_the_routes_format() {
+    let s = start(&["--max-body-bytes", "100000"]);
+    let declared = |path: &str, ct: &str| {
+        let mut c = s.connect();
+        c.send(
+            format!(
+                "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {ct}\r\n\
+                 Content-Length: 200000\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        c.response()
+    };
+    let r = declared("/api/upload", "application/x-bittorrent");
+    assert_eq!(r.status, 413);
+    assert_eq!(r.header("X-Thetorrent-Result"), Some("failed"));
+    let e = r.header("X-Thetorrent-Error").unwrap();
+    assert!(e.contains("too large (limit 100000 bytes)"), "{e}");
+    let r = declared("/autoupload.php", "application/x-bittorrent");
+    assert_eq!(r.status, 413);
+    assert!(r
+        .header("X-Torrage-Error-Msg")
+        .unwrap()
+        .contains("too large"));
+    let r = declared("/api/soap", "text/xml");
+    assert_eq!(r.status, 500, "SOAP 1.1 Faults go with 500");
+    let body = String::from_utf8_lossy(&r.body);
+    assert!(
+        body.contains("<faultcode>soap:Client</faultcode>"),
+        "{body}"
+    );
+    assert!(body.contains("too large"), "{body}");
+    // Found while reading a chunked body.
+    let mut c = s.connect();
+    c.send(
+        b"POST /api/upload HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-bittorrent\r\n\
+          Transfer-Encoding: chunked\r\n\r\n",
+    );
+    let chunk = vec![b'a'; 50_000];
+    for _ in 0..3 {
+        c.send_lossy(format!("{:x}\r\n", chunk.len()).as_bytes());
+        c.send_lossy(&chunk);
+        c.send_lossy(b"\r\n");
+    }
+    let r = c.response();
+    assert_eq!(r.status, 413);
+    assert_eq!(r.header("X-Thetorrent-Result"), Some("failed"));
+    // Other routes keep the plain page.
+    let r = declared("/__test/echo", "application/octet-stream");
+    assert_eq!(r.status, 413);
+    assert_eq!(r.header("X-Thetorrent-Result"), None);
+    // Counted as failed uploads, nothing stored.
+    let mut c = s.connect();
+    c.send(b"GET /api/stats HTTP/1.1\r\nHost: x\r\n\r\n");
+    let stats = String::from_utf8(c.response().body).unwrap();
+    assert!(stats.contains("\"count\":0"), "{stats}");
+    assert!(stats.contains("\"failed\":4"), "{stats}");
+}

@@ -78,8 +78,11 @@ impl App {
         }
         let body = match req.body.read_all(soap::MAX_REQUEST_BYTES as u64) {
             Ok(b) => b,
-            // The HTTP layer answers body errors (413, 400, timeouts) itself.
-            Err(_) => return Response::error(400),
+            // The HTTP layer replaces this answer (`body_error`: a Fault).
+            Err(_) => {
+                self.stats.upload(Err(()));
+                return Response::error(400);
+            }
         };
         let call =
             match soap::parse_request_with_limit(&body, self.storage.config().max_torrent_size) {
@@ -206,6 +209,54 @@ impl App {
                     .into(),
             ))
         }
+    }
+}
+
+impl App {
+    /// The answer to an upload whose body the HTTP layer refused (over the body limit,
+    /// malformed chunks, too slow): in the route's own format — `X-Thetorrent-*` headers, a
+    /// SOAP Fault, the form's page — instead of the layer's bare error page. `None` for
+    /// other routes.
+    /// `count`: count the failed upload (when `handle` did not already).
+    pub(super) fn upload_body_error(
+        &self,
+        req: &Request<'_>,
+        status: u16,
+        count: bool,
+    ) -> Option<Response> {
+        let flavor = match req.path() {
+            "/api/soap" => None,
+            "/api/upload" => Some(Flavor::Api),
+            "/autoupload.php" => Some(Flavor::Torrage),
+            "/upload" => Some(Flavor::Form),
+            _ => return None,
+        };
+        let msg = match status {
+            413 => format!(
+                "request body too large (limit {} bytes): nothing was stored",
+                self.max_body_bytes
+            ),
+            408 => "request body sent too slowly: nothing was stored".to_string(),
+            431 => "request trailers too large: nothing was stored".to_string(),
+            _ => "malformed request body: nothing was stored".to_string(),
+        };
+        if count {
+            self.stats.upload(Err(()));
+        }
+        Some(match flavor {
+            None => fault(FaultCode::Client, &msg).close(),
+            Some(f) => {
+                let mut r = answer(
+                    f,
+                    vec![FileOutcome {
+                        filename: String::new(),
+                        result: Err((status, msg)),
+                    }],
+                );
+                r.status = status;
+                r.close()
+            }
+        })
     }
 }
 
