@@ -8,18 +8,102 @@
 //! coroutine and blocks only a plain thread), keep a connection whose framing is unsure, hold
 //! more than `max_idle` idle connections, read a body past its limit.
 //!
-//! Timeouts: `set_read_timeout`/`set_write_timeout` on may sockets, as `src/http/wire.rs` does
-//! for body reads. A timed may read followed by the coroutine's end once correlated with a
-//! heap corruption in may 0.3 (see `linger_close` in `src/http/wire.rs` and ARCHITECTURE.md);
-//! that case was a *lingering* read ending the coroutine. Here the timeout is needed to bound
-//! a hung object store, and it is kept simple: set once per connection, never changed.
+//! Timeouts: no may socket timeouts (timed may reads corrupted the heap in may 0.3: see
+//! ARCHITECTURE.md, "HTTP decisions"). Each exchange instead registers its socket and deadline
+//! with a watchdog thread, which shuts the socket down (`shutdown(2)`) once the deadline
+//! passes; the blocked read or write then fails and the exchange reports a timeout. The
+//! watchdog holds its own duplicate of the descriptor until the entry is removed, so it can
+//! never shut down another socket that reused the number.
+//! Connecting keeps may's `connect_timeout` (it only waits when a connect does not complete
+//! at once, which on loopback and LANs it does).
 
 use crate::cli::http_client::{read_body, read_head, stale, HttpError, ResponseHead};
 use may::net::TcpStream;
+use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+/// How often the watchdog looks for exchanges past their deadline (timeouts fire up to this
+/// late).
+pub const S3_WATCH_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Sockets of exchanges in flight and their deadlines, watched by one thread.
+struct Watchdog {
+    next: AtomicU64,
+    /// id → (a duplicate of the socket's descriptor, deadline, fired)
+    entries: Mutex<HashMap<u64, (OwnedFd, Instant, bool)>>,
+}
+
+fn watchdog() -> &'static Watchdog {
+    static W: OnceLock<&'static Watchdog> = OnceLock::new();
+    W.get_or_init(|| {
+        let w: &'static Watchdog = Box::leak(Box::new(Watchdog {
+            next: AtomicU64::new(0),
+            entries: Mutex::new(HashMap::new()),
+        }));
+        let _ = std::thread::Builder::new()
+            .name("thetorrent-s3-watchdog".into())
+            .spawn(move || loop {
+                std::thread::sleep(S3_WATCH_INTERVAL);
+                let now = Instant::now();
+                let mut e = w.entries.lock().unwrap_or_else(|p| p.into_inner());
+                for (fd, deadline, fired) in e.values_mut() {
+                    if !*fired && now >= *deadline {
+                        // SAFETY: our own duplicate, open while its entry exists.
+                        unsafe { libc::shutdown(fd.as_raw_fd(), libc::SHUT_RDWR) };
+                        *fired = true;
+                    }
+                }
+            });
+        w
+    })
+}
+
+/// An exchange's registration; dropping it removes it (and closes the duplicate).
+struct Watch(u64);
+
+impl Watch {
+    fn start(fd: RawFd, timeout: Duration) -> io::Result<Watch> {
+        // SAFETY: duplicating a descriptor we hold open; the copy is owned from here on.
+        let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+        if dup < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a fresh descriptor nobody else owns.
+        let dup = unsafe { OwnedFd::from_raw_fd(dup) };
+        let w = watchdog();
+        let id = w.next.fetch_add(1, Ordering::Relaxed);
+        w.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, (dup, Instant::now() + timeout, false));
+        Ok(Watch(id))
+    }
+
+    /// Whether the deadline passed (the socket was shut down).
+    fn fired(&self) -> bool {
+        watchdog()
+            .entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&self.0)
+            .is_some_and(|e| e.2)
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        watchdog()
+            .entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.0);
+    }
+}
 
 /// A pooled connection idle longer than this is closed instead of reused (servers close idle
 /// connections after 5 s to a few minutes; a reused closed one costs a retry).
@@ -92,8 +176,6 @@ impl Transport {
         for a in &self.addrs {
             match TcpStream::connect_timeout(a, self.timeout) {
                 Ok(s) => {
-                    s.set_read_timeout(Some(self.timeout))?;
-                    s.set_write_timeout(Some(self.timeout))?;
                     let _ = s.set_nodelay(true);
                     return Ok(BufReader::with_capacity(16 * 1024, s));
                 }
@@ -148,11 +230,36 @@ impl Transport {
         }
     }
 
-    fn exchange_on(
+    /// `exchange_inner` under the watchdog: past the timeout the socket is shut down and the
+    /// failure reported as a timeout (never as a stale pooled connection).
+    fn exchange_on(&self, conn: Conn, req: &Request<'_>, reused: bool) -> Result<Reply, Attempt> {
+        let watch = Watch::start(conn.get_ref().as_raw_fd(), self.timeout)
+            .map_err(|error| Attempt::Failed(Failure::Io { error, sent: false }))?;
+        let r = self.exchange_inner(conn, req, reused, &watch);
+        let fired = watch.fired();
+        drop(watch);
+        match r {
+            Err(Attempt::Failed(Failure::Io { sent, .. })) | Err(Attempt::Stale { sent })
+                if fired =>
+            {
+                Err(Attempt::Failed(Failure::Io {
+                    error: io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("no answer within {:?}", self.timeout),
+                    ),
+                    sent,
+                }))
+            }
+            r => r,
+        }
+    }
+
+    fn exchange_inner(
         &self,
         mut conn: Conn,
         req: &Request<'_>,
         reused: bool,
+        watch: &Watch,
     ) -> Result<Reply, Attempt> {
         let mut head = format!(
             "{} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: thetorrent/{}\r\n",
@@ -210,7 +317,9 @@ impl Transport {
             }
             Err(e) => return Err(Attempt::Failed(failure(e))),
         };
-        if head.keep_alive && conn.buffer().is_empty() {
+        // A connection the watchdog shut down (the deadline passed just as the answer
+        // ended) is not kept.
+        if head.keep_alive && conn.buffer().is_empty() && !watch.fired() {
             self.give_back(conn);
         }
         Ok(Reply { head, body })
