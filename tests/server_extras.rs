@@ -217,7 +217,7 @@ fn refused_upload_bodies_answer_in_the_routes_format() {
         .unwrap()
         .contains("too large"));
     let r = declared("/api/soap", "text/xml");
-    assert_eq!(r.status, 500, "SOAP 1.1 Faults go with 500");
+    assert_eq!(r.status, 413, "the body error's status, with a Fault");
     let body = String::from_utf8_lossy(&r.body);
     assert!(
         body.contains("<faultcode>soap:Client</faultcode>"),

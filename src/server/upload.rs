@@ -243,20 +243,21 @@ impl App {
         if count {
             self.stats.upload(Err(()));
         }
-        Some(match flavor {
-            None => fault(FaultCode::Client, &msg).close(),
-            Some(f) => {
-                let mut r = answer(
-                    f,
-                    vec![FileOutcome {
-                        filename: String::new(),
-                        result: Err((status, msg)),
-                    }],
-                );
-                r.status = status;
-                r.close()
-            }
-        })
+        // The body error's own status (413, 400, 408), also on the SOAP Fault: SOAP clients
+        // read a Fault whatever the status, and the status tells proxies and logs what
+        // happened.
+        let mut r = match flavor {
+            None => fault(FaultCode::Client, &msg),
+            Some(f) => answer(
+                f,
+                vec![FileOutcome {
+                    filename: String::new(),
+                    result: Err((status, msg)),
+                }],
+            ),
+        };
+        r.status = status;
+        Some(r.close())
     }
 }
 
