@@ -317,6 +317,15 @@ fn two_front_ends_share_a_bucket() {
         }));
     }
     eprintln!("count converged within {worst:?} (list TTL {LIST_TTL} s)");
+    // The front pages say the same.
+    let want = format!(
+        "There are <strong>{}</strong> stored torrents.",
+        torrents.len()
+    );
+    for s in [&a, &c] {
+        let page = String::from_utf8(get(s, "/", "").body).unwrap();
+        assert!(page.contains(&want), "{want} not in the front page");
+    }
     for s in [&a, &c] {
         let r = get(s, &format!("/sync/{}.txt", today()), "");
         assert_eq!(r.body.len(), torrents.len() * 41);
