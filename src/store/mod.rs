@@ -39,6 +39,11 @@ use std::sync::{Mutex, OnceLock};
 /// so about 11,000 uploads; recovery replays at most this much).
 pub const JOURNAL_MAX_BYTES: u64 = 1024 * 1024;
 
+/// Temp files of a session rotate through this many subfolders of its temp folder ...
+pub const TMP_SLOTS: u64 = 4;
+/// ... moving to the next after this many files.
+pub const TMP_SLOT_FILES: u64 = 64;
+
 /// Default size limit of one torrent file (10 MiB).
 pub const DEFAULT_MAX_TORRENT_SIZE: usize = 10 * 1024 * 1024;
 
@@ -574,13 +579,18 @@ impl Store {
             });
         }
         let s = self.session()?;
-        let tmp = s
+        let seq = s.seq.fetch_add(1, Ordering::Relaxed);
+        // Temp files rotate through a few subfolders, so that creating the next files and
+        // renaming the previous batch out do not wait on one folder's lock.
+        let dir = s
             .tmp_dir
-            .join(format!("{}.tmp", s.seq.fetch_add(1, Ordering::Relaxed)));
+            .join(format!("{}", (seq / TMP_SLOT_FILES) % TMP_SLOTS));
+        let tmp = dir.join(format!("{seq}.tmp"));
         let create = || OpenOptions::new().write(true).create_new(true).open(&tmp);
         let res = match create() {
-            // The temp folder was removed behind our back (an operator cleaning up): again.
-            Err(e) if not_found(&e) => fs::create_dir_all(&s.tmp_dir).and_then(|_| create()),
+            // First use of the subfolder, or the temp folder was removed behind our back (an
+            // operator cleaning up): again.
+            Err(e) if not_found(&e) => fs::create_dir_all(&dir).and_then(|_| create()),
             r => r,
         }
         .and_then(|mut f| f.write_all(bytes));
