@@ -4,6 +4,11 @@
 //! the upload rate is compared with.
 //!
 //! `cargo bench --bench durable_create -- DIR [FILES=2000] [THREADS=1,2,32] [SIZE=20480]`
+//!
+//! With `DURABLE_CREATE_KEEP=1` the files are left in DIR (the caller removes them later):
+//! ext4 skips inodes freed in the last seconds when it allocates new ones, so deleting
+//! thousands of files just before the measured server creates its own would slow the server
+//! down — a cost of the measurement, not of the server.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -57,6 +62,8 @@ fn main() {
             "durable create: {t:>3} threads, {files} x {size} B: {:.0} files/s",
             files as f64 / secs
         );
-        let _ = fs::remove_dir_all(&dir);
+        if std::env::var_os("DURABLE_CREATE_KEEP").is_none() {
+            let _ = fs::remove_dir_all(&dir);
+        }
     }
 }

@@ -1,12 +1,14 @@
-//! `torrent::validate` against plain SHA-1 over the same bytes, on real 20–100 KB torrents.
+//! `torrent::validate` against plain SHA-1 over the same bytes, on real 20–100 KB torrents;
+//! and `soap::parse_request` of the same files as SOAP uploads.
 //!
 //! The contract (DESIGN.md): validation must reach at least 0.8x the throughput of hashing, i.e.
 //! parsing costs much less than the SHA-1 of the info dict it has to compute anyway.
 
+use base64::Engine;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use sha1::{Digest, Sha1};
 use std::hint::black_box;
-use thetorrent::torrent;
+use thetorrent::{soap, torrent};
 
 const FILES: [&str; 3] = [
     "crates-bendy-0.6.1/examples/torrent_files/debian-9.4.0-amd64-netinst.iso.torrent",
@@ -29,6 +31,29 @@ fn bench(c: &mut Criterion) {
         g.bench_function("torrent::validate", |b| {
             b.iter(|| torrent::validate(black_box(&bytes[..])))
         });
+        // A SOAP upload of the same file, as PHP sends it (one base64 line) and as Perl's
+        // MIME::Base64 does (76-character lines).
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
+        let lines: Vec<&str> = b64
+            .as_bytes()
+            .chunks(76)
+            .map(|c| std::str::from_utf8(c).unwrap_or_default())
+            .collect();
+        for (how, text) in [
+            ("one line", b64.clone()),
+            ("76-char lines", lines.join("\n")),
+        ] {
+            let envelope = format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<SOAP-ENV:Envelope \
+                 xmlns:SOAP-ENV=\"http://schemas.xmlsoap.org/soap/envelope/\" \
+                 xmlns:ns1=\"urn:TorrentService\"><SOAP-ENV:Body><ns1:storeTorrent>\
+                 <torrent>{text}</torrent></ns1:storeTorrent></SOAP-ENV:Body></SOAP-ENV:Envelope>"
+            );
+            assert!(soap::parse_request(envelope.as_bytes()).is_ok());
+            g.bench_function(format!("soap::parse_request, {how}"), |b| {
+                b.iter(|| soap::parse_request(black_box(envelope.as_bytes())))
+            });
+        }
         g.finish();
     }
 }

@@ -37,7 +37,7 @@ SEED=$RANDOM
 RATIOS=""
 for i in $(seq "$SLICES"); do
     for KIND in post soap; do
-        L=$("$DC" "$W/dc" 1500 32 20480 2>/dev/null | awk '/files\/s/ {print $(NF-1)}')
+        L=$(DURABLE_CREATE_KEEP=1 "$DC" "$W/dc" 1500 32 20480 2>/dev/null | awk '/files\/s/ {print $(NF-1)}')
         rm -rf "$W/dc"
         if [ $((i % 2)) = 1 ]; then order="a b"; else order="b a"; fi
         declare -A R

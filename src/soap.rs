@@ -281,9 +281,9 @@ fn display_name(n: &[u8]) -> String {
 fn next_token(i: &[u8], base: usize) -> Result<(&[u8], Token<'_>), SoapError> {
     let err = |at: usize, reason: &'static str| SoapError::Xml { at, reason };
     if i.first() != Some(&b'<') {
-        let (rest, text) = take_till::<_, _, nom::error::Error<&[u8]>>(|c| c == b'<')(i)
-            .map_err(|_| err(base, "bad text"))?;
-        return Ok((rest, Token::Text(text)));
+        // Text runs to the next `<` (memchr: the base64 text is nearly the whole envelope).
+        let end = memchr::memchr(b'<', i).unwrap_or(i.len());
+        return Ok((&i[end..], Token::Text(&i[..end])));
     }
     if let Ok((rest, _)) = tag::<_, _, nom::error::Error<&[u8]>>("<!--")(i) {
         let (rest, _) = take_until::<_, _, nom::error::Error<&[u8]>>("-->")(rest)
@@ -428,6 +428,18 @@ fn char_ref(digits: &[u8], radix: u32) -> Option<char> {
     }
 }
 
+/// The base64 alphabet (`A-Z a-z 0-9 + /`), as a table for the collector's fast path.
+const BASE64_SYMBOL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric() || b == b'+' || b == b'/';
+        c += 1;
+    }
+    t
+};
+
 /// Collects the base64 text of the torrent part without its whitespace, and counts it past the
 /// point where it stops being kept (so an oversized torrent is reported with its size but never
 /// held in memory beyond the limit).
@@ -457,14 +469,29 @@ impl Base64Collector {
     }
 
     fn push(&mut self, piece: &[u8]) {
-        for &c in piece {
+        let mut rest = piece;
+        while !rest.is_empty() {
+            // Runs of base64 symbols between line breaks are nearly all of the text: counted
+            // and kept in one go.
+            let run = rest
+                .iter()
+                .position(|&c| !BASE64_SYMBOL[c as usize])
+                .unwrap_or(rest.len());
+            if run > 0 {
+                self.symbols += run as u64;
+                self.seen += run as u64;
+                let room = self.keep_max.saturating_sub(self.kept.len());
+                self.kept.extend_from_slice(&rest[..run.min(room)]);
+                rest = &rest[run..];
+                continue;
+            }
+            let c = rest[0];
+            rest = &rest[1..];
             if c.is_ascii_whitespace() {
                 continue;
             }
             if c != b'=' {
-                if self.first_invalid.is_none()
-                    && !(c.is_ascii_alphanumeric() || c == b'+' || c == b'/')
-                {
+                if self.first_invalid.is_none() {
                     self.first_invalid = Some(self.seen);
                 }
                 self.symbols += 1;
