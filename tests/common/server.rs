@@ -185,6 +185,15 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // A failing test shows what the server said, and how it ended.
+        if std::thread::panicking() {
+            let status = self.child.try_wait().ok().flatten();
+            eprintln!(
+                "--- server {} (exit: {status:?}) log:\n{}",
+                self.addr,
+                self.log()
+            );
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
