@@ -18,9 +18,11 @@
 //! Timeouts: no may socket timeouts (timed may reads corrupted the heap in may 0.3: see
 //! ARCHITECTURE.md, "HTTP decisions"). Each exchange instead registers its socket and deadline
 //! with a watchdog thread, which shuts the socket down (`shutdown(2)`) once the deadline
-//! passes; the blocked read or write then fails and the exchange reports a timeout. The
-//! watchdog holds its own duplicate of the descriptor until the entry is removed, so it can
-//! never shut down another socket that reused the number.
+//! passes; the blocked read or write then fails and the exchange reports a timeout. The entry
+//! is removed before the connection can be closed, so the watchdog never touches a closed or
+//! reused descriptor. (Not a duplicate descriptor: a socket kept open by a duplicate stays in
+//! may's epoll set after may closed its own descriptor and freed the event data epoll still
+//! points to — a crash seen in the outage test.)
 //! Connecting keeps may's `connect_timeout` (it only waits when a connect does not complete
 //! at once, which on loopback and LANs it does).
 
@@ -28,7 +30,7 @@ use crate::cli::http_client::{read_body, read_head, stale, HttpError, ResponseHe
 use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -40,8 +42,8 @@ pub const S3_WATCH_INTERVAL: Duration = Duration::from_millis(100);
 /// Sockets of exchanges in flight and their deadlines, watched by one thread.
 struct Watchdog {
     next: AtomicU64,
-    /// id → (a duplicate of the socket's descriptor, deadline, fired)
-    entries: Mutex<HashMap<u64, (OwnedFd, Instant, bool)>>,
+    /// id → (socket, deadline, fired)
+    entries: Mutex<HashMap<u64, (RawFd, Instant, bool)>>,
 }
 
 fn watchdog() -> &'static Watchdog {
@@ -59,8 +61,9 @@ fn watchdog() -> &'static Watchdog {
                 let mut e = w.entries.lock().unwrap_or_else(|p| p.into_inner());
                 for (fd, deadline, fired) in e.values_mut() {
                     if !*fired && now >= *deadline {
-                        // SAFETY: our own duplicate, open while its entry exists.
-                        unsafe { libc::shutdown(fd.as_raw_fd(), libc::SHUT_RDWR) };
+                        // SAFETY: the socket is open: an entry is removed (under this lock)
+                        // before its connection can be closed (`Transport::exchange_on`).
+                        unsafe { libc::shutdown(*fd, libc::SHUT_RDWR) };
                         *fired = true;
                     }
                 }
@@ -69,45 +72,28 @@ fn watchdog() -> &'static Watchdog {
     })
 }
 
-/// An exchange's registration; dropping it removes it (and closes the duplicate).
+/// An exchange's registration with the watchdog; `finish` it before the socket is closed.
 struct Watch(u64);
 
 impl Watch {
-    fn start(fd: RawFd, timeout: Duration) -> io::Result<Watch> {
-        // SAFETY: duplicating a descriptor we hold open; the copy is owned from here on.
-        let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
-        if dup < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: a fresh descriptor nobody else owns.
-        let dup = unsafe { OwnedFd::from_raw_fd(dup) };
+    fn start(fd: RawFd, timeout: Duration) -> Watch {
         let w = watchdog();
         let id = w.next.fetch_add(1, Ordering::Relaxed);
         w.entries
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(id, (dup, Instant::now() + timeout, false));
-        Ok(Watch(id))
+            .insert(id, (fd, Instant::now() + timeout, false));
+        Watch(id)
     }
 
-    /// Whether the deadline passed (the socket was shut down).
-    fn fired(&self) -> bool {
+    /// Removes the registration; whether the deadline had passed (the socket was shut down).
+    fn finish(self) -> bool {
         watchdog()
             .entries
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&self.0)
+            .remove(&self.0)
             .is_some_and(|e| e.2)
-    }
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        watchdog()
-            .entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.0);
     }
 }
 
@@ -308,12 +294,21 @@ impl Transport {
 
     /// `exchange_inner` under the watchdog: past the timeout the socket is shut down and the
     /// failure reported as a timeout (never as a stale pooled connection).
-    fn exchange_on(&self, conn: Conn, req: &Request<'_>, reused: bool) -> Result<Reply, Attempt> {
-        let watch = Watch::start(conn.get_ref().as_raw_fd(), self.timeout)
-            .map_err(|error| Attempt::Failed(Failure::Io { error, sent: false }))?;
-        let r = self.exchange_inner(conn, req, reused, &watch);
-        let fired = watch.fired();
-        drop(watch);
+    fn exchange_on(
+        &self,
+        mut conn: Conn,
+        req: &Request<'_>,
+        reused: bool,
+    ) -> Result<Reply, Attempt> {
+        let watch = Watch::start(conn.get_ref().as_raw_fd(), self.timeout);
+        let (r, keep) = self.exchange_inner(&mut conn, req, reused);
+        // The watch ends before the socket can be closed (below, or in the pool later).
+        let fired = watch.finish();
+        if keep && !fired {
+            self.give_back(conn);
+        } else {
+            drop(conn);
+        }
         match r {
             Err(Attempt::Failed(Failure::Io { sent, .. })) | Err(Attempt::Stale { sent })
                 if fired =>
@@ -330,13 +325,25 @@ impl Transport {
         }
     }
 
+    /// One request and its answer on `conn`; also says whether the connection can be kept.
     fn exchange_inner(
         &self,
-        mut conn: Conn,
+        conn: &mut Conn,
         req: &Request<'_>,
         reused: bool,
-        watch: &Watch,
-    ) -> Result<Reply, Attempt> {
+    ) -> (Result<Reply, Attempt>, bool) {
+        match self.exchange_steps(conn, req, reused) {
+            Ok((reply, keep)) => (Ok(reply), keep),
+            Err(e) => (Err(e), false),
+        }
+    }
+
+    fn exchange_steps(
+        &self,
+        conn: &mut Conn,
+        req: &Request<'_>,
+        reused: bool,
+    ) -> Result<(Reply, bool), Attempt> {
         let mut head = format!(
             "{} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: thetorrent/{}\r\n",
             req.method,
@@ -379,26 +386,25 @@ impl Transport {
             Err(e) => return Err(stale_or(e, true)),
         }
         let bodyless = req.method == "HEAD";
-        let head = read_head(&mut conn, bodyless).map_err(|e| Attempt::Failed(failure(e)))?;
+        let head = read_head(conn, bodyless).map_err(|e| Attempt::Failed(failure(e)))?;
         let ok = (200..300).contains(&head.status);
         let limit = if ok { req.limit } else { self.max_error_body };
-        let body = match read_body(&mut conn, &head.framing, limit) {
+        let body = match read_body(conn, &head.framing, limit) {
             Ok(b) => b,
             Err(HttpError::TooLarge { .. }) if !ok => {
                 // An oversized error body: the status is what matters; the connection goes.
-                return Ok(Reply {
-                    head,
-                    body: Vec::new(),
-                });
+                return Ok((
+                    Reply {
+                        head,
+                        body: Vec::new(),
+                    },
+                    false,
+                ));
             }
             Err(e) => return Err(Attempt::Failed(failure(e))),
         };
-        // A connection the watchdog shut down (the deadline passed just as the answer
-        // ended) is not kept.
-        if head.keep_alive && conn.buffer().is_empty() && !watch.fired() {
-            self.give_back(conn);
-        }
-        Ok(Reply { head, body })
+        let keep = head.keep_alive && conn.buffer().is_empty();
+        Ok((Reply { head, body }, keep))
     }
 }
 
