@@ -14,7 +14,7 @@ use crate::web;
 use accesslog::AccessLog;
 use ratelimit::RateLimiter;
 use stats::{Route, Stats};
-use upload::Flavor;
+use upload::Endpoint;
 
 pub mod accesslog;
 mod pages;
@@ -148,16 +148,18 @@ impl http::Handler for App {
         // With a body error recorded, `handle` ran (and counted and logged the request);
         // without one, the body was refused from its declared length before `handle`.
         let handled = req.body.error().is_some();
-        let resp = self
-            .upload_body_error(req, status, !handled)
-            .unwrap_or_else(|| Response::error(status));
+        let ep = Endpoint::of(req.path());
+        let resp = match ep {
+            Some(ep) => self.upload_body_error(ep, status, !handled),
+            None => Response::error(status),
+        };
         if !handled {
-            let route = match req.path() {
-                "/api/soap" => Route::Soap,
-                "/api/upload" | "/autoupload.php" | "/upload" => Route::Upload,
-                _ => Route::Other,
-            };
-            self.log(req, route, &resp, started);
+            self.log(
+                req,
+                ep.map_or(Route::Other, Endpoint::route),
+                &resp,
+                started,
+            );
         }
         resp
     }
@@ -193,12 +195,8 @@ impl App {
         let path = req.path().to_owned();
         let get = matches!(req.method(), Method::Get | Method::Head);
         // Uploads first: they are the only routes that take a body.
-        let upload = match path.as_str() {
-            "/api/soap" => Some(Route::Soap),
-            "/api/upload" | "/autoupload.php" | "/upload" => Some(Route::Upload),
-            _ => None,
-        };
-        if let Some(route) = upload {
+        if let Some(ep) = Endpoint::of(&path) {
+            let route = ep.route();
             if req.method() == Method::Post {
                 if let Err(wait) = self.limiter.check(req.peer().map(|a| a.ip())) {
                     let secs = wait.as_secs() + 1;
@@ -212,11 +210,9 @@ impl App {
                     );
                 }
             }
-            let resp = match path.as_str() {
-                "/api/soap" => self.soap(req),
-                "/api/upload" => self.upload(req, Flavor::Api),
-                "/autoupload.php" => self.upload(req, Flavor::Torrage),
-                _ => self.upload(req, Flavor::Form),
+            let resp = match ep {
+                Endpoint::Soap => self.soap(req),
+                Endpoint::Post(flavor) => self.upload(req, flavor),
             };
             return (route, resp);
         }

@@ -30,6 +30,35 @@ pub enum Flavor {
     Form,
 }
 
+/// An upload route: SOAP, or one of the POST interfaces.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `/api/soap`.
+    Soap,
+    Post(Flavor),
+}
+
+impl Endpoint {
+    /// The upload route at `path`, if it is one (the only routes that take a body).
+    pub fn of(path: &str) -> Option<Endpoint> {
+        Some(match path {
+            "/api/soap" => Endpoint::Soap,
+            "/api/upload" => Endpoint::Post(Flavor::Api),
+            "/autoupload.php" => Endpoint::Post(Flavor::Torrage),
+            "/upload" => Endpoint::Post(Flavor::Form),
+            _ => return None,
+        })
+    }
+
+    /// Its route in the statistics.
+    pub fn route(self) -> super::stats::Route {
+        match self {
+            Endpoint::Soap => super::stats::Route::Soap,
+            Endpoint::Post(_) => super::stats::Route::Upload,
+        }
+    }
+}
+
 /// The outcome of one uploaded file.
 struct FileOutcome {
     filename: String,
@@ -215,22 +244,9 @@ impl App {
 impl App {
     /// The answer to an upload whose body the HTTP layer refused (over the body limit,
     /// malformed chunks, too slow): in the route's own format — `X-Thetorrent-*` headers, a
-    /// SOAP Fault, the form's page — instead of the layer's bare error page. `None` for
-    /// other routes.
+    /// SOAP Fault, the form's page — instead of the layer's bare error page.
     /// `count`: count the failed upload (when `handle` did not already).
-    pub(super) fn upload_body_error(
-        &self,
-        req: &Request<'_>,
-        status: u16,
-        count: bool,
-    ) -> Option<Response> {
-        let flavor = match req.path() {
-            "/api/soap" => None,
-            "/api/upload" => Some(Flavor::Api),
-            "/autoupload.php" => Some(Flavor::Torrage),
-            "/upload" => Some(Flavor::Form),
-            _ => return None,
-        };
+    pub(super) fn upload_body_error(&self, ep: Endpoint, status: u16, count: bool) -> Response {
         let msg = match status {
             413 => format!(
                 "request body too large (limit {} bytes): nothing was stored",
@@ -246,9 +262,9 @@ impl App {
         // The body error's own status (413, 400, 408), also on the SOAP Fault: SOAP clients
         // read a Fault whatever the status, and the status tells proxies and logs what
         // happened.
-        let mut r = match flavor {
-            None => fault(FaultCode::Client, &msg),
-            Some(f) => answer(
+        let mut r = match ep {
+            Endpoint::Soap => fault(FaultCode::Client, &msg),
+            Endpoint::Post(f) => answer(
                 f,
                 vec![FileOutcome {
                     filename: String::new(),
@@ -257,7 +273,7 @@ impl App {
             ),
         };
         r.status = status;
-        Some(r.close())
+        r.close()
     }
 }
 
