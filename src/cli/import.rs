@@ -263,7 +263,9 @@ pub fn run(store: &Store, args: &ImportArgs) -> Result<i32, i32> {
 }
 
 fn stage_one(store: &Store, path: &Path) -> Item {
-    match read_limited(store, path).and_then(|b| store.stage(&b).map_err(|e| e.to_string())) {
+    match read_limited(store.config(), path)
+        .and_then(|b| store.stage(&b).map_err(|e| e.to_string()))
+    {
         Ok(st) => Item::Staged(st),
         Err(msg) => Item::Rejected(path.to_path_buf(), msg),
     }

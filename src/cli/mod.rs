@@ -226,24 +226,12 @@ pub(crate) fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
 }
 
 /// Reads a file for storing, refusing before reading when it is over the limit.
-pub(crate) fn read_limited(store: &Store, path: &std::path::Path) -> Result<Vec<u8>, String> {
+pub(crate) fn read_limited(
+    config: &store::Config,
+    path: &std::path::Path,
+) -> Result<Vec<u8>, String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
-    store.check_size(meta.len()).map_err(|e| e.to_string())?;
-    std::fs::read(path).map_err(|e| format!("cannot read: {e}"))
-}
-
-/// Reads a file for storing through a `Storage`, refusing before reading when it is over
-/// the limit.
-fn read_for(storage: &dyn Storage, path: &std::path::Path) -> Result<Vec<u8>, String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
-    let limit = storage.config().max_torrent_size as u64;
-    if meta.len() > limit {
-        return Err(store::PutError::TooLarge {
-            size: meta.len(),
-            limit,
-        }
-        .to_string());
-    }
+    config.check_size(meta.len()).map_err(|e| e.to_string())?;
     std::fs::read(path).map_err(|e| format!("cannot read: {e}"))
 }
 
@@ -251,7 +239,7 @@ fn add(storage: &dyn Storage, files: &[PathBuf]) -> Result<i32, i32> {
     let mut code = EXIT_OK;
     let mut out = std::io::stdout().lock();
     for path in files {
-        let bytes = match read_for(storage, path) {
+        let bytes = match read_limited(storage.config(), path) {
             Ok(b) => b,
             Err(e) => {
                 eprintln!("{}: {e}", path.display());

@@ -852,20 +852,10 @@ impl Storage for S3Store {
 
     fn put(&self, bytes: Vec<u8>) -> Result<(Ids, Outcome), PutError> {
         let s = &self.shared;
-        let limit = s.config.max_torrent_size as u64;
-        if bytes.len() as u64 > limit {
-            return Err(PutError::TooLarge {
-                size: bytes.len() as u64,
-                limit,
-            });
-        }
+        s.config.check_size(bytes.len() as u64)?;
         let parsed = torrent::validate(&bytes).map_err(PutError::Invalid)?;
         let ids = Ids::of(&parsed);
-        for k in std::iter::once(ids.key).chain(ids.link()) {
-            if let Some(reason) = self.blocked(&k) {
-                return Err(PutError::Blocked { key: k, reason });
-            }
-        }
+        ids.check_blocked(|k| self.blocked(k))?;
         // A hybrid's second key first: when the primary's PUT creates it, everything the
         // upload needs is there and only the listing remains (a retry after a failure here
         // finds the copy and goes on).

@@ -54,6 +54,18 @@ pub struct Config {
     pub max_torrent_size: usize,
 }
 
+impl Config {
+    /// Checks the size limit (callers with a file size can reject before reading).
+    pub fn check_size(&self, size: u64) -> Result<(), PutError> {
+        let limit = self.max_torrent_size as u64;
+        if size > limit {
+            Err(PutError::TooLarge { size, limit })
+        } else {
+            Ok(())
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -173,6 +185,16 @@ impl Ids {
             v1: p.v1,
             v2: p.v2,
         }
+    }
+
+    /// Refuses the upload when either of its keys is blocked (`blocked` gives the reason).
+    pub fn check_blocked(&self, blocked: impl Fn(&Key) -> Option<String>) -> Result<(), PutError> {
+        for k in std::iter::once(self.key).chain(self.link()) {
+            if let Some(reason) = blocked(&k) {
+                return Err(PutError::Blocked { key: k, reason });
+            }
+        }
+        Ok(())
     }
 
     /// The second key of a hybrid (its truncated v2 hash), which is a hard link.
@@ -566,11 +588,7 @@ impl Store {
     pub fn stage_parsed(&self, bytes: &[u8], parsed: &Parsed) -> Result<Staged, PutError> {
         self.check_size(bytes.len() as u64)?;
         let ids = Ids::of(parsed);
-        for k in std::iter::once(ids.key).chain(ids.link()) {
-            if let Some(reason) = self.blocked(&k) {
-                return Err(PutError::Blocked { key: k, reason });
-            }
-        }
+        ids.check_blocked(|k| self.blocked(k))?;
         if self.contains(&ids.key) {
             return Ok(Staged {
                 ids,
@@ -607,12 +625,7 @@ impl Store {
 
     /// Checks the size limit (callers with a file size can reject before reading).
     pub fn check_size(&self, size: u64) -> Result<(), PutError> {
-        let limit = self.config.max_torrent_size as u64;
-        if size > limit {
-            Err(PutError::TooLarge { size, limit })
-        } else {
-            Ok(())
-        }
+        self.config.check_size(size)
     }
 
     /// Makes a batch of staged uploads durable and visible, sharing the syncs: temps synced,
