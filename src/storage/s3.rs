@@ -392,7 +392,7 @@ struct Shared {
 /// A bucket as a `Storage`.
 pub struct S3Store {
     shared: Arc<Shared>,
-    lines: Mutex<mpsc::Sender<LineJob>>,
+    lines: mpsc::Sender<LineJob>,
     describe: String,
 }
 
@@ -456,14 +456,9 @@ impl S3Store {
             .map_err(|e| format!("cannot start a thread: {e}"))?;
         Ok(S3Store {
             shared,
-            lines: Mutex::new(tx),
+            lines: tx,
             describe,
         })
-    }
-
-    /// The client (for `migrate`).
-    pub fn client(&self) -> &S3Client {
-        &self.shared.client
     }
 
     /// Stores bytes already validated into `parsed` (`migrate`): returns whether this call
@@ -880,8 +875,6 @@ impl Storage for S3Store {
         }
         let (reply, rx) = may::sync::mpsc::channel();
         self.lines
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
             .send(LineJob {
                 key: ids.key,
                 size,
@@ -962,43 +955,37 @@ impl Storage for S3Store {
 
     fn block(&self, keys: &[Key], reason: &str) -> io::Result<usize> {
         let reason = crate::store::blocklist::clean_reason(reason);
-        let mut new = 0;
-        for k in keys {
-            self.shared
-                .client
-                .put(
-                    &format!("blocklist/{k}"),
-                    reason.as_bytes(),
-                    "text/plain; charset=utf-8",
-                )
-                .map_err(unavailable)?;
-            let old = self
-                .shared
-                .blocklist
-                .write()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(*k, reason.clone());
-            new += usize::from(old.is_none());
-        }
-        Ok(new)
+        self.set_blocked(keys, Some(&reason))
     }
 
     fn unblock(&self, keys: &[Key]) -> io::Result<usize> {
-        let mut n = 0;
+        self.set_blocked(keys, None)
+    }
+}
+
+impl S3Store {
+    /// Writes (`Some(reason)`) or deletes the takedown objects of `keys`, and this front
+    /// end's view at once; returns how many keys changed state.
+    fn set_blocked(&self, keys: &[Key], reason: Option<&str>) -> io::Result<usize> {
+        let s = &self.shared;
+        let mut changed = 0;
         for k in keys {
-            self.shared
-                .client
-                .delete(&format!("blocklist/{k}"))
-                .map_err(unavailable)?;
-            let old = self
-                .shared
-                .blocklist
-                .write()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(k);
-            n += usize::from(old.is_some());
+            let name = format!("blocklist/{k}");
+            match reason {
+                Some(r) => s
+                    .client
+                    .put(&name, r.as_bytes(), "text/plain; charset=utf-8"),
+                None => s.client.delete(&name),
+            }
+            .map_err(unavailable)?;
+            let mut bl = s.blocklist.write().unwrap_or_else(|p| p.into_inner());
+            let was = match reason {
+                Some(r) => bl.insert(*k, r.to_string()).is_some(),
+                None => bl.remove(k).is_some(),
+            };
+            changed += usize::from(was != reason.is_some());
         }
-        Ok(n)
+        Ok(changed)
     }
 }
 
