@@ -264,7 +264,10 @@ fn conformance(b: &Backend) {
     assert_eq!(get(&s, "/sync/19991231.txt", "").status, 404);
     // Front page count.
     let r = get(&s, "/", "");
-    let want = format!("There are <strong>{}</strong> stored torrents.", torrents.len());
+    let want = format!(
+        "There are <strong>{}</strong> stored torrents.",
+        torrents.len()
+    );
     assert!(String::from_utf8_lossy(&r.body).contains(&want), "{want}");
     // A takedown from the command line reaches the running server.
     let (bytes, key) = &torrents[0];

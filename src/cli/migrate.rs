@@ -242,10 +242,10 @@ fn to_directory(src: &S3Store, dst: &Store, args: &MigrateArgs, tally: &Tally) -
         else {
             continue;
         };
-        let bytes = match &list.body {
-            storage::Body::Bytes(b) => b.to_vec(),
-            storage::Body::File(_) => Vec::new(),
-        };
+        let bytes = list
+            .body
+            .to_vec(list.len)
+            .map_err(|e| fail(format!("cannot read the list of {day}: {e}")))?;
         for chunk in parse_lines(&bytes).chunks(MIGRATE_BATCH) {
             let fetched = Mutex::new(Vec::with_capacity(chunk.len()));
             let failed = Mutex::new(None::<String>);

@@ -26,7 +26,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 use wire::{Failure, Reply, Request, Transport};
 
-pub use wire::S3_IDLE_TIMEOUT;
+pub use wire::{S3_IDLE_TIMEOUT, S3_WATCH_INTERVAL};
 
 /// Connect, read and write timeout of each request (default of [`S3Config::timeout`]).
 pub const S3_TIMEOUT: Duration = Duration::from_secs(10);

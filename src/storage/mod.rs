@@ -35,17 +35,24 @@ pub struct Found {
     pub mtime: u64,
 }
 
-impl Found {
-    /// The whole object in memory (reads a file).
-    pub fn to_vec(&self) -> io::Result<Vec<u8>> {
-        match &self.body {
-            Body::Bytes(b) => Ok(b.to_vec()),
+impl Body {
+    /// The first `len` bytes in memory (reads a file).
+    pub fn to_vec(&self, len: u64) -> io::Result<Vec<u8>> {
+        match self {
+            Body::Bytes(b) => Ok(b[..(len as usize).min(b.len())].to_vec()),
             Body::File(f) => {
-                let mut v = vec![0u8; self.len as usize];
+                let mut v = vec![0u8; len as usize];
                 crate::http::response::read_exact_at(f, &mut v, 0)?;
                 Ok(v)
             }
         }
+    }
+}
+
+impl Found {
+    /// The whole object in memory (reads a file).
+    pub fn to_vec(&self) -> io::Result<Vec<u8>> {
+        self.body.to_vec(self.len)
     }
 }
 
