@@ -30,6 +30,10 @@ pub struct Wire {
     state: Arc<ConnState>,
     /// Response bytes not yet written (pipelined responses are batched here).
     pub out: Vec<u8>,
+    /// The last read left the socket empty (it returned less than it had room for): the next
+    /// read first waits for readiness instead of trying a read that would fail with EAGAIN
+    /// (one system call less per keep-alive request, as nginx does).
+    drained: bool,
 }
 
 /// The error of a read whose deadline passed.
@@ -56,6 +60,7 @@ impl Wire {
             end: 0,
             state,
             out: Vec::new(),
+            drained: false,
         }
     }
 
@@ -113,11 +118,20 @@ impl Wire {
             if st.read_timed_out.load(Ordering::SeqCst) {
                 break Err(timed_out());
             }
+            if self.drained {
+                // Returns at once when data (or EOF, e.g. from the sweep's shutdown) arrived
+                // since the last read: epoll reports every arrival after it (edge-triggered).
+                self.drained = false;
+                may::io::WaitIo::wait_io(&self.stream);
+                continue;
+            }
+            let room = self.buf.len() - self.end;
             match self.stream.read(&mut self.buf[self.end..]) {
                 // The sweep shut the read side down (EOF) for a passed deadline.
                 Ok(0) if st.read_timed_out.load(Ordering::SeqCst) => break Err(timed_out()),
                 Ok(n) => {
                     self.end += n;
+                    self.drained = n > 0 && n < room;
                     break Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -143,7 +157,9 @@ impl Wire {
         if self.out.is_empty() {
             return Ok(());
         }
-        let r = self.stream.write_all(&self.out);
+        let out = std::mem::take(&mut self.out);
+        let r = self.send_all(&out, 0);
+        self.out = out;
         if self.out.capacity() > OUT_KEEP {
             // A big response's buffer is not kept by a connection that may now sit idle.
             self.out = Vec::new();
@@ -153,21 +169,22 @@ impl Wire {
         r
     }
 
-    /// Sends `out` and then `len` bytes of `file` from `offset` with sendfile(2) (no copy
-    /// through user space, like nginx's `sendfile on`). When the socket is full, the rest goes
-    /// by `pread` + the coroutine-aware write, which waits (bounded by the write timeout).
-    pub fn send_file(&mut self, file: &std::fs::File, offset: u64, len: u64) -> io::Result<()> {
+    /// Writes all of `bytes` with send(2) (`flags` added to `MSG_NOSIGNAL`); when the socket
+    /// is full, the rest goes by the coroutine-aware write, which waits (bounded by the write
+    /// timeout). Plain sends leave may's readiness flag alone; its write clears the flag, which
+    /// may hold a read event, so after one the next read tries the socket first.
+    fn send_all(&mut self, bytes: &[u8], flags: libc::c_int) -> io::Result<()> {
         use std::os::fd::AsRawFd;
         let fd = self.stream.as_raw_fd();
         let mut sent = 0;
-        while sent < self.out.len() {
+        while sent < bytes.len() {
             // SAFETY: sending from a live buffer on our own socket.
             let r = unsafe {
                 libc::send(
                     fd,
-                    self.out[sent..].as_ptr() as *const libc::c_void,
-                    self.out.len() - sent,
-                    libc::MSG_MORE | libc::MSG_NOSIGNAL,
+                    bytes[sent..].as_ptr() as *const libc::c_void,
+                    bytes.len() - sent,
+                    flags | libc::MSG_NOSIGNAL,
                 )
             };
             if r >= 0 {
@@ -178,12 +195,25 @@ impl Wire {
             match e.kind() {
                 io::ErrorKind::Interrupted => continue,
                 io::ErrorKind::WouldBlock => {
-                    self.stream.write_all(&self.out[sent..])?;
-                    break;
+                    self.drained = false;
+                    return self.stream.write_all(&bytes[sent..]);
                 }
                 _ => return Err(e),
             }
         }
+        Ok(())
+    }
+
+    /// Sends `out` and then `len` bytes of `file` from `offset` with sendfile(2) (no copy
+    /// through user space, like nginx's `sendfile on`). When the socket is full, the rest goes
+    /// by `pread` + the coroutine-aware write, which waits (bounded by the write timeout).
+    pub fn send_file(&mut self, file: &std::fs::File, offset: u64, len: u64) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let fd = self.stream.as_raw_fd();
+        let out = std::mem::take(&mut self.out);
+        let r = self.send_all(&out, libc::MSG_MORE);
+        self.out = out;
+        r?;
         self.out.clear();
         let end = offset + len;
         let mut off = offset as libc::off_t;
@@ -210,6 +240,7 @@ impl Wire {
             while at < end {
                 let n = (end - at).min(piece.len() as u64) as usize;
                 super::response::read_exact_at(file, &mut piece[..n], at)?;
+                self.drained = false;
                 self.stream.write_all(&piece[..n])?;
                 at += n as u64;
             }
@@ -220,7 +251,7 @@ impl Wire {
     /// Writes `bytes` straight to the socket (after anything buffered in `out`).
     pub fn write_now(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.flush()?;
-        self.stream.write_all(bytes)
+        self.send_all(bytes, 0)
     }
 
     /// Closes the connection so that the client reads what was sent before: stops sending,

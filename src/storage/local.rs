@@ -1,99 +1,21 @@
 //! The local backend: `store::Store` (the sharded data directory) behind `Storage`, with the
 //! group-commit writer for uploads and an open-file cache for downloads.
 //!
-//! Owns: the open-file cache (like nginx's `open_file_cache`) and starting the writer
+//! Owns: using the download cache (`filecache`) and starting the writer
 //! threads. Must never: write the data directory except through `Store`, or fsync on the
 //! caller's thread when a writer runs (the server's may workers).
 
+use super::filecache::{FileCache, Hit};
+pub use super::filecache::{FILE_CACHE_ENTRIES, FILE_CACHE_VALID, STAT_CACHE_ENTRIES};
 use super::{Body, DayList, Found, Storage};
 use crate::hash::Key;
 use crate::http::date;
 use crate::store::day::{Day, LINE_LEN};
 use crate::store::writer::Writer;
 use crate::store::{Config, Ids, Outcome, PutError, Store};
-use std::collections::HashMap;
 use std::fs::File;
 use std::io;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-/// Default number of open torrent files kept by the download cache.
-pub const FILE_CACHE_ENTRIES: usize = 8192;
-/// How long a cached open file is trusted before it is opened again (a stored torrent never
-/// changes under its hash; this only bounds how long a file removed behind the server's back
-/// stays visible).
-pub const FILE_CACHE_VALID: Duration = Duration::from_secs(60);
-const FILE_CACHE_SHARDS: usize = 16;
-
-/// An open stored file with what the headers need.
-#[derive(Clone)]
-struct Cached {
-    file: Arc<File>,
-    len: u64,
-    mtime: u64,
-    opened: Instant,
-}
-
-/// Open-file cache for downloads, like nginx's `open_file_cache`: saves the open, stat and
-/// close system calls of every hit. Only found files are cached (a miss may be stored the
-/// next second); blocked hashes are checked before the cache is consulted.
-struct FileCache {
-    shards: Vec<Mutex<HashMap<Key, Cached>>>,
-    per_shard: usize,
-}
-
-impl FileCache {
-    fn new(entries: usize) -> FileCache {
-        FileCache {
-            shards: (0..FILE_CACHE_SHARDS)
-                .map(|_| Mutex::new(HashMap::new()))
-                .collect(),
-            per_shard: entries.div_ceil(FILE_CACHE_SHARDS),
-        }
-    }
-
-    fn shard(&self, key: &Key) -> &Mutex<HashMap<Key, Cached>> {
-        &self.shards[key.0[19] as usize % FILE_CACHE_SHARDS]
-    }
-
-    fn get(&self, key: &Key) -> Option<Cached> {
-        if self.per_shard == 0 {
-            return None;
-        }
-        let m = self.shard(key).lock().ok()?;
-        m.get(key)
-            .filter(|c| c.opened.elapsed() < FILE_CACHE_VALID)
-            .cloned()
-    }
-
-    fn put(&self, key: Key, c: Cached) {
-        if self.per_shard == 0 {
-            return;
-        }
-        let Ok(mut m) = self.shard(&key).lock() else {
-            return;
-        };
-        if m.len() >= self.per_shard {
-            // Evict an arbitrary eighth (HashMap order is effectively random).
-            let drop_n = (self.per_shard / 8).max(1);
-            let victims: Vec<Key> = m.keys().take(drop_n).copied().collect();
-            for v in victims {
-                m.remove(&v);
-            }
-        }
-        m.insert(key, c);
-    }
-}
-
-impl Cached {
-    fn found(&self) -> Found {
-        Found {
-            body: Body::File(Arc::clone(&self.file)),
-            len: self.len,
-            mtime: self.mtime,
-        }
-    }
-}
+use std::sync::Arc;
 
 /// A data directory as a `Storage`.
 pub struct Local {
@@ -105,13 +27,14 @@ pub struct Local {
 }
 
 impl Local {
-    /// For the server: starts the writer threads; `file_cache` open files kept (0: none).
-    pub fn with_writer(store: Store, file_cache: usize) -> io::Result<Local> {
+    /// For the server: starts the writer threads; `file_cache` open files kept and the
+    /// sizes of `stat_cache` files remembered (0, 0: none).
+    pub fn with_writer(store: Store, file_cache: usize, stat_cache: usize) -> io::Result<Local> {
         let store = Arc::new(store);
         Ok(Local {
             writer: Some(Writer::spawn(Arc::clone(&store))?),
             store,
-            files: FileCache::new(file_cache),
+            files: FileCache::new(file_cache, stat_cache),
         })
     }
 
@@ -120,7 +43,7 @@ impl Local {
         Local {
             store: Arc::new(store),
             writer: None,
-            files: FileCache::new(0),
+            files: FileCache::new(0, 0),
         }
     }
 
@@ -154,27 +77,50 @@ impl Storage for Local {
         self.store.blocked(key)
     }
 
-    /// From the open-file cache, or opened (and then cached).
+    /// From the open-file cache, or opened (and then cached); a remembered size saves the
+    /// `statx` of a file that is no longer open.
     fn get(&self, key: &Key) -> io::Result<Option<Found>> {
-        if let Some(c) = self.files.get(key) {
-            return Ok(Some(c.found()));
+        let known = self.files.get(key);
+        if let Some(Hit {
+            file: Some(file),
+            len,
+            mtime,
+        }) = known
+        {
+            return Ok(Some(Found {
+                body: Body::File(file),
+                len,
+                mtime,
+            }));
         }
         let Some(file) = self.store.open_torrent(key)? else {
+            if known.is_some() {
+                self.files.forget(key);
+            }
             return Ok(None);
         };
-        let meta = file.metadata()?;
-        let c = Cached {
-            file: Arc::new(file),
-            len: meta.len(),
-            mtime: meta.modified().map(date::secs).unwrap_or(0),
-            opened: Instant::now(),
+        let file = Arc::new(file);
+        let (len, mtime, fresh) = match known {
+            Some(h) => (h.len, h.mtime, false),
+            None => {
+                let meta = file.metadata()?;
+                (
+                    meta.len(),
+                    meta.modified().map(date::secs).unwrap_or(0),
+                    true,
+                )
+            }
         };
-        self.files.put(*key, c.clone());
-        Ok(Some(c.found()))
+        self.files.put(key, Arc::clone(&file), len, mtime, fresh);
+        Ok(Some(Found {
+            body: Body::File(file),
+            len,
+            mtime,
+        }))
     }
 
     fn contains(&self, key: &Key) -> io::Result<bool> {
-        Ok(self.files.get(key).is_some() || self.store.contains(key))
+        Ok(self.files.contains(key) || self.store.contains(key))
     }
 
     fn put(&self, bytes: Vec<u8>) -> Result<(Ids, Outcome), PutError> {

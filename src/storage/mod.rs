@@ -7,6 +7,7 @@
 //! before the bytes are durable in it, or hand out bytes other than those stored under the
 //! key (the server serves them unchanged).
 
+pub mod filecache;
 pub mod local;
 pub mod s3;
 

@@ -292,6 +292,9 @@ pub struct Store {
     /// `torrents/` held open: lookups resolve `AB/CD/<HASH>.torrent` from it (`openat`), not
     /// the whole path from `/` — the path walk is a large part of a download's kernel time.
     torrents_dir: File,
+    /// `torrents/AB/` folders held open once they exist (256 descriptors at most): a lookup
+    /// then walks two components, `CD/<HASH>.torrent`, instead of three.
+    shard_dirs: Box<[OnceLock<File>]>,
     days: DayLists,
     blocklist: blocklist::Blocklist,
     config: Config,
@@ -361,6 +364,7 @@ impl Store {
             root: dir.to_path_buf(),
             torrents: dir.join("torrents"),
             torrents_dir: File::open(dir.join("torrents")).map_err(open_err)?,
+            shard_dirs: (0..256).map(|_| OnceLock::new()).collect(),
             days: DayLists::new(dir.join("sync")),
             blocklist,
             config,
@@ -446,7 +450,8 @@ impl Store {
     pub fn open_torrent(&self, key: &Key) -> io::Result<Option<File>> {
         use std::os::fd::{AsRawFd, FromRawFd};
         let h = key.hex();
-        // "AB/CD/<40 HEX>.torrent\0", built on the stack.
+        // "AB/CD/<40 HEX>.torrent\0", built on the stack; from the held `AB/` folder when
+        // there is one, "CD/<40 HEX>.torrent\0" from `rel[3..]`.
         let mut rel = [0u8; 55];
         rel[..2].copy_from_slice(&h[..2]);
         rel[2] = b'/';
@@ -454,11 +459,15 @@ impl Store {
         rel[5] = b'/';
         rel[6..46].copy_from_slice(&h);
         rel[46..54].copy_from_slice(b".torrent");
-        // SAFETY: `rel` is NUL-terminated; the directory descriptor is open for our lifetime.
+        let (dir, path) = match self.shard_dir(key.0[0], &rel[..3]) {
+            Some(d) => (d.as_raw_fd(), &rel[3..]),
+            None => (self.torrents_dir.as_raw_fd(), &rel[..]),
+        };
+        // SAFETY: `path` is NUL-terminated; the directory descriptors are open for our lifetime.
         let fd = unsafe {
             libc::openat(
-                self.torrents_dir.as_raw_fd(),
-                rel.as_ptr() as *const libc::c_char,
+                dir,
+                path.as_ptr() as *const libc::c_char,
                 libc::O_RDONLY | libc::O_CLOEXEC,
             )
         };
@@ -474,7 +483,33 @@ impl Store {
         }
     }
 
-    /// Whether something is filed under `key`.
+    /// The held `torrents/AB/` folder of first byte `ab` (`name`: "AB/" as bytes), opened on
+    /// first use; `None` while it does not exist (nothing stored under it yet). Shard folders
+    /// are never removed, so a held one stays the folder lookups must use.
+    fn shard_dir(&self, ab: u8, name: &[u8]) -> Option<&File> {
+        use std::os::fd::FromRawFd;
+        let slot = &self.shard_dirs[ab as usize];
+        if let Some(d) = slot.get() {
+            return Some(d);
+        }
+        let mut z = [0u8; 4];
+        z[..2].copy_from_slice(&name[..2]);
+        // SAFETY: `z` is NUL-terminated; `torrents_dir` is open.
+        let fd = unsafe {
+            libc::openat(
+                std::os::fd::AsRawFd::as_raw_fd(&self.torrents_dir),
+                z.as_ptr() as *const libc::c_char,
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: a descriptor we own; if another thread won the race, ours is closed.
+        let f = unsafe { File::from_raw_fd(fd) };
+        Some(slot.get_or_init(|| f))
+    }
+
     pub fn contains(&self, key: &Key) -> bool {
         self.torrent_path(key).exists()
     }
