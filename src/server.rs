@@ -196,10 +196,10 @@ impl App {
                 return (Route::Other, r);
             }
         }
-        let path = req.path().to_owned();
+        let path = req.path();
         let get = matches!(req.method(), Method::Get | Method::Head);
         // Uploads first: they are the only routes that take a body.
-        if let Some(ep) = Endpoint::of(&path) {
+        if let Some(ep) = Endpoint::of(path) {
             let route = ep.route();
             if req.method() == Method::Post {
                 if let Err(wait) = self.limiter.check(req.peer().map(|a| a.ip())) {
@@ -231,7 +231,7 @@ impl App {
         if let Some(hash) = hash {
             return (Route::Download, self.download(req, hash));
         }
-        if let Some(a) = web::asset(&path) {
+        if let Some(a) = web::asset(path) {
             return (Route::Asset, self.asset(req, a));
         }
         if let Some(hash) = path.strip_prefix("/info/") {
@@ -245,7 +245,7 @@ impl App {
             };
             return (Route::Sync, resp);
         }
-        match path.as_str() {
+        match path {
             "/" => (Route::Page, self.index(req)),
             "/api" | "/api/" => (Route::Page, self.api_page(req)),
             "/api/thetorrent.wsdl" => (Route::Api, self.wsdl(req)),

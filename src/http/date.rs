@@ -67,7 +67,14 @@ pub fn now() -> [u8; 29] {
     thread_local! {
         static CACHE: Cell<(u64, [u8; 29])> = const { Cell::new((u64::MAX, [0; 29])) };
     }
-    let s = secs(SystemTime::now());
+    // The coarse clock (vDSO, a few ms behind at most) is cheaper than `SystemTime::now`.
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: writes into a valid timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) };
+    let s = ts.tv_sec.max(0) as u64;
     CACHE.with(|c| {
         let (cs, v) = c.get();
         if cs == s {

@@ -117,12 +117,13 @@ impl<'a> Request<'a> {
         as_str(&self.head.bytes[self.head.target.clone()])
     }
 
-    fn target_bytes(&self) -> &[u8] {
+    fn target_bytes(&self) -> &'a [u8] {
         &self.head.bytes[self.head.target.clone()]
     }
 
-    /// The path (no query), as sent; `/` for an absolute-form target without one.
-    pub fn path(&self) -> &str {
+    /// The path (no query), as sent; `/` for an absolute-form target without one. Borrowed
+    /// from the head, not from the request, so a handler may hold it while it reads the body.
+    pub fn path(&self) -> &'a str {
         let p = as_str(&self.target_bytes()[self.path_start..self.path_end]);
         if p.is_empty() {
             "/"

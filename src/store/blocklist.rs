@@ -114,11 +114,11 @@ impl Blocklist {
     /// The reason `key` is blocked, if it is.
     pub fn get(&self, key: &Key) -> Option<String> {
         self.refresh();
-        self.map
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(key)
-            .cloned()
+        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
+        if map.is_empty() {
+            return None; // the usual case: no hashing on every download
+        }
+        map.get(key).cloned()
     }
 
     /// Blocks `keys` with `reason` (durably). Returns how many were newly blocked.
