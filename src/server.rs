@@ -89,6 +89,10 @@ pub struct ServeArgs {
     /// Access log in combined log format: a file to append to, or `-` for stdout (off if unset).
     #[arg(long)]
     pub access_log: Option<String>,
+    /// Nice value of the two upload writer threads (lower runs first; 0: leave as is). Every
+    /// upload passes through them one at a time, so they go ahead of the request workers.
+    #[arg(long, default_value_t = crate::store::writer::WRITER_NICE, allow_negative_numbers = true)]
+    pub writer_nice: i32,
     /// Uploads per second allowed per client address (IPv6: per /64); 0 turns limiting off.
     #[arg(long, default_value_t = ratelimit::DEFAULT_UPLOAD_RATE)]
     pub upload_rate: f64,
@@ -490,8 +494,13 @@ pub fn serve(
             .file_cache
             .min((fds as usize).saturating_sub(args.max_connections + 256));
         Arc::new(
-            storage::local::Local::with_writer(store, cache, args.stat_cache)
-                .map_err(|e| format!("cannot start the writer thread: {e}"))?,
+            storage::local::Local::with_writer(
+                store,
+                cache,
+                args.stat_cache,
+                (args.writer_nice != 0).then_some(args.writer_nice),
+            )
+            .map_err(|e| format!("cannot start the writer thread: {e}"))?,
         )
     };
     for a in listeners.addrs() {

@@ -29,10 +29,16 @@ pub struct Local {
 impl Local {
     /// For the server: starts the writer threads; `file_cache` open files kept and the
     /// sizes of `stat_cache` files remembered (0, 0: none).
-    pub fn with_writer(store: Store, file_cache: usize, stat_cache: usize) -> io::Result<Local> {
+    /// `writer_nice`: the writer threads' nice value (`None`: unchanged).
+    pub fn with_writer(
+        store: Store,
+        file_cache: usize,
+        stat_cache: usize,
+        writer_nice: Option<i32>,
+    ) -> io::Result<Local> {
         let store = Arc::new(store);
         Ok(Local {
-            writer: Some(Writer::spawn(Arc::clone(&store))?),
+            writer: Some(Writer::spawn(Arc::clone(&store), writer_nice)?),
             store,
             files: FileCache::new(file_cache, stat_cache),
         })

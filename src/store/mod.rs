@@ -39,7 +39,8 @@ use std::sync::{Mutex, OnceLock};
 /// so about 11,000 uploads; recovery replays at most this much).
 pub const JOURNAL_MAX_BYTES: u64 = 1024 * 1024;
 
-/// Temp files of a session rotate through this many subfolders of its temp folder ...
+/// Temp files of a session rotate through this many subfolders of its temp folder (per
+/// staging lane: each writer thread that stages uploads has its own) ...
 pub const TMP_SLOTS: u64 = 4;
 /// ... moving to the next after this many files.
 pub const TMP_SLOT_FILES: u64 = 64;
@@ -621,6 +622,17 @@ impl Store {
 
     /// `stage` for bytes already validated into `parsed`.
     pub fn stage_parsed(&self, bytes: &[u8], parsed: &Parsed) -> Result<Staged, PutError> {
+        self.stage_in_lane(bytes, parsed, 0)
+    }
+
+    /// `stage_parsed` for staging lane `lane`: concurrent stagers each write into their own
+    /// temp subfolders, so that their creates do not queue on one folder's lock.
+    pub fn stage_in_lane(
+        &self,
+        bytes: &[u8],
+        parsed: &Parsed,
+        lane: u64,
+    ) -> Result<Staged, PutError> {
         self.check_size(bytes.len() as u64)?;
         let ids = Ids::of(parsed);
         ids.check_blocked(|k| self.blocked(k))?;
@@ -635,9 +647,10 @@ impl Store {
         let seq = s.seq.fetch_add(1, Ordering::Relaxed);
         // Temp files rotate through a few subfolders, so that creating the next files and
         // renaming the previous batch out do not wait on one folder's lock.
-        let dir = s
-            .tmp_dir
-            .join(format!("{}", (seq / TMP_SLOT_FILES) % TMP_SLOTS));
+        let dir = s.tmp_dir.join(format!(
+            "{}",
+            lane * TMP_SLOTS + (seq / TMP_SLOT_FILES) % TMP_SLOTS
+        ));
         let tmp = dir.join(format!("{seq}.tmp"));
         let create = || OpenOptions::new().write(true).create_new(true).open(&tmp);
         let res = match create() {

@@ -1,12 +1,14 @@
-//! Group commit for concurrent uploads: two threads do all disk writes and syncs.
+//! Group commit for concurrent uploads: a few threads do all disk writes and syncs.
 //!
 //! Owns: batching the uploads that arrive while a commit runs into the next commit, so N
 //! concurrent uploaders share one set of syncs instead of paying N. Callers (may coroutines)
 //! validate and hash on their own core, hand the bytes over, and wait on a may channel: no
-//! blocking disk call runs on a may worker. A pipeline of two threads: the *stager* writes
-//! each upload to its temp file as it arrives, the *committer* makes whatever is staged durable
-//! with `Store::commit_pipelined` — so the next batch's writes overlap the current batch's
-//! syncs, and one `syncfs` serves the renames of one batch and the temp files of the next.
+//! blocking disk call runs on a may worker. A pipeline: `STAGERS` *stager* threads write
+//! each upload to its temp file as it arrives (copying 20 KB into new page-cache pages is
+//! most of an upload's CPU time; one thread alone capped the upload rate), one *committer*
+//! makes whatever is staged durable with `Store::commit_pipelined` — so the next batch's
+//! writes overlap the current batch's syncs, and one `syncfs` serves the renames of one batch
+//! and the temp files of the next.
 //! Must never: answer before `Store::commit` returned, or let one bad upload fail the others of
 //! its batch.
 
@@ -17,6 +19,14 @@ use std::sync::Arc;
 
 /// Most uploads committed together.
 pub const MAX_BATCH: usize = 256;
+/// Threads writing uploads to their temp files, side by side.
+pub const STAGERS: usize = 4;
+/// Nice value asked for the two writer threads. Each upload passes through both, one at a
+/// time: when they wait for a CPU behind the request workers (or, in a benchmark, behind the
+/// load client), every upload in flight waits. Lowering a nice value needs `CAP_SYS_NICE` or
+/// an `RLIMIT_NICE` allowing it (the systemd unit sets `LimitNICE=`); without either the
+/// threads keep the default priority and the server says so once at start.
+pub const WRITER_NICE: i32 = -10;
 
 type Reply = Result<(Ids, Outcome), PutError>;
 type Sender<T> = may::sync::mpsc::Sender<T>;
@@ -35,24 +45,37 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer threads for `store`.
-    pub fn spawn(store: Arc<Store>) -> std::io::Result<Writer> {
+    /// Starts the writer threads for `store`, at nice value `nice` when the process may set
+    /// it (`None`: leave their priority alone).
+    pub fn spawn(store: Arc<Store>, nice: Option<i32>) -> std::io::Result<Writer> {
         let (tx, rx) = mpsc::channel::<Job>();
         let (staged_tx, staged_rx) = mpsc::channel::<(Staged, Sender<Reply>)>();
-        let s = Arc::clone(&store);
-        std::thread::Builder::new()
-            .name("thetorrent-stager".into())
-            .spawn(move || {
-                block_signals();
-                stage_all(&s, rx, staged_tx)
-            })?;
+        let (said_tx, said_rx) = mpsc::channel::<()>();
+        let rx = Arc::new(std::sync::Mutex::new(rx));
+        for lane in 0..STAGERS {
+            let (s, rx, staged_tx) = (Arc::clone(&store), Arc::clone(&rx), staged_tx.clone());
+            let said = said_tx.clone();
+            std::thread::Builder::new()
+                .name(format!("thetorrent-stager-{lane}"))
+                .spawn(move || {
+                    block_signals();
+                    prioritize(nice);
+                    drop(said);
+                    stage_all(&s, &rx, lane as u64, staged_tx)
+                })?;
+        }
+        drop(staged_tx);
         let s = Arc::clone(&store);
         std::thread::Builder::new()
             .name("thetorrent-committer".into())
             .spawn(move || {
                 block_signals();
+                prioritize(nice);
+                drop(said_tx);
                 commit_all(&s, staged_rx)
             })?;
+        // Every writer thread has set (or failed to set) its priority before the first upload.
+        while said_rx.recv().is_ok() {}
         Ok(Writer { store, tx })
     }
 
@@ -77,6 +100,27 @@ impl Writer {
     }
 }
 
+/// Sets the calling thread's nice value; says once per process why it could not.
+fn prioritize(nice: Option<i32>) {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    let Some(nice) = nice else { return };
+    // SAFETY: plain system calls on the calling thread (a tid is a valid PRIO_PROCESS who).
+    let r = unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, nice)
+    };
+    if r != 0 {
+        let e = std::io::Error::last_os_error();
+        WARNED.call_once(|| {
+            eprintln!(
+                "thetorrent: upload writer threads keep the default priority (nice {nice}: \
+                 {e}); allow it with CAP_SYS_NICE or LimitNICE={nice} (systemd), or \
+                 --writer-nice 0 to not ask"
+            )
+        });
+    }
+}
+
 /// Keeps SIGTERM/SIGINT away from this thread: the process's signal handling (graceful
 /// shutdown) takes them on its own thread, and a signal delivered here would kill the process.
 pub(crate) fn block_signals() {
@@ -90,10 +134,20 @@ pub(crate) fn block_signals() {
     }
 }
 
-/// Writes each upload to its temp file as it arrives; rejections are answered at once.
-fn stage_all(store: &Store, rx: mpsc::Receiver<Job>, tx: mpsc::Sender<(Staged, Sender<Reply>)>) {
-    while let Ok(job) = rx.recv() {
-        match store.stage_parsed(&job.bytes, &job.parsed) {
+/// Writes each upload to its temp file as it arrives; rejections are answered at once. The
+/// stagers share one queue: whichever is free takes the next upload.
+fn stage_all(
+    store: &Store,
+    rx: &std::sync::Mutex<mpsc::Receiver<Job>>,
+    lane: u64,
+    tx: mpsc::Sender<(Staged, Sender<Reply>)>,
+) {
+    loop {
+        let job = match rx.lock().unwrap_or_else(|p| p.into_inner()).recv() {
+            Ok(job) => job,
+            Err(_) => return,
+        };
+        match store.stage_in_lane(&job.bytes, &job.parsed, lane) {
             Ok(st) => {
                 if let Err(mpsc::SendError((_, reply))) = tx.send((st, job.reply)) {
                     let _ = reply.send(Err(stopped()));
