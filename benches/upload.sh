@@ -20,6 +20,10 @@
 #    p99 and their ratio (goal <= 2).
 # The load client, wrk and the server share the machine's cores. Everything started here is
 # stopped and the folder removed on exit.
+# The store starts in its steady state: all 65,536 shard folders exist, as in any store past
+# its first few hundred thousand torrents (FRESH=1: an empty store instead, whose first
+# uploads also create the folders), and a WARMUP-second upload load (default 3) runs before
+# round 1.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,6 +33,8 @@ WRK_SECONDS=${WRK_SECONDS:-8}
 WRK_CONNS=${WRK_CONNS:-16}
 CLIENTS=${CLIENTS:-32}
 DC_FILES=${DC_FILES:-1500}
+FRESH=${FRESH:-0}
+WARMUP=${WARMUP:-3}
 PORT=${PORT:-18193}
 WORK=${WORK:-/var/tmp/thetorrent-upload-bench-$$}
 ADDR=127.0.0.1:$PORT
@@ -67,6 +73,15 @@ mkdir -p "$WORK"
 echo "work folder: $WORK ($(df -T "$WORK" | awk 'NR==2 {print $2}'))"
 
 # ---- the server ---------------------------------------------------------------------
+if [ "$FRESH" != 1 ]; then
+    echo "creating the 65,536 shard folders (steady state; FRESH=1 skips this)"
+    python3 - "$WORK/data/torrents" <<'PY'
+import os, sys
+for a in range(256):
+    for b in range(256):
+        os.makedirs(os.path.join(sys.argv[1], "%02X" % a, "%02X" % b), exist_ok=True)
+PY
+fi
 "$BIN" serve --data "$WORK/data" --listen "$ADDR" 2>"$WORK/server.log" &
 SERVER=$!
 PIDS+=("$SERVER")
@@ -103,7 +118,10 @@ rate() { awk '$1 == "RATE" {print $2}'; }
 median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 div() { echo "$1 / $2" | bc -l; }
 
-SEED=0
+SEED=1000
+if [ "$WARMUP" -gt 0 ]; then
+    "$LOAD" "$ADDR" post "$CLIENTS" "$WARMUP" 999 "$WORK/hashes-999.txt" | grep -v '^RATE' | sed 's/^/warm-up /'
+fi
 R_LIMIT="" R_POST="" R_SOAP="" R_PA="" R_PL="" R_POSTQ="" R_SOAPQ="" R_PQ=""
 for round in $(seq "$ROUNDS"); do
     echo "== round $round/$ROUNDS (load average $(cut -d' ' -f1-3 /proc/loadavg))"

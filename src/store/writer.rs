@@ -21,9 +21,10 @@ use std::sync::Arc;
 pub const MAX_BATCH: usize = 256;
 /// Threads writing uploads to their temp files, side by side.
 pub const STAGERS: usize = 4;
-/// Nice value asked for the two writer threads. Each upload passes through both, one at a
-/// time: when they wait for a CPU behind the request workers (or, in a benchmark, behind the
-/// load client), every upload in flight waits. Lowering a nice value needs `CAP_SYS_NICE` or
+/// Nice value asked for the committer thread. Every upload waits for it, one batch at a
+/// time: when it waits for a CPU behind the request workers (or, in a benchmark, behind the
+/// load client), every upload in flight waits. It uses little CPU (mostly it waits for
+/// `syncfs`), so going first costs the request workers little. Lowering a nice value needs `CAP_SYS_NICE` or
 /// an `RLIMIT_NICE` allowing it (the systemd unit sets `LimitNICE=`); without either the
 /// threads keep the default priority and the server says so once at start.
 pub const WRITER_NICE: i32 = -10;
@@ -45,7 +46,7 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer threads for `store`, at nice value `nice` when the process may set
+    /// Starts the writer threads for `store`; the committer at nice value `nice` when the process may set
     /// it (`None`: leave their priority alone).
     pub fn spawn(store: Arc<Store>, nice: Option<i32>) -> std::io::Result<Writer> {
         let (tx, rx) = mpsc::channel::<Job>();
@@ -58,8 +59,9 @@ impl Writer {
             std::thread::Builder::new()
                 .name(format!("thetorrent-stager-{lane}"))
                 .spawn(move || {
+                    // The stagers keep the default priority: they are most of an upload's CPU
+                    // time, and ahead of the request workers they would starve downloads.
                     block_signals();
-                    prioritize(nice);
                     drop(said);
                     stage_all(&s, &rx, lane as u64, staged_tx)
                 })?;
@@ -113,7 +115,7 @@ fn prioritize(nice: Option<i32>) {
         let e = std::io::Error::last_os_error();
         WARNED.call_once(|| {
             eprintln!(
-                "thetorrent: upload writer threads keep the default priority (nice {nice}: \
+                "thetorrent: the upload committer thread keeps the default priority (nice {nice}: \
                  {e}); allow it with CAP_SYS_NICE or LimitNICE={nice} (systemd), or \
                  --writer-nice 0 to not ask"
             )
