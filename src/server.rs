@@ -83,7 +83,7 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = storage::local::FILE_CACHE_ENTRIES)]
     pub file_cache: usize,
     /// Stored files whose length and modification time are remembered, so that reopening one
-    /// that is no longer open needs no `stat` (at least `--file-cache`; 0 with it: no cache).
+    /// that is no longer open needs no `stat` (0: none).
     #[arg(long, default_value_t = storage::local::STAT_CACHE_ENTRIES)]
     pub stat_cache: usize,
     /// Access log in combined log format: a file to append to, or `-` for stdout (off if unset).

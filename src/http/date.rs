@@ -62,19 +62,26 @@ pub fn secs(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// The current `Date` value, formatted at most once per second per thread.
-pub fn now() -> [u8; 29] {
-    thread_local! {
-        static CACHE: Cell<(u64, [u8; 29])> = const { Cell::new((u64::MAX, [0; 29])) };
-    }
-    // The coarse clock (vDSO, a few ms behind at most) is cheaper than `SystemTime::now`.
+/// Whole seconds of a coarse clock (`CLOCK_REALTIME_COARSE`, `CLOCK_MONOTONIC_COARSE`): read
+/// from the vDSO without a system call and cheaper than a precise reading, a few ms behind.
+/// For per-request checks that need no finer time (the `Date` header, cache validity).
+pub fn coarse_secs(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: writes into a valid timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) };
-    let s = ts.tv_sec.max(0) as u64;
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec.max(0) as u64
+}
+
+/// The current `Date` value, formatted at most once per second per thread.
+pub fn now() -> [u8; 29] {
+    thread_local! {
+        static CACHE: Cell<(u64, [u8; 29])> = const { Cell::new((u64::MAX, [0; 29])) };
+    }
+    // The coarse clock (a few ms behind at most) is cheaper than `SystemTime::now`.
+    let s = coarse_secs(libc::CLOCK_REALTIME_COARSE);
     CACHE.with(|c| {
         let (cs, v) = c.get();
         if cs == s {

@@ -1,12 +1,12 @@
 //! The local backend: `store::Store` (the sharded data directory) behind `Storage`, with the
-//! group-commit writer for uploads and an open-file cache for downloads.
+//! group-commit writer for uploads and the download cache (`storage::filecache`).
 //!
-//! Owns: using the download cache (`filecache`) and starting the writer
-//! threads. Must never: write the data directory except through `Store`, or fsync on the
-//! caller's thread when a writer runs (the server's may workers).
+//! Owns: when the download cache is asked and filled, and starting the writer threads. Must
+//! never: write the data directory except through `Store`, or fsync on the caller's thread
+//! when a writer runs (the server's may workers).
 
 use super::filecache::{FileCache, Hit};
-pub use super::filecache::{FILE_CACHE_ENTRIES, FILE_CACHE_VALID, STAT_CACHE_ENTRIES};
+pub use super::filecache::{FILE_CACHE_ENTRIES, STAT_CACHE_ENTRIES};
 use super::{Body, DayList, Found, Storage};
 use crate::hash::Key;
 use crate::http::date;
@@ -29,7 +29,7 @@ pub struct Local {
 impl Local {
     /// For the server: starts the writer threads; `file_cache` open files kept and the
     /// sizes of `stat_cache` files remembered (0, 0: none).
-    /// `writer_nice`: the writer threads' nice value (`None`: unchanged).
+    /// `writer_nice`: the committer thread's nice value (`None`: unchanged).
     pub fn with_writer(
         store: Store,
         file_cache: usize,
