@@ -38,7 +38,7 @@ struct Job {
     reply: Sender<Reply>,
 }
 
-/// Handle to the writer thread; cheap to clone.
+/// Handle to the writer threads; cheap to clone.
 #[derive(Clone)]
 pub struct Writer {
     store: Arc<Store>,
@@ -46,28 +46,26 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer threads for `store`; the committer at nice value `nice` when the process may set
-    /// it (`None`: leave their priority alone).
+    /// Starts the writer threads for `store`; the committer at nice value `nice` when the
+    /// process may set it (`None`: leave its priority alone).
     pub fn spawn(store: Arc<Store>, nice: Option<i32>) -> std::io::Result<Writer> {
         let (tx, rx) = mpsc::channel::<Job>();
         let (staged_tx, staged_rx) = mpsc::channel::<(Staged, Sender<Reply>)>();
-        let (said_tx, said_rx) = mpsc::channel::<()>();
         let rx = Arc::new(std::sync::Mutex::new(rx));
         for lane in 0..STAGERS {
             let (s, rx, staged_tx) = (Arc::clone(&store), Arc::clone(&rx), staged_tx.clone());
-            let said = said_tx.clone();
             std::thread::Builder::new()
                 .name(format!("thetorrent-stager-{lane}"))
                 .spawn(move || {
                     // The stagers keep the default priority: they are most of an upload's CPU
                     // time, and ahead of the request workers they would starve downloads.
                     block_signals();
-                    drop(said);
                     stage_all(&s, &rx, lane as u64, staged_tx)
                 })?;
         }
         drop(staged_tx);
         let s = Arc::clone(&store);
+        let (said_tx, said_rx) = mpsc::channel::<()>();
         std::thread::Builder::new()
             .name("thetorrent-committer".into())
             .spawn(move || {
@@ -76,8 +74,9 @@ impl Writer {
                 drop(said_tx);
                 commit_all(&s, staged_rx)
             })?;
-        // Every writer thread has set (or failed to set) its priority before the first upload.
-        while said_rx.recv().is_ok() {}
+        // The committer has set (or said why it could not set) its priority before the server
+        // says it listens.
+        let _ = said_rx.recv();
         Ok(Writer { store, tx })
     }
 
@@ -86,7 +85,7 @@ impl Writer {
     }
 
     /// Validates `bytes` here (on the caller's thread or coroutine), then stores them through
-    /// the writer thread and waits for the durable outcome.
+    /// the writer threads and waits for the durable outcome.
     pub fn put(&self, bytes: Vec<u8>) -> Reply {
         self.store.check_size(bytes.len() as u64)?;
         let parsed = torrent::validate(&bytes).map_err(PutError::Invalid)?;
