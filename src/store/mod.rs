@@ -30,6 +30,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -447,12 +448,12 @@ impl Store {
             .join(format!("{h}.torrent"))
     }
 
-    /// Opens the stored file, or `None` when nothing is filed under `key`.
-    pub fn open_torrent(&self, key: &Key) -> io::Result<Option<File>> {
-        use std::os::fd::{AsRawFd, FromRawFd};
+    /// Where `key`'s file is, for the `*at` system calls: a directory descriptor and a
+    /// NUL-terminated path relative to it (`path[start..]`). From the held `torrents/AB/`
+    /// folder when there is one ("CD/<40 HEX>.torrent"), else from `torrents/`.
+    fn locate(&self, key: &Key) -> (RawFd, [u8; 55], usize) {
         let h = key.hex();
-        // "AB/CD/<40 HEX>.torrent\0", built on the stack; from the held `AB/` folder when
-        // there is one, "CD/<40 HEX>.torrent\0" from `rel[3..]`.
+        // "AB/CD/<40 HEX>.torrent\0", built on the stack.
         let mut rel = [0u8; 55];
         rel[..2].copy_from_slice(&h[..2]);
         rel[2] = b'/';
@@ -460,15 +461,22 @@ impl Store {
         rel[5] = b'/';
         rel[6..46].copy_from_slice(&h);
         rel[46..54].copy_from_slice(b".torrent");
-        let (dir, path) = match self.shard_dir(key.0[0], &rel[..3]) {
-            Some(d) => (d.as_raw_fd(), &rel[3..]),
-            None => (self.torrents_dir.as_raw_fd(), &rel[..]),
-        };
-        // SAFETY: `path` is NUL-terminated; the directory descriptors are open for our lifetime.
+        match self.shard_dir(key.0[0], [h[0], h[1]]) {
+            Some(d) => (d.as_raw_fd(), rel, 3),
+            None => (self.torrents_dir.as_raw_fd(), rel, 0),
+        }
+    }
+
+    /// Opens the stored file, or `None` when nothing is filed under `key`.
+    pub fn open_torrent(&self, key: &Key) -> io::Result<Option<File>> {
+        use std::os::fd::FromRawFd;
+        let (dir, path, start) = self.locate(key);
+        // SAFETY: the path is NUL-terminated; the directory descriptors are open for our
+        // lifetime.
         let fd = unsafe {
             libc::openat(
                 dir,
-                path.as_ptr() as *const libc::c_char,
+                path[start..].as_ptr() as *const libc::c_char,
                 libc::O_RDONLY | libc::O_CLOEXEC,
             )
         };
@@ -484,22 +492,21 @@ impl Store {
         }
     }
 
-    /// The held `torrents/AB/` folder of first byte `ab` (`name`: "AB/" as bytes), opened on
-    /// first use; `None` while it does not exist (nothing stored under it yet). Shard folders
-    /// are never removed, so a held one stays the folder lookups must use.
-    fn shard_dir(&self, ab: u8, name: &[u8]) -> Option<&File> {
+    /// The held `torrents/AB/` folder of first byte `ab` (`hex`: "AB"), opened on first use;
+    /// `None` while it does not exist (nothing stored under it yet). Shard folders are never
+    /// removed, so a held one stays the folder lookups must use.
+    fn shard_dir(&self, ab: u8, hex: [u8; 2]) -> Option<&File> {
         use std::os::fd::FromRawFd;
         let slot = &self.shard_dirs[ab as usize];
         if let Some(d) = slot.get() {
             return Some(d);
         }
-        let mut z = [0u8; 4];
-        z[..2].copy_from_slice(&name[..2]);
-        // SAFETY: `z` is NUL-terminated; `torrents_dir` is open.
+        let name = [hex[0], hex[1], 0];
+        // SAFETY: `name` is NUL-terminated; `torrents_dir` is open.
         let fd = unsafe {
             libc::openat(
-                std::os::fd::AsRawFd::as_raw_fd(&self.torrents_dir),
-                z.as_ptr() as *const libc::c_char,
+                self.torrents_dir.as_raw_fd(),
+                name.as_ptr() as *const libc::c_char,
                 libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
             )
         };
@@ -511,8 +518,19 @@ impl Store {
         Some(slot.get_or_init(|| f))
     }
 
+    /// Whether something is filed under `key` (resolved like `open_torrent`: the uploads'
+    /// duplicate check walks two path components, not the whole path).
     pub fn contains(&self, key: &Key) -> bool {
-        self.torrent_path(key).exists()
+        let (dir, path, start) = self.locate(key);
+        // SAFETY: as in `open_torrent`.
+        unsafe {
+            libc::faccessat(
+                dir,
+                path[start..].as_ptr() as *const libc::c_char,
+                libc::F_OK,
+                0,
+            ) == 0
+        }
     }
 
     /// The takedown reason when `key` is blocked.
