@@ -335,6 +335,31 @@ fn keep_alive_serves_many_requests() {
     }
 }
 
+/// After a read that emptied the socket, the next read waits for readiness instead of trying
+/// the socket first (`http::wire`). A request that arrives while the previous answer is being
+/// made, or a head that arrives in pieces, must still be read at once: were the readiness
+/// event lost (e.g. cleared by the answer's write), the connection would sit until the idle
+/// timeout (60 s) and the client's 10 s read timeout fails the test.
+#[test]
+fn requests_arriving_mid_answer_or_in_pieces_are_read_at_once() {
+    let s = start(&[]);
+    let mut c = s.connect();
+    for _ in 0..3 {
+        c.send(b"GET /__test/sleep?300 HTTP/1.1\r\nHost: t\r\n\r\n");
+        std::thread::sleep(Duration::from_millis(100));
+        c.send(HEALTH); // arrives while the first request is being answered
+        assert_eq!(c.response().status, 200);
+        let r = c.response();
+        assert_eq!((r.status, r.body.as_slice()), (200, &b"ok"[..]));
+    }
+    for _ in 0..3 {
+        c.send(b"GET /healthz HTTP/1.1\r\n");
+        std::thread::sleep(Duration::from_millis(50));
+        c.send(b"Host: t\r\n\r\n");
+        assert_eq!(c.response().status, 200);
+    }
+}
+
 #[test]
 fn connection_close_is_honoured() {
     let s = start(&[]);
