@@ -12,7 +12,7 @@
 //! upload was not answered "stored" (or `<infoHash>`) with status 200.
 
 use base64::Engine;
-use std::io::{Read, Write};
+use std::io::{Read, Write as _};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -29,74 +29,74 @@ impl Rng {
 
 const PIECE: u64 = 262_144;
 
-/// A valid single-file v1 torrent of 19,000–21,000 bytes, distinct for each `id`.
-fn torrent(id: &str, rng: &mut Rng) -> Vec<u8> {
+/// A valid single-file v1 torrent of 19,000–21,000 bytes, distinct for each `id`, written
+/// into `t` (reused: the client should cost little next to the server it loads).
+fn torrent(t: &mut Vec<u8>, id: &str, rng: &mut Rng) {
     let size = 19_000 + (rng.next() % 2001) as usize;
-    let name = format!("upload-bench-{id}.bin");
-    let head_len = 200 + name.len();
+    let name_len = "upload-bench-.bin".len() + id.len();
+    let head_len = 200 + name_len;
     let npieces = (size.saturating_sub(head_len) / 20).max(1);
     let length = (npieces as u64 - 1) * PIECE + 1 + rng.next() % PIECE;
-    let mut t = Vec::with_capacity(size + 64);
+    t.clear();
     t.extend_from_slice(b"d8:announce31:http://tracker.example/announce4:infod");
-    t.extend_from_slice(format!("6:lengthi{length}e4:name{}:{name}", name.len()).as_bytes());
-    t.extend_from_slice(format!("12:piece lengthi{PIECE}e6:pieces{}:", npieces * 20).as_bytes());
-    let mut left = npieces * 20;
-    while left > 0 {
+    write!(
+        t,
+        "6:lengthi{length}e4:name{name_len}:upload-bench-{id}.bin"
+    )
+    .unwrap();
+    write!(t, "12:piece lengthi{PIECE}e6:pieces{}:", npieces * 20).unwrap();
+    let at = t.len();
+    t.resize(at + npieces * 20, 0);
+    for piece in t[at..].chunks_mut(8) {
         let v = rng.next().to_le_bytes();
-        let n = left.min(8);
-        t.extend_from_slice(&v[..n]);
-        left -= n;
+        piece.copy_from_slice(&v[..piece.len()]);
     }
     t.extend_from_slice(b"ee");
-    t
 }
 
-fn request(mode: &str, host: &str, body_torrent: &[u8]) -> Vec<u8> {
-    let (ctype, extra, body) = if mode == "soap" {
-        let b64 = base64::engine::general_purpose::STANDARD.encode(body_torrent);
-        let body = format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<SOAP-ENV:Envelope \
-             xmlns:SOAP-ENV=\"http://schemas.xmlsoap.org/soap/envelope/\" \
-             xmlns:ns1=\"urn:TorrentService\"><SOAP-ENV:Body><ns1:storeTorrent>\
-             <torrent>{b64}</torrent></ns1:storeTorrent></SOAP-ENV:Body></SOAP-ENV:Envelope>\n"
+const SOAP_HEAD: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<SOAP-ENV:Envelope \
+     xmlns:SOAP-ENV=\"http://schemas.xmlsoap.org/soap/envelope/\" \
+     xmlns:ns1=\"urn:TorrentService\"><SOAP-ENV:Body><ns1:storeTorrent><torrent>";
+const SOAP_TAIL: &str = "</torrent></ns1:storeTorrent></SOAP-ENV:Body></SOAP-ENV:Envelope>\n";
+const BOUNDARY: &str = "------------------------thetorrentbench";
+
+/// Writes the whole upload request for `torrent` into `req` (reused), the torrent's bytes
+/// (or their base64) written once, straight into place.
+fn request(req: &mut Vec<u8>, mode: &str, host: &str, torrent: &[u8]) {
+    req.clear();
+    if mode == "soap" {
+        let b64_len = torrent.len().div_ceil(3) * 4;
+        write!(
+            req,
+            "POST /api/soap HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/xml; charset=utf-8\r\n\
+             SOAPAction: \"urn:TorrentService#storeTorrent\"\r\nContent-Length: {}\r\n\r\n{SOAP_HEAD}",
+            SOAP_HEAD.len() + b64_len + SOAP_TAIL.len()
         )
-        .into_bytes();
-        (
-            "text/xml; charset=utf-8".to_string(),
-            "SOAPAction: \"urn:TorrentService#storeTorrent\"\r\n",
-            body,
-        )
+        .unwrap();
+        let at = req.len();
+        req.resize(at + b64_len, 0);
+        let n = base64::engine::general_purpose::STANDARD
+            .encode_slice(torrent, &mut req[at..])
+            .unwrap();
+        assert_eq!(n, b64_len);
+        req.extend_from_slice(SOAP_TAIL.as_bytes());
     } else {
-        let boundary = "------------------------thetorrentbench";
-        let mut body = Vec::with_capacity(body_torrent.len() + 256);
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"torrent\"; \
-                 filename=\"bench.torrent\"\r\nContent-Type: application/x-bittorrent\r\n\r\n"
-            )
-            .as_bytes(),
+        let part_head = format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"torrent\"; \
+             filename=\"bench.torrent\"\r\nContent-Type: application/x-bittorrent\r\n\r\n"
         );
-        body.extend_from_slice(body_torrent);
-        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-        (
-            format!("multipart/form-data; boundary={boundary}"),
-            "",
-            body,
+        let part_tail = format!("\r\n--{BOUNDARY}--\r\n");
+        write!(
+            req,
+            "POST /api/upload HTTP/1.1\r\nHost: {host}\r\n\
+             Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n\
+             Content-Length: {}\r\n\r\n{part_head}",
+            part_head.len() + torrent.len() + part_tail.len()
         )
-    };
-    let path = if mode == "soap" {
-        "/api/soap"
-    } else {
-        "/api/upload"
-    };
-    let mut req = format!(
-        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {ctype}\r\n{extra}\
-         Content-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    req.extend_from_slice(&body);
-    req
+        .unwrap();
+        req.extend_from_slice(torrent);
+        req.extend_from_slice(part_tail.as_bytes());
+    }
 }
 
 /// Reads one response: (status, head, body).
@@ -196,6 +196,7 @@ fn main() {
                         Rng((seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (t as u64 + 1) << 32) | 1);
                     let mut conn: Option<TcpStream> = None;
                     let mut buf = Vec::new();
+                    let (mut tor, mut req) = (Vec::new(), Vec::new());
                     let mut k = 0u64;
                     while Instant::now() < deadline {
                         let s = match conn.as_mut() {
@@ -210,7 +211,8 @@ fn main() {
                         };
                         let id = format!("{seed}-{t}-{k}");
                         k += 1;
-                        let req = request(mode, addr, &torrent(&id, &mut rng));
+                        torrent(&mut tor, &id, &mut rng);
+                        request(&mut req, mode, addr, &tor);
                         let t0 = Instant::now();
                         let r = s.write_all(&req).and_then(|_| response(s, &mut buf));
                         match r {

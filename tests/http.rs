@@ -161,6 +161,24 @@ fn chunked_body_is_decoded_with_trailers() {
     assert_eq!(r.body, b"hello, world");
     // The connection is still in step.
     assert_eq!(c.response().body, b"ok");
+    // A long one, in chunks of every size, comes back byte for byte (the reader grows its
+    // buffer from 8 KiB as the body goes on).
+    let want: Vec<u8> = (0..100_000u32).map(|i| (i * 31 % 251) as u8).collect();
+    c.send(b"POST /__test/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n");
+    let mut at = 0;
+    let mut size = 1;
+    while at < want.len() {
+        let n = size.min(want.len() - at);
+        c.send(format!("{n:x}\r\n").as_bytes());
+        c.send(&want[at..at + n]);
+        c.send(b"\r\n");
+        at += n;
+        size = size * 3 % 20_011 + 1;
+    }
+    c.send(b"0\r\n\r\n");
+    let r = c.response();
+    assert_eq!(r.status, 200, "{}", r.head);
+    assert!(r.body == want, "{} bytes back", r.body.len());
 }
 
 #[test]
@@ -222,6 +240,19 @@ fn body_over_limit_is_413() {
     c.send(b"POST /__test/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n");
     c.send(&[b'y'; 1000]);
     assert_eq!(c.response().body.len(), 1000);
+    // Chunked, at the limit exactly and one byte over.
+    for (n, status) in [(1000, 200), (1001, 413)] {
+        let mut c = s.connect();
+        c.send(b"POST /__test/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n");
+        c.send_lossy(format!("{:x}\r\n", n - 1).as_bytes());
+        c.send_lossy(&vec![b'z'; n - 1]);
+        c.send_lossy(b"\r\n1\r\nz\r\n0\r\n\r\n");
+        let r = c.response();
+        assert_eq!(r.status, status, "{n} bytes: {}", r.head);
+        if status == 200 {
+            assert_eq!(r.body, vec![b'z'; n]);
+        }
+    }
 }
 
 #[test]

@@ -209,6 +209,9 @@ impl ChunkedDecoder {
     }
 }
 
+/// The first buffer [`Body::read_all`] reads a body of unknown length into (it doubles from there).
+const READ_ALL_FIRST: usize = 8192;
+
 enum State {
     Length(u64),
     Chunked(ChunkedDecoder),
@@ -301,16 +304,38 @@ impl<'a> Body<'a> {
                 return Err(BodyError::TooLarge);
             }
         }
-        let mut v = Vec::with_capacity(self.declared_len().unwrap_or(0).min(max) as usize);
-        let mut chunk = [0u8; 8192];
+        // Read straight into the answer (no bounce buffer): sized by the declared length when
+        // there is one, else grown by doubling, never past `max + 1` bytes (the one byte over
+        // tells a body over the limit from one at it).
+        let cap = usize::try_from(max).unwrap_or(usize::MAX).saturating_add(1);
+        let first = match self.declared_len() {
+            Some(n) => n as usize,
+            None => READ_ALL_FIRST.min(cap),
+        };
+        let mut v = vec![0u8; first];
+        let mut filled = 0;
         loop {
-            match self.read_inner(&mut chunk) {
-                Ok(0) => return Ok(v),
+            if self.is_done() {
+                v.truncate(filled);
+                return Ok(v);
+            }
+            if filled == v.len() {
+                let grown = v.len().saturating_mul(2).max(READ_ALL_FIRST).min(cap);
+                if grown <= filled {
+                    return Err(BodyError::TooLarge);
+                }
+                v.resize(grown, 0);
+            }
+            match self.read_inner(&mut v[filled..]) {
+                Ok(0) => {
+                    v.truncate(filled);
+                    return Ok(v);
+                }
                 Ok(n) => {
-                    if (v.len() + n) as u64 > max {
+                    filled += n;
+                    if filled as u64 > max {
                         return Err(BodyError::TooLarge);
                     }
-                    v.extend_from_slice(&chunk[..n]);
                 }
                 Err(e) => return Err(e),
             }
