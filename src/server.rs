@@ -73,7 +73,7 @@ pub struct ServeArgs {
     /// Slowest accepted body upload, bytes per second (0: no floor).
     #[arg(long, default_value_t = http::config::BODY_MIN_RATE)]
     pub body_min_rate: u64,
-    /// Seconds a write may wait for a slow reader.
+    /// Seconds a slow reader gets to take each 64 KiB of an answer.
     #[arg(long, value_parser = secs, default_value = "60")]
     pub write_timeout: Duration,
     /// Seconds requests in flight get to finish after SIGTERM.

@@ -364,3 +364,73 @@ fn server_stopped_and_restarted() {
     assert_eq!(c0.idle_connections(), 1);
     assert_eq!(c0.get("k", 100).unwrap().unwrap().body, b"kept");
 }
+
+/// A connect that never completes (the endpoint's accept queue is full, so its SYNs are
+/// dropped) ends at the client's timeout, from a coroutine (a non-blocking connect under the
+/// watchdog: may is built without I/O timers) and from a thread, and leaves no socket behind.
+#[test]
+fn connect_that_never_completes_times_out() {
+    use socket2::{Domain, Socket, Type};
+    let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    listener
+        .bind(
+            &"127.0.0.1:0"
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
+        )
+        .unwrap();
+    listener.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap().as_socket().unwrap();
+    // Fill the accept queue until a connect hangs.
+    let mut held = Vec::new();
+    loop {
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+            Ok(s) => held.push(s),
+            Err(e) => {
+                assert_eq!(e.kind(), std::io::ErrorKind::TimedOut, "{e}");
+                break;
+            }
+        }
+        assert!(held.len() < 16, "the accept queue never filled");
+    }
+    let creds = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        creds.path(),
+        "[default]\naws_access_key_id = k\naws_secret_access_key = s\n",
+    )
+    .unwrap();
+    let mut cfg =
+        S3Config::from_url("s3://hung", &format!("http://{addr}"), Some(creds.path())).unwrap();
+    cfg.timeout = Duration::from_millis(500);
+    cfg.retries = 0;
+    let c = Arc::new(S3Client::new(cfg).unwrap());
+    let check = |r: Result<Option<Vec<u8>>, S3Error>, took: Duration, from: &str| {
+        match r {
+            Err(S3Error::Io(e)) => assert!(e.to_string().contains("timed out"), "{from}: {e}"),
+            other => panic!("{from}: expected a timeout, got {other:?}"),
+        }
+        assert!(
+            took >= Duration::from_millis(450) && took < Duration::from_secs(3),
+            "{from}: {took:?}"
+        );
+    };
+    let c2 = c.clone();
+    let co = unsafe {
+        may::coroutine::Builder::new()
+            .stack_size(thetorrent::http::config::STACK_SIZE / std::mem::size_of::<usize>())
+            .spawn(move || {
+                let t = Instant::now();
+                let r = c2.get("k", 100);
+                (r, t.elapsed())
+            })
+    }
+    .unwrap();
+    let (r, took) = co.join().unwrap();
+    check(r.map(|o| o.map(|_| Vec::new())), took, "coroutine");
+    let t = Instant::now();
+    let r = c.get("k", 100);
+    check(r.map(|o| o.map(|_| Vec::new())), t.elapsed(), "thread");
+    assert_eq!(c.idle_connections(), 0);
+    drop(held);
+}

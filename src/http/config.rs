@@ -23,7 +23,8 @@ pub const BODY_GRACE: Duration = Duration::from_secs(10);
 /// [`BODY_GRACE`]: by time `t` the client must have sent `(t - grace) * rate` bytes. Slower
 /// senders are cut (`408`, close).
 pub const BODY_MIN_RATE: u64 = 1024;
-/// Time one write may wait for the client to take bytes. Over it: the connection is closed.
+/// Time a write may wait for the client to take 64 KiB of its answer (the deadline is renewed
+/// after each 64 KiB). Over it: the connection is closed.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Most open client connections; at the cap the listener stops accepting (the kernel backlog
 /// holds new clients) until one closes.

@@ -247,6 +247,11 @@ pub struct ConnState {
     /// Set by the sweep when it shut the read side down for a passed deadline (for good: every
     /// later read of the connection is a timeout).
     pub read_timed_out: AtomicBool,
+    /// When the write waiting for the client must end, in milliseconds since `epoch` (0: none).
+    /// The sweep shuts the whole socket down once this passes.
+    pub write_deadline: AtomicU64,
+    /// Set by the sweep when it shut the socket down for a passed write deadline.
+    pub write_timed_out: AtomicBool,
     /// The server's start, the origin of `read_deadline`.
     pub epoch: Instant,
 }
@@ -406,6 +411,8 @@ fn spawn_conn(shared: &Arc<Shared>, fd: RawFd, peer: Option<SocketAddr>) {
         evicted: AtomicBool::new(false),
         read_deadline: AtomicU64::new(0),
         read_timed_out: AtomicBool::new(false),
+        write_deadline: AtomicU64::new(0),
+        write_timed_out: AtomicBool::new(false),
         epoch: shared.started,
     });
     lock(&shared.registry).insert(id, state.clone());
@@ -448,9 +455,11 @@ fn stack_words(bytes: usize) -> usize {
 /// within this much).
 const IDLE_SWEEP: Duration = Duration::from_millis(250);
 
-/// Closes connections idle for longer than the idle timeout. Waiting for the next request
-/// carries no timer of its own (a timer per request costs on the hot path); this sweep of the
-/// registry, a few times a second from the accept loop, stands in for it.
+/// Closes connections idle for longer than the idle timeout, and ends reads and writes past
+/// their deadlines. Waiting for the next request carries no timer of its own (a timer per
+/// request costs on the hot path), nor does any read or write (may is built without its I/O
+/// timers, issue 6); this sweep of the registry, a few times a second from the accept loop,
+/// stands in for them.
 fn sweep_idle(shared: &Shared) {
     let now = shared.started.elapsed().as_millis() as u64;
     let limit = shared.cfg.idle_timeout.as_millis() as u64;
@@ -469,6 +478,13 @@ fn sweep_idle(shared: &Shared) {
         if d != 0 && now >= d && !c.read_timed_out.swap(true, Ordering::SeqCst) {
             // SAFETY: as above.
             unsafe { libc::shutdown(c.fd, libc::SHUT_RD) };
+        }
+        // A client that takes nothing of its answer within the write timeout: the connection
+        // is given up (shut down both ways, which ends the write's wait with an error).
+        let d = c.write_deadline.load(Ordering::SeqCst);
+        if d != 0 && now >= d && !c.write_timed_out.swap(true, Ordering::SeqCst) {
+            // SAFETY: as above.
+            unsafe { libc::shutdown(c.fd, libc::SHUT_RDWR) };
         }
     }
 }

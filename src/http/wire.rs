@@ -1,11 +1,12 @@
 //! The socket of one connection, its read buffer and its output buffer.
 //!
-//! Owns: every read from and write to a client socket, with a deadline on each read, and the
-//! bounds of both buffers. Reads carry no may timer: a deadline is published in the
-//! connection's `ConnState`, and the accept loop's sweep (4 times a second) shuts the read
-//! side down once it passes (may's timed reads corrupted the heap now and then, issue 6). Must never: interpret the bytes (heads and bodies are parsed in
-//! `head.rs` and `body.rs`), block without a timeout, or grow a buffer past the limit its
-//! caller gives.
+//! Owns: every read from and write to a client socket, with a deadline on each read and on
+//! each wait for the client to take bytes, and the bounds of both buffers. No I/O carries a
+//! may timer (may is built without `io_timeout`: its timed I/O corrupted the heap now and
+//! then, issue 6): a deadline is published in the connection's `ConnState`, and the accept
+//! loop's sweep (4 times a second) shuts the socket down once it passes. Must never:
+//! interpret the bytes (heads and bodies are parsed in `head.rs` and `body.rs`), block without
+//! a deadline, or grow a buffer past the limit its caller gives.
 
 use super::listen::ConnState;
 use may::net::TcpStream;
@@ -20,14 +21,20 @@ const IDLE_BUFFER: usize = 4096;
 const LINGER_POLL: Duration = Duration::from_millis(10);
 /// Output buffer capacity a connection keeps between responses.
 const OUT_KEEP: usize = 16 * 1024;
+/// A write that waits for the client is cut when the client takes less than this in the
+/// write timeout (the deadline is renewed after each such piece).
+const WRITE_PROGRESS: usize = 64 * 1024;
 
 pub struct Wire {
     stream: TcpStream,
     buf: Vec<u8>,
     start: usize,
     end: usize,
-    /// The connection's registry entry: where read deadlines are published for the sweep.
+    /// The connection's registry entry: where read and write deadlines are published for the
+    /// sweep.
     state: Arc<ConnState>,
+    /// How long a write may wait for the client to take [`WRITE_PROGRESS`] bytes.
+    write_timeout: Duration,
     /// Response bytes not yet written (pipelined responses are batched here).
     pub out: Vec<u8>,
     /// The last read left the socket empty (it returned less than it had room for): the next
@@ -52,13 +59,13 @@ pub fn is_timeout(e: &io::Error) -> bool {
 impl Wire {
     pub fn new(stream: TcpStream, write_timeout: Duration, state: Arc<ConnState>) -> Wire {
         let _ = stream.set_nodelay(true);
-        let _ = stream.set_write_timeout(Some(write_timeout));
         Wire {
             stream,
             buf: vec![0; IDLE_BUFFER],
             start: 0,
             end: 0,
             state,
+            write_timeout,
             out: Vec::new(),
             drained: false,
         }
@@ -170,8 +177,7 @@ impl Wire {
     }
 
     /// Writes all of `bytes` with send(2) (`flags` added to `MSG_NOSIGNAL`); when the socket
-    /// is full, the rest goes by the coroutine-aware write, which waits (bounded by the write
-    /// timeout). Plain sends leave may's readiness flag alone; its write clears the flag, which
+    /// is full, the rest goes by [`write_waiting`](Self::write_waiting). Plain sends leave may's readiness flag alone; its write clears the flag, which
     /// may hold a read event, so after one the next read tries the socket first.
     fn send_all(&mut self, bytes: &[u8], flags: libc::c_int) -> io::Result<()> {
         use std::os::fd::AsRawFd;
@@ -194,10 +200,7 @@ impl Wire {
             let e = io::Error::last_os_error();
             match e.kind() {
                 io::ErrorKind::Interrupted => continue,
-                io::ErrorKind::WouldBlock => {
-                    self.drained = false;
-                    return self.stream.write_all(&bytes[sent..]);
-                }
+                io::ErrorKind::WouldBlock => return self.write_waiting(&bytes[sent..]),
                 _ => return Err(e),
             }
         }
@@ -206,7 +209,7 @@ impl Wire {
 
     /// Sends `out` and then `len` bytes of `file` from `offset` with sendfile(2) (no copy
     /// through user space, like nginx's `sendfile on`). When the socket is full, the rest goes
-    /// by `pread` + the coroutine-aware write, which waits (bounded by the write timeout).
+    /// by `pread` + [`write_waiting`](Self::write_waiting).
     pub fn send_file(&mut self, file: &std::fs::File, offset: u64, len: u64) -> io::Result<()> {
         use std::os::fd::AsRawFd;
         let fd = self.stream.as_raw_fd();
@@ -240,10 +243,33 @@ impl Wire {
             while at < end {
                 let n = (end - at).min(piece.len() as u64) as usize;
                 super::response::read_exact_at(file, &mut piece[..n], at)?;
-                self.drained = false;
-                self.stream.write_all(&piece[..n])?;
+                self.write_waiting(&piece[..n])?;
                 at += n as u64;
             }
+        }
+        Ok(())
+    }
+
+    /// Writes all of `bytes` with the coroutine-aware write, which waits for the client to take
+    /// them: each [`WRITE_PROGRESS`] bytes must go within the write timeout, a deadline the
+    /// sweep enforces by shutting the socket down (the wait then ends with an error).
+    fn write_waiting(&mut self, bytes: &[u8]) -> io::Result<()> {
+        // may's write clears its readiness flag, which may hold a read event: the next read
+        // tries the socket first.
+        self.drained = false;
+        let st = &*self.state;
+        for piece in bytes.chunks(WRITE_PROGRESS) {
+            let deadline = (st.epoch.elapsed() + self.write_timeout).as_millis().max(1) as u64;
+            st.write_deadline.store(deadline, Ordering::SeqCst);
+            let r = self.stream.write_all(piece);
+            st.write_deadline.store(0, Ordering::SeqCst);
+            if st.write_timed_out.load(Ordering::SeqCst) {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the client took nothing within the write timeout",
+                ));
+            }
+            r?;
         }
         Ok(())
     }
@@ -271,11 +297,8 @@ impl Wire {
             }
         }
         let _ = self.stream.shutdown(std::net::Shutdown::Write);
-        // Discard what the client still sends, without a timed socket read: may's read
-        // timeouts, when the coroutine ends right after a timed read, corrupted the heap now
-        // and then (seen as `malloc(): unaligned tcache chunk` in tests/crash.rs and
-        // tests/hostile.rs; gone with this loop). Non-blocking reads and plain coroutine
-        // sleeps use none of that machinery.
+        // Discard what the client still sends with non-blocking reads and plain coroutine
+        // sleeps (which use may's timer thread, not the I/O timers may is built without).
         use std::os::fd::AsRawFd;
         let fd = self.stream.as_raw_fd();
         let deadline = Instant::now() + timeout;

@@ -23,8 +23,9 @@
 //! reused descriptor. (Not a duplicate descriptor: a socket kept open by a duplicate stays in
 //! may's epoll set after may closed its own descriptor and freed the event data epoll still
 //! points to — a crash seen in the outage test.)
-//! Connecting keeps may's `connect_timeout` (it only waits when a connect does not complete
-//! at once, which on loopback and LANs it does).
+//! Connecting in a coroutine works the same way (may is built without its I/O timers, so
+//! without `connect_timeout`): a non-blocking connect, then a wait for the socket with the
+//! watchdog holding the deadline (shut down, a connect in progress fails at once).
 
 use crate::cli::http_client::{read_body, read_head, stale, HttpError, ResponseHead};
 use std::collections::HashMap;
@@ -95,6 +96,53 @@ impl Watch {
             .remove(&self.0)
             .is_some_and(|e| e.2)
     }
+}
+
+/// Connects a may socket to `addr` within `timeout`, without may's I/O timers: the connect
+/// is started non-blocking, and while it is in progress the coroutine waits for the socket's
+/// events with the watchdog holding the deadline. Only in a coroutine.
+fn connect_may(addr: &SocketAddr, timeout: Duration) -> io::Result<may::net::TcpStream> {
+    use socket2::{Domain, Socket, Type};
+    use std::os::fd::{FromRawFd, IntoRawFd};
+    let sock = Socket::new(
+        Domain::for_address(*addr),
+        Type::STREAM.nonblocking().cloexec(),
+        None,
+    )?;
+    let in_progress = match sock.connect(&(*addr).into()) {
+        Ok(()) => false,
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => true,
+        Err(e) => return Err(e),
+    };
+    let fd = sock.into_raw_fd();
+    // SAFETY: `fd` is the socket just made, owned by nothing else now. may registers it with
+    // its poller and panics if that fails (the descriptor is closed by then).
+    let stream = std::panic::catch_unwind(|| unsafe { may::net::TcpStream::from_raw_fd(fd) })
+        .map_err(|_| io::Error::other("could not register the socket with may's poller"))?;
+    if !in_progress {
+        return Ok(stream);
+    }
+    let watch = Watch::start(fd, timeout);
+    let r = loop {
+        may::io::WaitIo::wait_io(&stream);
+        match stream.take_error() {
+            Ok(None) => {}
+            Ok(Some(e)) | Err(e) => break Err(e),
+        }
+        match stream.peer_addr() {
+            Ok(_) => break Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {}
+            Err(e) => break Err(e),
+        }
+    };
+    // Unregistered before `stream` can be dropped (closed) on any path below.
+    if watch.finish() {
+        return Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("connect timed out after {timeout:?}"),
+        ));
+    }
+    r.map(|()| stream)
 }
 
 /// A pooled connection idle longer than this is closed instead of reused (servers close idle
@@ -212,7 +260,7 @@ impl Transport {
         let mut last = None;
         for a in &self.addrs {
             let s = if may::coroutine::is_coroutine() {
-                may::net::TcpStream::connect_timeout(a, self.timeout).map(|s| {
+                connect_may(a, self.timeout).map(|s| {
                     let _ = s.set_nodelay(true);
                     Stream::May(s)
                 })
