@@ -177,8 +177,9 @@ impl Wire {
     }
 
     /// Writes all of `bytes` with send(2) (`flags` added to `MSG_NOSIGNAL`); when the socket
-    /// is full, the rest goes by [`write_waiting`](Self::write_waiting). Plain sends leave may's readiness flag alone; its write clears the flag, which
-    /// may hold a read event, so after one the next read tries the socket first.
+    /// is full, the rest goes by [`write_waiting`](Self::write_waiting). Plain sends leave
+    /// may's readiness flag alone; its write clears the flag, which may hold a read event, so
+    /// after one the next read tries the socket first.
     fn send_all(&mut self, bytes: &[u8], flags: libc::c_int) -> io::Result<()> {
         use std::os::fd::AsRawFd;
         let fd = self.stream.as_raw_fd();
