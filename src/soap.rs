@@ -482,7 +482,8 @@ impl<'a> Base64Collector<'a> {
 
     /// A piece of the text that lives in the body: kept by reference if it is the first.
     fn push_borrowed(&mut self, piece: &'a [u8]) {
-        if self.single.is_none() && self.seen == 0 && self.kept.is_empty() {
+        // `seen` counts every byte kept: nothing seen, nothing collected yet.
+        if self.single.is_none() && self.seen == 0 {
             self.single = Some(piece);
         } else {
             self.push(piece);
