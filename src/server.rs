@@ -89,8 +89,8 @@ pub struct ServeArgs {
     /// Access log in combined log format: a file to append to, or `-` for stdout (off if unset).
     #[arg(long)]
     pub access_log: Option<String>,
-    /// Nice value of the upload committer thread (lower runs first; 0: leave as is). Every
-    /// upload waits for it, one batch at a time, so it goes ahead of the request workers.
+    /// Nice value of the upload committer thread (lower runs first; 0, the default: leave
+    /// it as is). Ahead of the request workers it slows downloads under upload load.
     #[arg(long, default_value_t = crate::store::writer::WRITER_NICE, allow_negative_numbers = true)]
     pub writer_nice: i32,
     /// Uploads per second allowed per client address (IPv6: per /64); 0 turns limiting off.

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# GET p99 latency under upload load, for several nice values of the upload committer thread
+# of ONE running server (issue 4; how the default `--writer-nice 0` was chosen):
+#
+#   WITH_BENCH=1 bash tests/setup.sh          # wrk (Debian)
+#   bash benches/p99_nice.sh [NICE...]        # default: -10 0 -10 0 -10 0; REPS=2 SECS=6
+#
+# One release server on a fresh data folder under /var/tmp (all 65,536 shard folders made
+# first, as in upload.sh). For each NICE in turn the committer thread is reniced (root, or
+# CAP_SYS_NICE, for negative values), then REPS times: wrk -c16 over the stored hashes alone,
+# then again while 32 clients upload over HTTP POST (benches/upload_load.rs). Each line gives
+# both p99s, their ratio and the upload rate meanwhile. The values are alternated in one run
+# because the disk's speed drifts from one minute to the next: compare neighbours.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+REPS=${REPS:-2}
+SECS=${SECS:-6}
+PORT=${PORT:-18196}
+ADDR=127.0.0.1:$PORT
+WORK=${WORK:-/var/tmp/thetorrent-p99-nice-$$}
+[ $# -gt 0 ] || set -- -10 0 -10 0 -10 0
+for t in wrk python3 curl renice; do
+    command -v "$t" >/dev/null 2>&1 || { echo "missing $t: run WITH_BENCH=1 tests/setup.sh" >&2; exit 1; }
+done
+cd "$ROOT"
+cargo build --release --quiet
+BIN=$ROOT/target/release/thetorrent
+LOAD=$(cargo bench --bench upload_load --no-run --message-format=json 2>/dev/null |
+    python3 -c 'import json,sys
+for l in sys.stdin:
+    m = json.loads(l)
+    if m.get("executable") and m["target"]["name"] == "upload_load": print(m["executable"])')
+[ -x "$LOAD" ] || { echo "cannot build benches/upload_load.rs" >&2; exit 1; }
+
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+mkdir -p "$WORK/hashes"
+python3 - "$WORK/data/torrents" <<'PY'
+import os, sys
+for a in range(256):
+    for b in range(256):
+        os.makedirs(os.path.join(sys.argv[1], "%02X" % a, "%02X" % b), exist_ok=True)
+PY
+"$BIN" serve --data "$WORK/data" --listen "$ADDR" 2>"$WORK/server.log" &
+SERVER=$!
+PIDS+=("$SERVER")
+for _ in $(seq 100); do curl -sf "http://$ADDR/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+COMMITTER=""
+for t in /proc/"$SERVER"/task/*; do
+    [ "$(cat "$t/comm")" = thetorrent-comm ] && COMMITTER=$(basename "$t")
+done
+[ -n "$COMMITTER" ] || { echo "no committer thread found" >&2; exit 1; }
+"$LOAD" "$ADDR" post 32 4 1 "$WORK/hashes/1.txt" >/dev/null
+cat >"$WORK/get.lua" <<LUA
+local hashes = {}
+for line in io.lines("$WORK/all.txt") do hashes[#hashes + 1] = line end
+math.randomseed(os.time())
+request = function()
+    return wrk.format("GET", "/torrent/" .. hashes[math.random(#hashes)] .. ".torrent")
+end
+LUA
+p99() { # wrk latency like 1.23ms / 456.00us / 1.02s, in ms
+    wrk -t1 -c16 -d"${SECS}s" --latency -s "$WORK/get.lua" "http://$ADDR" |
+        awk '$1 == "99%" { v = $2
+            if (v ~ /us$/) { sub(/us$/, "", v); print v / 1000 }
+            else if (v ~ /ms$/) { sub(/ms$/, "", v); print v + 0 }
+            else { sub(/s$/, "", v); print v * 1000 } }'
+}
+SEED=1
+for nice in "$@"; do
+    renice -n "$nice" -p "$COMMITTER" >/dev/null
+    for _ in $(seq "$REPS"); do
+        cat "$WORK"/hashes/*.txt | grep . >"$WORK/all.txt"
+        wrk -t1 -c16 -d2s -s "$WORK/get.lua" "http://$ADDR" >/dev/null # page cache
+        ALONE=$(p99)
+        SEED=$((SEED + 1))
+        "$LOAD" "$ADDR" post 32 $((SECS + 2)) "$SEED" "$WORK/hashes/$SEED.txt" >"$WORK/load.out" &
+        LOADER=$!
+        PIDS+=("$LOADER")
+        sleep 1
+        UNDER=$(p99)
+        wait "$LOADER"
+        printf 'committer nice %3d: GET p99 alone %6.2f ms, under uploads %6.2f ms, ratio %.2f; uploads %s/s\n' \
+            "$nice" "$ALONE" "$UNDER" "$(echo "$UNDER / $ALONE" | bc -l)" "$(awk '$1 == "RATE" {print $2}' "$WORK/load.out")"
+    done
+done
