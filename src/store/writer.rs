@@ -26,7 +26,8 @@ pub const STAGERS: usize = 4;
 /// paired A/B of the upload rate gave 1.01× for 0 against −10 over 12 slices — but its
 /// `syncfs` calls, which submit the batch's metadata writes on its own CPU time (a fifth of
 /// the machine under a full upload load), then went ahead of downloads: GET p99 under that
-/// load was 2–3× its value alone, 1.2–1.5× with the committer at the default priority.
+/// load was 2.33× its value alone (median of 14 rounds), 1.48× with the committer at the
+/// default priority (`benches/p99_nice.sh`).
 /// `--writer-nice` still sets one; lowering a nice value needs `CAP_SYS_NICE` or an
 /// `RLIMIT_NICE` allowing it (systemd: `LimitNICE=`), else the server says so once at start.
 pub const WRITER_NICE: i32 = 0;
