@@ -23,14 +23,10 @@ for t in wrk python3 curl renice; do
     command -v "$t" >/dev/null 2>&1 || { echo "missing $t: run WITH_BENCH=1 tests/setup.sh" >&2; exit 1; }
 done
 cd "$ROOT"
+. benches/lib.sh
 cargo build --release --quiet
 BIN=$ROOT/target/release/thetorrent
-LOAD=$(cargo bench --bench upload_load --no-run --message-format=json 2>/dev/null |
-    python3 -c 'import json,sys
-for l in sys.stdin:
-    m = json.loads(l)
-    if m.get("executable") and m["target"]["name"] == "upload_load": print(m["executable"])')
-[ -x "$LOAD" ] || { echo "cannot build benches/upload_load.rs" >&2; exit 1; }
+LOAD=$(bench_exe upload_load) || exit 1
 
 PIDS=()
 cleanup() {
@@ -41,16 +37,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 mkdir -p "$WORK/hashes"
-python3 - "$WORK/data/torrents" <<'PY'
-import os, sys
-for a in range(256):
-    for b in range(256):
-        os.makedirs(os.path.join(sys.argv[1], "%02X" % a, "%02X" % b), exist_ok=True)
-PY
+make_shard_folders "$WORK/data/torrents"
 "$BIN" serve --data "$WORK/data" --listen "$ADDR" 2>"$WORK/server.log" &
 SERVER=$!
 PIDS+=("$SERVER")
-for _ in $(seq 100); do curl -sf "http://$ADDR/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+wait_healthy "$ADDR" "$SERVER" "$WORK/server.log" || exit 1
 COMMITTER=""
 for t in /proc/"$SERVER"/task/*; do
     [ "$(cat "$t/comm")" = thetorrent-comm ] && COMMITTER=$(basename "$t")
@@ -65,12 +56,8 @@ request = function()
     return wrk.format("GET", "/torrent/" .. hashes[math.random(#hashes)] .. ".torrent")
 end
 LUA
-p99() { # wrk latency like 1.23ms / 456.00us / 1.02s, in ms
-    wrk -t1 -c16 -d"${SECS}s" --latency -s "$WORK/get.lua" "http://$ADDR" |
-        awk '$1 == "99%" { v = $2
-            if (v ~ /us$/) { sub(/us$/, "", v); print v / 1000 }
-            else if (v ~ /ms$/) { sub(/ms$/, "", v); print v + 0 }
-            else { sub(/s$/, "", v); print v * 1000 } }'
+p99() { # in ms
+    to_ms "$(wrk -t1 -c16 -d"${SECS}s" --latency -s "$WORK/get.lua" "http://$ADDR" | awk '$1 == "99%" {print $2}')"
 }
 SEED=1
 for nice in "$@"; do

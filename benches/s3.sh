@@ -89,14 +89,10 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 cd "$ROOT"
+. benches/lib.sh
 cargo build --release --quiet
 BIN=$ROOT/target/release/thetorrent
-LOAD=$(cargo bench --bench upload_load --no-run --message-format=json 2>/dev/null |
-    python3 -c 'import json,sys
-for l in sys.stdin:
-    m = json.loads(l)
-    if m.get("executable") and m["target"]["name"] == "upload_load": print(m["executable"])')
-[ -x "$LOAD" ] || { echo "cannot build benches/upload_load.rs" >&2; exit 1; }
+LOAD=$(bench_exe upload_load) || exit 1
 mkdir -p "$WORK/weed/data"
 echo "work folder: $WORK ($(df -T "$WORK" | awk 'NR==2 {print $2}')); $(nproc) cores;" \
     "load average $(cut -d' ' -f1-3 /proc/loadavg); commit $(git rev-parse --short HEAD 2>/dev/null || echo ?)" \
@@ -156,13 +152,6 @@ start_tt s3-nocache "${S3_ARGS[@]}" --s3-cache-mb 0
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # user + system, all threads
 us_per() { # ticks count
     awk -v t="$1" -v hz="$CLK_TCK" -v n="$2" 'BEGIN { printf "%.1f", (n > 0 ? t / hz * 1e6 / n : 0) }'
-}
-to_ms() { # wrk latency like 1.23ms / 456.00us / 1.02s
-    awk -v v="$1" 'BEGIN {
-        if (v ~ /us$/) { sub(/us$/, "", v); print v / 1000 }
-        else if (v ~ /ms$/) { sub(/ms$/, "", v); print v + 0 }
-        else if (v ~ /s$/) { sub(/s$/, "", v); print v * 1000 }
-        else print v }'
 }
 
 cat >"$WORK/random.lua" <<'LUA'

@@ -17,6 +17,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$ROOT/benches/lib.sh"
 DURATION=${DURATION:-10}
 REPEAT=${REPEAT:-1}
 COUNT=${COUNT:-100000}
@@ -203,13 +204,6 @@ find "$DATA" -type f -print0 | xargs -0 cat >/dev/null
 RESULTS=$BENCH_DIR/results.tsv
 printf "server\tplacement\tconns\tmiss\treq_s\tp99_ms\tcpu_us_per_req\tnon2xx\n" >"$RESULTS"
 
-to_ms() { # wrk latency like 1.23ms / 456.00us / 1.02s
-    awk -v v="$1" 'BEGIN {
-        if (v ~ /us$/) { sub(/us$/, "", v); print v / 1000 }
-        else if (v ~ /ms$/) { sub(/ms$/, "", v); print v + 0 }
-        else if (v ~ /s$/) { sub(/s$/, "", v); print v * 1000 }
-        else print v }'
-}
 
 MAX_RSS_KB=0
 for placement in unpinned pinned; do

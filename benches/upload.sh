@@ -56,6 +56,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 cd "$ROOT"
+. benches/lib.sh
 # THETORRENT_BIN=path runs another build of the server (e.g. to compare two commits).
 if [ -n "${THETORRENT_BIN:-}" ]; then
     BIN=$THETORRENT_BIN
@@ -63,33 +64,19 @@ else
     cargo build --release --quiet
     BIN=$ROOT/target/release/thetorrent
 fi
-LOAD=$(cargo bench --bench upload_load --no-run --message-format=json 2>/dev/null |
-    python3 -c 'import json,sys
-for l in sys.stdin:
-    m = json.loads(l)
-    if m.get("executable") and m["target"]["name"] == "upload_load": print(m["executable"])')
-[ -x "$LOAD" ] || { echo "cannot build benches/upload_load.rs" >&2; exit 1; }
+LOAD=$(bench_exe upload_load) || exit 1
 mkdir -p "$WORK"
 echo "work folder: $WORK ($(df -T "$WORK" | awk 'NR==2 {print $2}'))"
 
 # ---- the server ---------------------------------------------------------------------
 if [ "$FRESH" != 1 ]; then
     echo "creating the 65,536 shard folders (steady state; FRESH=1 skips this)"
-    python3 - "$WORK/data/torrents" <<'PY'
-import os, sys
-for a in range(256):
-    for b in range(256):
-        os.makedirs(os.path.join(sys.argv[1], "%02X" % a, "%02X" % b), exist_ok=True)
-PY
+    make_shard_folders "$WORK/data/torrents"
 fi
 "$BIN" serve --data "$WORK/data" --listen "$ADDR" 2>"$WORK/server.log" &
 SERVER=$!
 PIDS+=("$SERVER")
-for _ in $(seq 100); do
-    curl -sf "http://$ADDR/healthz" >/dev/null 2>&1 && break
-    sleep 0.1
-done
-curl -sf "http://$ADDR/healthz" >/dev/null || { cat "$WORK/server.log"; exit 1; }
+wait_healthy "$ADDR" "$SERVER" "$WORK/server.log" || exit 1
 
 cat >"$WORK/get.lua" <<LUA
 local hashes = {}
@@ -99,12 +86,6 @@ request = function()
     return wrk.format("GET", "/torrent/" .. hashes[math.random(#hashes)] .. ".torrent")
 end
 LUA
-to_ms() { # wrk latency like 1.23ms / 456.00us / 1.02s
-    awk -v v="$1" 'BEGIN {
-        if (v ~ /us$/) { sub(/us$/, "", v); print v / 1000 }
-        else if (v ~ /ms$/) { sub(/ms$/, "", v); print v + 0 }
-        else if (v ~ /s$/) { sub(/s$/, "", v); print v * 1000 } }'
-}
 run_wrk() {
     wrk -t1 -c"$WRK_CONNS" -d"${WRK_SECONDS}s" --latency -s "$WORK/get.lua" "http://$ADDR" >"$WORK/wrk.out"
     if grep -q "Non-2xx\|Socket errors" "$WORK/wrk.out"; then

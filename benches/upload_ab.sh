@@ -18,14 +18,9 @@ SECS=${SECS:-5}
 CLIENTS=${CLIENTS:-32}
 W=${WORK:-/var/tmp/thetorrent-upload-ab-$$}
 cd "$ROOT"
-exe() {
-    cargo bench --bench "$1" --no-run --message-format=json 2>/dev/null | python3 -c 'import json,sys
-for l in sys.stdin:
-    m = json.loads(l)
-    if m.get("executable") and m["target"]["name"] == sys.argv[1]: print(m["executable"])' "$1"
-}
-LOAD=$(exe upload_load)
-DC=$(exe durable_create)
+. benches/lib.sh
+LOAD=$(bench_exe upload_load) || exit 1
+DC=$(bench_exe durable_create) || exit 1
 mkdir -p "$W"
 "$A_BIN" serve --data "$W/a" --listen 127.0.0.1:18301 2>"$W/a.log" &
 PA=$!

@@ -1,0 +1,45 @@
+# Helpers shared by the benchmark scripts (sourced: `. "$(dirname "$0")/lib.sh"`).
+
+# Builds the bench target NAME (benches/NAME.rs, release) and prints its executable's path;
+# fails when it cannot be built.
+bench_exe() {
+    local exe
+    exe=$(cargo bench --bench "$1" --no-run --message-format=json 2>/dev/null | python3 -c 'import json,sys
+for l in sys.stdin:
+    m = json.loads(l)
+    if m.get("executable") and m["target"]["name"] == sys.argv[1]: print(m["executable"])' "$1")
+    [ -x "$exe" ] || { echo "cannot build benches/$1.rs" >&2; return 1; }
+    echo "$exe"
+}
+
+# Makes all 65,536 shard folders under DIR (DATA/torrents), as in a store past its first few
+# hundred thousand torrents.
+make_shard_folders() {
+    python3 - "$1" <<'PY'
+import os, sys
+for a in range(256):
+    for b in range(256):
+        os.makedirs(os.path.join(sys.argv[1], "%02X" % a, "%02X" % b), exist_ok=True)
+PY
+}
+
+# Waits (up to 10 s) until the server PID answers /healthz at ADDR; else prints LOG and fails.
+wait_healthy() { # ADDR PID LOG
+    for _ in $(seq 100); do
+        curl -sf "http://$1/healthz" >/dev/null 2>&1 && return 0
+        kill -0 "$2" 2>/dev/null || break
+        sleep 0.1
+    done
+    cat "$3" >&2
+    echo "the server at $1 did not come up" >&2
+    return 1
+}
+
+# A wrk latency (1.23ms / 456.00us / 1.02s) in milliseconds.
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        if (v ~ /us$/) { sub(/us$/, "", v); print v / 1000 }
+        else if (v ~ /ms$/) { sub(/ms$/, "", v); print v + 0 }
+        else if (v ~ /s$/) { sub(/s$/, "", v); print v * 1000 }
+        else print v }'
+}
