@@ -10,10 +10,14 @@
 #    rewrite from /torrent/<HASH>.torrent to the sharded path), each placement (unpinned; server
 #    on CPU 0 and wrk on CPU 1), each connection count (64, 256) and each mix (all hits; 10 %
 #    misses), runs wrk for DURATION seconds with a Lua script asking random hashes.
-#    With REPEAT=n each run is repeated n times (alternating the servers) and medians are used.
+#    With REPEAT=n each run is repeated n times, the servers taking turns to go first (a
+#    machine that speeds up or slows down over the run favours neither), and medians are used.
 # 3. Prints requests/s, p99 latency, server CPU time per request (from /proc/<pid>/stat before
-#    and after) and the thetorrent/nginx ratios; then resident memory of thetorrent under load
-#    and with 10,000 idle keep-alive connections.
+#    and after), wrk's own CPU time per request, and the thetorrent/nginx ratios; then resident
+#    memory of thetorrent under load and with 10,000 idle keep-alive connections.
+#    Unpinned, wrk shares the two cores with the server, so requests/s is about
+#    cores / (server CPU + wrk CPU per request): the wrk column says how much of the
+#    requests/s ratio a server's CPU per request can move.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -202,13 +206,20 @@ cat "$BENCH_DIR/hashes.txt" >/dev/null
 find "$DATA" -type f -print0 | xargs -0 cat >/dev/null
 
 RESULTS=$BENCH_DIR/results.tsv
-printf "server\tplacement\tconns\tmiss\treq_s\tp99_ms\tcpu_us_per_req\tnon2xx\n" >"$RESULTS"
+printf "server\tplacement\tconns\tmiss\treq_s\tp99_ms\tcpu_us_per_req\tnon2xx\twrk_cpu_us_per_req\n" >"$RESULTS"
+
+# wrk "$@", then a line "wrk_ticks N": the CPU ticks wrk used (its shell's children's time).
+run_wrk() {
+    "${wrk_prefix[@]}" bash -c 'wrk "$@"; echo "wrk_ticks $(awk "{print \$16 + \$17}" /proc/$$/stat)"' _ "$@"
+}
 
 
 MAX_RSS_KB=0
 for placement in unpinned pinned; do
   for rep in $(seq "$REPEAT"); do
-    for server in thetorrent nginx; do
+    order="thetorrent nginx"
+    [ $((rep % 2)) -eq 0 ] && order="nginx thetorrent"
+    for server in $order; do
         start_server "$server" "$placement"
         port=$PORT_TT
         [ "$server" = nginx ] && port=$PORT_NG
@@ -221,7 +232,7 @@ for placement in unpinned pinned; do
             for miss in 0 0.1; do
                 before=$(ticks "$SERVER_PID")
                 out=$(HASHES=$BENCH_DIR/hashes.txt MISSES=$BENCH_DIR/misses.txt MISS=$miss \
-                    "${wrk_prefix[@]}" wrk -t2 -c"$conns" -d"${DURATION}s" --latency \
+                    run_wrk -t2 -c"$conns" -d"${DURATION}s" --latency \
                     -s "$BENCH_DIR/random.lua" "http://127.0.0.1:$port")
                 after=$(ticks "$SERVER_PID")
                 if [ "$server" = thetorrent ]; then
@@ -234,8 +245,10 @@ for placement in unpinned pinned; do
                 non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
                 cpu=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$reqs" \
                     'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
-                printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$server" "$placement" "$conns" "$miss" \
-                    "$rps" "$p99" "$cpu" "${non2xx:-0}" | tee -a "$RESULTS"
+                wrk_cpu=$(awk -v t="$(echo "$out" | awk '/^wrk_ticks/ {print $2}')" -v hz="$CLK_TCK" \
+                    -v n="$reqs" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+                printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$server" "$placement" "$conns" "$miss" \
+                    "$rps" "$p99" "$cpu" "${non2xx:-0}" "$wrk_cpu" | tee -a "$RESULTS"
             done
         done
         stop_server
@@ -250,19 +263,21 @@ import sys, statistics
 from collections import defaultdict
 runs = defaultdict(list)
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])][1:]
-for server, placement, conns, miss, rps, p99, cpu, _ in rows:
-    runs[(placement, conns, miss, server)].append((float(rps), float(p99), float(cpu)))
+for server, placement, conns, miss, rps, p99, cpu, _, wrk_cpu in rows:
+    runs[(placement, conns, miss, server)].append((float(rps), float(p99), float(cpu), float(wrk_cpu)))
 med = lambda xs: statistics.median(xs)
-print("placement  conns miss | thetorrent req/s  p99 ms  cpu us/req | nginx req/s  p99 ms  cpu us/req | ratio req/s  p99  cpu")
+print("placement  conns miss | thetorrent req/s  p99 ms  cpu us/req  wrk | nginx req/s  p99 ms  cpu us/req  wrk | ratio req/s  p99  cpu")
 for key in sorted({k[:3] for k in runs}):
     t, n = runs.get(key + ("thetorrent",)), runs.get(key + ("nginx",))
     if not t or not n:
         continue
-    tr, tp, tc = (med([r[i] for r in t]) for i in range(3))
-    nr, np_, nc = (med([r[i] for r in n]) for i in range(3))
-    print("%-10s %5s %4s | %16.0f %7.2f %11.1f | %11.0f %7.2f %11.1f | %11.2f %4.2f %4.2f" % (
-        key + (tr, tp, tc, nr, np_, nc, tr / nr, tp / np_ if np_ else 0, tc / nc)))
-print("(medians of %d run(s) each)" % len(t))
+    tr, tp, tc, tw = (med([r[i] for r in t]) for i in range(4))
+    nr, np_, nc, nw = (med([r[i] for r in n]) for i in range(4))
+    print("%-10s %5s %4s | %16.0f %7.2f %11.1f %4.1f | %11.0f %7.2f %11.1f %4.1f | %11.2f %4.2f %4.2f" % (
+        key + (tr, tp, tc, tw, nr, np_, nc, nw, tr / nr, tp / np_ if np_ else 0, tc / nc)))
+print("(medians of %d run(s) each; wrk: the load generator's own CPU time per request, which"
+      % len(t))
+print(" shares the two cores with the server when unpinned)")
 PY
 
 echo

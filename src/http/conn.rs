@@ -44,7 +44,7 @@ pub fn serve(stream: TcpStream, peer: Option<SocketAddr>, shared: &Shared, track
         if conn.wire.buffered().is_empty() && conn.wire.flush().is_err() {
             return;
         }
-        conn.tracked.state.set_idle(shared);
+        conn.tracked.state.set_idle();
         if shared.shutting_down.load(Ordering::SeqCst) {
             return;
         }

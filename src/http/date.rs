@@ -75,6 +75,18 @@ pub fn coarse_secs(clock: libc::clockid_t) -> u64 {
     ts.tv_sec.max(0) as u64
 }
 
+/// Milliseconds of a coarse clock (see [`coarse_secs`]): for per-request stamps that
+/// only a sweep a few times a second compares (a connection's idle start).
+pub fn coarse_ms(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: writes into a valid timespec.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec.max(0) as u64 * 1000 + ts.tv_nsec.max(0) as u64 / 1_000_000
+}
+
 /// The current `Date` value, formatted at most once per second per thread.
 pub fn now() -> [u8; 29] {
     thread_local! {

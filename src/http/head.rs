@@ -127,7 +127,10 @@ pub fn read_head(
         }
     }
     on_first_byte();
-    let deadline = Instant::now() + cfg.head_timeout;
+    // The head's time runs from its first byte, but the clock is only read when the head
+    // needs another read (most heads arrive whole in the first one).
+    let mut deadline = None;
+    let mut deadline = || *deadline.get_or_insert_with(|| Instant::now() + cfg.head_timeout);
     // Empty lines before a request line are ignored (RFC 9112 section 2.2).
     loop {
         let skip = wire
@@ -139,7 +142,7 @@ pub fn read_head(
         if !wire.buffered().is_empty() {
             break;
         }
-        match wire.fill_until(deadline, cfg.max_head_bytes) {
+        match wire.fill_until(deadline(), cfg.max_head_bytes) {
             Ok(0) => return Err(HeadError::Gone),
             Ok(_) => {}
             Err(e) if is_timeout(&e) => return Err(HeadError::Timeout),
@@ -154,7 +157,7 @@ pub fn read_head(
         }
         scanned = buf.len();
         // Read up to one byte past the limit, so that "too large" is told from "complete".
-        match wire.fill_until(deadline, cfg.max_head_bytes + 1) {
+        match wire.fill_until(deadline(), cfg.max_head_bytes + 1) {
             Ok(0) => return Err(HeadError::Gone),
             Ok(_) => {}
             Err(e) if is_timeout(&e) => return Err(HeadError::Timeout),

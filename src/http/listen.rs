@@ -7,6 +7,7 @@
 //! `accept`, silently share a port, or exit non-zero on a requested shutdown.
 
 use super::config::{Config, ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_MIN};
+use super::date::coarse_ms;
 use super::{conn, Handler};
 use std::collections::HashMap;
 use std::io;
@@ -236,7 +237,9 @@ pub struct ConnState {
     fd: RawFd,
     /// Waiting for a request (safe to close on shutdown).
     pub idle: AtomicBool,
-    /// When it last started waiting, in milliseconds since the server started.
+    /// When it last started waiting, in milliseconds of the coarse monotonic clock (a few ms
+    /// behind at most, against an idle timeout of seconds; a precise reading on every
+    /// request costs more).
     idle_since: AtomicU64,
     /// Closed by the accept loop to make room at the cap (not to be picked twice).
     evicted: AtomicBool,
@@ -258,11 +261,9 @@ pub struct ConnState {
 
 impl ConnState {
     /// Marks the connection idle (waiting for a request) as of now.
-    pub fn set_idle(&self, shared: &Shared) {
-        self.idle_since.store(
-            shared.started.elapsed().as_millis() as u64,
-            Ordering::SeqCst,
-        );
+    pub fn set_idle(&self) {
+        self.idle_since
+            .store(coarse_ms(libc::CLOCK_MONOTONIC_COARSE), Ordering::SeqCst);
         self.idle.store(true, Ordering::SeqCst);
     }
 }
@@ -462,11 +463,12 @@ const IDLE_SWEEP: Duration = Duration::from_millis(250);
 /// stands in for them.
 fn sweep_idle(shared: &Shared) {
     let now = shared.started.elapsed().as_millis() as u64;
+    let coarse_now = coarse_ms(libc::CLOCK_MONOTONIC_COARSE);
     let limit = shared.cfg.idle_timeout.as_millis() as u64;
     let reg = lock(&shared.registry);
     for c in reg.values() {
         if c.idle.load(Ordering::SeqCst)
-            && now.saturating_sub(c.idle_since.load(Ordering::SeqCst)) >= limit
+            && coarse_now.saturating_sub(c.idle_since.load(Ordering::SeqCst)) >= limit
         {
             // SAFETY: the registry entry exists, so the socket is still open (a connection
             // unregisters before closing); shutdown(2) only ends its wait.

@@ -23,8 +23,8 @@ use std::time::Duration;
 
 /// Default number of open torrent files kept by the download cache.
 pub const FILE_CACHE_ENTRIES: usize = 8192;
-/// Default number of stored files whose length and mtime are remembered (56 bytes each with
-/// the slot's lock: 7 MB at this default; an open-file slot is 64 bytes).
+/// Default number of stored files whose length and mtime are remembered (one 64-byte slot
+/// each: 8 MB at this default; an open-file slot is 64 bytes too).
 pub const STAT_CACHE_ENTRIES: usize = 131_072;
 /// How long a cached open file or remembered size is trusted before the file is opened and
 /// examined again.
@@ -56,9 +56,14 @@ struct StatSlot {
     learned: u64,
 }
 
+/// A slot on a cache line of its own: a lookup reads one line, never two.
+#[derive(Default)]
+#[repr(align(64))]
+struct Line<T>(T);
+
 pub struct FileCache {
-    open: Box<[Mutex<OpenSlot>]>,
-    stat: Box<[Mutex<StatSlot>]>,
+    open: Box<[Line<Mutex<OpenSlot>>]>,
+    stat: Box<[Line<Mutex<StatSlot>>]>,
 }
 
 /// Monotonic seconds, never 0 (0 marks an empty slot).
@@ -70,24 +75,31 @@ fn fresh(since: u64, now: u64) -> bool {
     since != 0 && now.saturating_sub(since) < FILE_CACHE_VALID.as_secs()
 }
 
-/// The locked slot of `key` in `table`, chosen by bytes `at..at + 8` of the key (`None`: the
-/// table is empty, the cache is off).
-fn slot<'a, T>(table: &'a [Mutex<T>], key: &Key, at: usize) -> Option<MutexGuard<'a, T>> {
+/// The slot of `key` in `table`, chosen by bytes `at..at + 8` of the key (`None`: the table
+/// is empty, the cache is off).
+fn slot_of<'a, T>(table: &'a [Line<Mutex<T>>], key: &Key, at: usize) -> Option<&'a Mutex<T>> {
     if table.is_empty() {
         return None;
     }
     let mut b = [0u8; 8];
     b.copy_from_slice(&key.0[at..at + 8]);
-    let i = (u64::from_le_bytes(b) % table.len() as u64) as usize;
-    Some(table[i].lock().unwrap_or_else(|p| p.into_inner()))
+    // The 64 key bits scaled to the table's length (a multiply, not a division; as uniform
+    // as the key).
+    let i = ((u64::from_le_bytes(b) as u128 * table.len() as u128) >> 64) as usize;
+    Some(&table[i].0)
+}
+
+/// The locked slot of `key` in `table` (see [`slot_of`]).
+fn slot<'a, T>(table: &'a [Line<Mutex<T>>], key: &Key, at: usize) -> Option<MutexGuard<'a, T>> {
+    slot_of(table, key, at).map(|m| m.lock().unwrap_or_else(|p| p.into_inner()))
 }
 
 impl FileCache {
     /// Keeps up to `open` files open and the sizes of up to `stat` files (0, 0: no cache).
     pub fn new(open: usize, stat: usize) -> FileCache {
         FileCache {
-            open: (0..open).map(|_| Mutex::default()).collect(),
-            stat: (0..stat).map(|_| Mutex::default()).collect(),
+            open: (0..open).map(|_| Line::default()).collect(),
+            stat: (0..stat).map(|_| Line::default()).collect(),
         }
     }
 
@@ -166,11 +178,12 @@ impl FileCache {
 mod tests {
     use super::*;
 
-    /// A key whose open slot is `open` and stat slot is `stat` (tables of at most 256).
+    /// A key whose slot bytes are `open` and `stat` (the most significant byte of the 8 each
+    /// table uses): in a table of `n` slots, byte `v` picks slot `v * n / 256`.
     fn key(open: u8, stat: u8, tag: u8) -> Key {
         let mut k = [0u8; 20];
-        k[0] = open;
-        k[8] = stat;
+        k[7] = open;
+        k[15] = stat;
         k[19] = tag;
         Key(k)
     }
@@ -180,9 +193,16 @@ mod tests {
     }
 
     #[test]
+    fn a_slot_is_one_cache_line() {
+        assert_eq!(std::mem::size_of::<Line<Mutex<OpenSlot>>>(), 64);
+        assert_eq!(std::mem::size_of::<Line<Mutex<StatSlot>>>(), 64);
+    }
+
+    #[test]
     fn remembers_sizes_of_files_no_longer_open() {
         let c = FileCache::new(2, 8);
-        let (a, b) = (key(0, 0, 1), key(2, 1, 2)); // same open slot (2 % 2 == 0)
+        // The same open slot (0 of 2), different stat slots (0 and 2 of 8).
+        let (a, b) = (key(0, 0, 1), key(64, 64, 2));
         c.put(&a, file(), 100, 7, true);
         let h = c.get(&a).unwrap();
         assert!(h.file.is_some());
@@ -236,8 +256,8 @@ mod tests {
         let a = key(0, 0, 1);
         c.put(&a, file(), 10, 1, true);
         let old = coarse_secs() - FILE_CACHE_VALID.as_secs();
-        c.open[0].lock().unwrap().opened = old;
-        c.stat[0].lock().unwrap().learned = old;
+        c.open[0].0.lock().unwrap().opened = old;
+        c.stat[0].0.lock().unwrap().learned = old;
         assert!(c.get(&a).is_none());
     }
 }

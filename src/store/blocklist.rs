@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -24,10 +24,18 @@ pub struct Blocklist {
     map: RwLock<HashMap<Key, String>>,
     /// When the file was last checked, and its mtime and length then.
     checked: Mutex<(Instant, Option<(SystemTime, u64)>)>,
-    /// Milliseconds since `born` of the next check: lets the hot path (every download) skip
-    /// the lock between checks.
+    /// When the next check is due, in milliseconds of the coarse monotonic clock: lets the
+    /// hot path (every download) skip the lock between checks.
     next_check_ms: AtomicU64,
-    born: Instant,
+    /// Whether `map` is empty (kept with every change of it, under its write lock): the usual
+    /// case, answered without touching the lock, whose read count every download would
+    /// otherwise bounce between the cores.
+    empty: AtomicBool,
+}
+
+/// Now, in milliseconds of the coarse monotonic clock (cheaper than a precise reading).
+fn now_ms() -> u64 {
+    crate::http::date::coarse_ms(libc::CLOCK_MONOTONIC_COARSE)
 }
 
 fn stamp(path: &PathBuf) -> Option<(SystemTime, u64)> {
@@ -78,15 +86,15 @@ impl Blocklist {
         let st = stamp(&path);
         Ok(Blocklist {
             path,
+            empty: AtomicBool::new(map.is_empty()),
             map: RwLock::new(map),
             checked: Mutex::new((Instant::now(), st)),
-            next_check_ms: AtomicU64::new(RELOAD_INTERVAL.as_millis() as u64),
-            born: Instant::now(),
+            next_check_ms: AtomicU64::new(now_ms() + RELOAD_INTERVAL.as_millis() as u64),
         })
     }
 
     fn refresh(&self) {
-        let now_ms = self.born.elapsed().as_millis() as u64;
+        let now_ms = now_ms();
         if now_ms < self.next_check_ms.load(Ordering::Relaxed) {
             return;
         }
@@ -105,7 +113,9 @@ impl Blocklist {
         let st = stamp(&self.path);
         if st != c.1 {
             if let Ok(map) = load(&self.path) {
-                *self.map.write().unwrap_or_else(|p| p.into_inner()) = map;
+                let mut m = self.map.write().unwrap_or_else(|p| p.into_inner());
+                *m = map;
+                self.empty.store(m.is_empty(), Ordering::Release);
                 c.1 = st;
             }
         }
@@ -114,10 +124,10 @@ impl Blocklist {
     /// The reason `key` is blocked, if it is.
     pub fn get(&self, key: &Key) -> Option<String> {
         self.refresh();
-        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
-        if map.is_empty() {
-            return None; // the usual case: no hashing on every download
+        if self.empty.load(Ordering::Acquire) {
+            return None; // the usual case: no lock, no hashing on every download
         }
+        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
         map.get(key).cloned()
     }
 
@@ -134,6 +144,7 @@ impl Blocklist {
             }
             text.push_str(&format!("{k}\t{reason}\n"));
         }
+        self.empty.store(map.is_empty(), Ordering::Release);
         let mut f = OpenOptions::new()
             .create(true)
             .append(true)
@@ -148,6 +159,7 @@ impl Blocklist {
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
         *map = load(&self.path)?;
         let n = keys.iter().filter(|k| map.remove(k).is_some()).count();
+        self.empty.store(map.is_empty(), Ordering::Release);
         let mut entries: Vec<_> = map.iter().collect();
         entries.sort();
         let mut text = String::new();
