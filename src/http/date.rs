@@ -66,13 +66,7 @@ pub fn secs(t: SystemTime) -> u64 {
 /// from the vDSO without a system call and cheaper than a precise reading, a few ms behind.
 /// For per-request checks that need no finer time (the `Date` header, cache validity).
 pub fn coarse_secs(clock: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: writes into a valid timespec.
-    unsafe { libc::clock_gettime(clock, &mut ts) };
-    ts.tv_sec.max(0) as u64
+    coarse_ms(clock) / 1000
 }
 
 /// Milliseconds of a coarse clock (see [`coarse_secs`]): for per-request stamps that
