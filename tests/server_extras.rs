@@ -188,6 +188,51 @@ fn blocked_torrent_answers_451_everywhere() {
         .contains("blocked: court order 7"));
 }
 
+/// Under steady traffic (every download checks whether the blocklist is due for a reload), a
+/// takedown by another process is seen within the reload interval (1 s) of its writing, not
+/// an interval later: a due check is never skipped.
+#[test]
+fn a_block_is_seen_within_the_reload_interval_under_traffic() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+    let s = Arc::new(start(&[]));
+    let bytes = std::fs::read(corpus_file(DEBIAN)).unwrap();
+    assert_eq!(post_raw(&s, "/api/upload", &bytes).status, 200);
+    let blocked_at: Arc<Mutex<Option<Instant>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let traffic = {
+        let (s, blocked_at, stop) = (s.clone(), blocked_at.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let path = format!("/torrent/{DEBIAN_V1}.torrent");
+            let mut c = s.connect();
+            while !stop.load(Ordering::SeqCst) {
+                c.send(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
+                let status = c.response().status;
+                if status == 451 {
+                    // (Seen before the command returned: at once.)
+                    let at = *blocked_at.lock().unwrap();
+                    return Some(at.map_or(Duration::ZERO, |t| t.elapsed()));
+                }
+                assert_eq!(status, 200);
+            }
+            None
+        })
+    };
+    // Two reload intervals of traffic first, so the server's checks run on their own rhythm.
+    std::thread::sleep(Duration::from_millis(2300));
+    let o = run(&s.data.0, &["block", DEBIAN_V1, "--reason", "steady"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    *blocked_at.lock().unwrap() = Some(Instant::now());
+    std::thread::sleep(Duration::from_millis(3000));
+    stop.store(true, Ordering::SeqCst);
+    let took = traffic.join().unwrap().expect("the block was never seen");
+    assert!(
+        took < Duration::from_millis(1400),
+        "the block took {took:?} to be seen (reload interval 1 s)"
+    );
+}
+
 /// A body over the limit is answered in the upload route's own format: the X-Thetorrent
 /// headers (and Torrage's), a SOAP Fault, whether the length was declared or found while
 /// reading chunks; nothing is stored.

@@ -11,7 +11,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 /// How often a reader re-checks the file for changes made by another process.
 pub const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
@@ -22,8 +22,9 @@ pub const MAX_REASON_LEN: usize = 500;
 pub struct Blocklist {
     path: PathBuf,
     map: RwLock<HashMap<Key, String>>,
-    /// When the file was last checked, and its mtime and length then.
-    checked: Mutex<(Instant, Option<(SystemTime, u64)>)>,
+    /// When the file was last checked (coarse monotonic milliseconds, the clock of
+    /// `next_check_ms`), and its mtime and length then.
+    checked: Mutex<(u64, Option<(SystemTime, u64)>)>,
     /// When the next check is due, in milliseconds of the coarse monotonic clock: lets the
     /// hot path (every download) skip the lock between checks.
     next_check_ms: AtomicU64,
@@ -84,12 +85,13 @@ impl Blocklist {
     pub fn open(path: PathBuf) -> io::Result<Blocklist> {
         let map = load(&path)?;
         let st = stamp(&path);
+        let now = now_ms();
         Ok(Blocklist {
             path,
             empty: AtomicBool::new(map.is_empty()),
             map: RwLock::new(map),
-            checked: Mutex::new((Instant::now(), st)),
-            next_check_ms: AtomicU64::new(now_ms() + RELOAD_INTERVAL.as_millis() as u64),
+            checked: Mutex::new((now, st)),
+            next_check_ms: AtomicU64::new(now + RELOAD_INTERVAL.as_millis() as u64),
         })
     }
 
@@ -106,10 +108,12 @@ impl Blocklist {
             Ok(c) => c,
             Err(p) => p.into_inner(),
         };
-        if c.0.elapsed() < RELOAD_INTERVAL {
+        // Another thread checked since this one read the clock: one check per interval. (One
+        // clock for both tests, so a due check is never skipped for a few ms of difference.)
+        if now_ms.saturating_sub(c.0) < RELOAD_INTERVAL.as_millis() as u64 {
             return;
         }
-        c.0 = Instant::now();
+        c.0 = now_ms;
         let st = stamp(&self.path);
         if st != c.1 {
             if let Ok(map) = load(&self.path) {
