@@ -75,9 +75,9 @@ fn fresh(since: u64, now: u64) -> bool {
     since != 0 && now.saturating_sub(since) < FILE_CACHE_VALID.as_secs()
 }
 
-/// The slot of `key` in `table`, chosen by bytes `at..at + 8` of the key (`None`: the table
-/// is empty, the cache is off).
-fn slot_of<'a, T>(table: &'a [Line<Mutex<T>>], key: &Key, at: usize) -> Option<&'a Mutex<T>> {
+/// The locked slot of `key` in `table`, chosen by bytes `at..at + 8` of the key (`None`: the
+/// table is empty, the cache is off).
+fn slot<'a, T>(table: &'a [Line<Mutex<T>>], key: &Key, at: usize) -> Option<MutexGuard<'a, T>> {
     if table.is_empty() {
         return None;
     }
@@ -86,12 +86,7 @@ fn slot_of<'a, T>(table: &'a [Line<Mutex<T>>], key: &Key, at: usize) -> Option<&
     // The 64 key bits scaled to the table's length (a multiply, not a division; as uniform
     // as the key).
     let i = ((u64::from_le_bytes(b) as u128 * table.len() as u128) >> 64) as usize;
-    Some(&table[i].0)
-}
-
-/// The locked slot of `key` in `table` (see [`slot_of`]).
-fn slot<'a, T>(table: &'a [Line<Mutex<T>>], key: &Key, at: usize) -> Option<MutexGuard<'a, T>> {
-    slot_of(table, key, at).map(|m| m.lock().unwrap_or_else(|p| p.into_inner()))
+    Some(table[i].0.lock().unwrap_or_else(|p| p.into_inner()))
 }
 
 impl FileCache {

@@ -22,11 +22,11 @@ pub const MAX_REASON_LEN: usize = 500;
 pub struct Blocklist {
     path: PathBuf,
     map: RwLock<HashMap<Key, String>>,
-    /// When the file was last checked (coarse monotonic milliseconds, the clock of
-    /// `next_check_ms`), and its mtime and length then.
-    checked: Mutex<(u64, Option<(SystemTime, u64)>)>,
-    /// When the next check is due, in milliseconds of the coarse monotonic clock: lets the
-    /// hot path (every download) skip the lock between checks.
+    /// The file's mtime and length when it was last checked.
+    checked: Mutex<Option<(SystemTime, u64)>>,
+    /// When the next check is due, in milliseconds of the coarse monotonic clock: the hot
+    /// path (every download) reads only this between checks, and the one thread that moves
+    /// it on (a compare-exchange) makes the check.
     next_check_ms: AtomicU64,
     /// Whether `map` is empty (kept with every change of it, under its write lock): the usual
     /// case, answered without touching the lock, whose read count every download would
@@ -85,42 +85,37 @@ impl Blocklist {
     pub fn open(path: PathBuf) -> io::Result<Blocklist> {
         let map = load(&path)?;
         let st = stamp(&path);
-        let now = now_ms();
         Ok(Blocklist {
             path,
             empty: AtomicBool::new(map.is_empty()),
             map: RwLock::new(map),
-            checked: Mutex::new((now, st)),
-            next_check_ms: AtomicU64::new(now + RELOAD_INTERVAL.as_millis() as u64),
+            checked: Mutex::new(st),
+            next_check_ms: AtomicU64::new(now_ms() + RELOAD_INTERVAL.as_millis() as u64),
         })
     }
 
     fn refresh(&self) {
         let now_ms = now_ms();
-        if now_ms < self.next_check_ms.load(Ordering::Relaxed) {
+        let due = self.next_check_ms.load(Ordering::Relaxed);
+        if now_ms < due {
             return;
         }
-        self.next_check_ms.store(
-            now_ms + RELOAD_INTERVAL.as_millis() as u64,
-            Ordering::Relaxed,
-        );
-        let mut c = match self.checked.lock() {
-            Ok(c) => c,
-            Err(p) => p.into_inner(),
-        };
-        // Another thread checked since this one read the clock: one check per interval. (One
-        // clock for both tests, so a due check is never skipped for a few ms of difference.)
-        if now_ms.saturating_sub(c.0) < RELOAD_INTERVAL.as_millis() as u64 {
-            return;
+        let next = now_ms + RELOAD_INTERVAL.as_millis() as u64;
+        if self
+            .next_check_ms
+            .compare_exchange(due, next, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+        {
+            return; // another thread makes this check
         }
-        c.0 = now_ms;
+        let mut checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
         let st = stamp(&self.path);
-        if st != c.1 {
+        if st != *checked {
             if let Ok(map) = load(&self.path) {
                 let mut m = self.map.write().unwrap_or_else(|p| p.into_inner());
                 *m = map;
                 self.empty.store(m.is_empty(), Ordering::Release);
-                c.1 = st;
+                *checked = st;
             }
         }
     }
