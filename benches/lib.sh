@@ -1,5 +1,30 @@
 # Helpers shared by the benchmark scripts (sourced: `. "$(dirname "$0")/lib.sh"`).
 
+# Fails (exit 1) unless every TOOL is installed (on PATH or in /usr/sbin, where nginx is).
+need_tools() { # TOOL...
+    local t
+    for t in "$@"; do
+        command -v "$t" >/dev/null 2>&1 || [ -x "/usr/sbin/$t" ] || {
+            echo "missing $t: run WITH_BENCH=1 tests/setup.sh" >&2
+            exit 1
+        }
+    done
+}
+
+# Processes to stop on exit: append their pids to PIDS. On exit (also on Ctrl-C) they are
+# killed and waited for, and $WORK is removed.
+PIDS=()
+cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+stop_on_exit() {
+    trap cleanup EXIT
+    trap 'exit 130' INT TERM
+}
+
 # Builds the bench target NAME (benches/NAME.rs, release) and prints its executable's path;
 # fails when it cannot be built.
 bench_exe() {
@@ -23,9 +48,10 @@ for a in range(256):
 PY
 }
 
-# Waits (up to 10 s) until the server PID answers /healthz at ADDR; else prints LOG and fails.
-wait_healthy() { # ADDR PID LOG
-    for _ in $(seq 100); do
+# Waits (up to SECONDS, default 10) until the server PID answers /healthz at ADDR; else
+# prints LOG and fails.
+wait_healthy() { # ADDR PID LOG [SECONDS]
+    for _ in $(seq $((${4:-10} * 10))); do
         curl -sf "http://$1/healthz" >/dev/null 2>&1 && return 0
         kill -0 "$2" 2>/dev/null || break
         sleep 0.1

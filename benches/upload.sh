@@ -39,24 +39,10 @@ PORT=${PORT:-18193}
 WORK=${WORK:-/var/tmp/thetorrent-upload-bench-$$}
 ADDR=127.0.0.1:$PORT
 
-for t in wrk python3 curl; do
-    command -v "$t" >/dev/null 2>&1 || {
-        echo "missing $t: run WITH_BENCH=1 tests/setup.sh" >&2
-        exit 1
-    }
-done
-
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
 cd "$ROOT"
 . benches/lib.sh
+need_tools wrk python3 curl
+stop_on_exit
 # THETORRENT_BIN=path runs another build of the server (e.g. to compare two commits).
 if [ -n "${THETORRENT_BIN:-}" ]; then
     BIN=$THETORRENT_BIN
