@@ -61,6 +61,18 @@ wait_healthy() { # ADDR PID LOG [SECONDS]
     return 1
 }
 
+# Writes a wrk Lua script to OUT that asks /torrent/<HASH>.torrent for random lines of HASHES.
+write_get_lua() { # OUT HASHES
+    cat >"$1" <<LUA
+local hashes = {}
+for line in io.lines("$2") do hashes[#hashes + 1] = line end
+math.randomseed(os.time())
+request = function()
+    return wrk.format("GET", "/torrent/" .. hashes[math.random(#hashes)] .. ".torrent")
+end
+LUA
+}
+
 # A wrk latency (1.23ms / 456.00us / 1.02s) in milliseconds.
 to_ms() {
     awk -v v="$1" 'BEGIN {

@@ -39,14 +39,7 @@ for t in /proc/"$SERVER"/task/*; do
 done
 [ -n "$COMMITTER" ] || { echo "no committer thread found" >&2; exit 1; }
 "$LOAD" "$ADDR" post 32 4 1 "$WORK/hashes/1.txt" >/dev/null
-cat >"$WORK/get.lua" <<LUA
-local hashes = {}
-for line in io.lines("$WORK/all.txt") do hashes[#hashes + 1] = line end
-math.randomseed(os.time())
-request = function()
-    return wrk.format("GET", "/torrent/" .. hashes[math.random(#hashes)] .. ".torrent")
-end
-LUA
+write_get_lua "$WORK/get.lua" "$WORK/all.txt"
 p99() { # in ms
     to_ms "$(wrk -t1 -c16 -d"${SECS}s" --latency -s "$WORK/get.lua" "http://$ADDR" | awk '$1 == "99%" {print $2}')"
 }

@@ -64,14 +64,7 @@ SERVER=$!
 PIDS+=("$SERVER")
 wait_healthy "$ADDR" "$SERVER" "$WORK/server.log" || exit 1
 
-cat >"$WORK/get.lua" <<LUA
-local hashes = {}
-for line in io.lines("$WORK/hashes.txt") do hashes[#hashes + 1] = line end
-math.randomseed(os.time())
-request = function()
-    return wrk.format("GET", "/torrent/" .. hashes[math.random(#hashes)] .. ".torrent")
-end
-LUA
+write_get_lua "$WORK/get.lua" "$WORK/hashes.txt"
 run_wrk() {
     wrk -t1 -c"$WRK_CONNS" -d"${WRK_SECONDS}s" --latency -s "$WORK/get.lua" "http://$ADDR" >"$WORK/wrk.out"
     if grep -q "Non-2xx\|Socket errors" "$WORK/wrk.out"; then
