@@ -17,7 +17,9 @@
 #    memory of thetorrent under load and with 10,000 idle keep-alive connections.
 #    Unpinned, wrk shares the two cores with the server, so requests/s is about
 #    cores / (server CPU + wrk CPU per request): the wrk column says how much of the
-#    requests/s ratio a server's CPU per request can move.
+#    requests/s ratio a server's CPU per request can move. Pinned, wrk has one core: its busy
+#    column (CPU seconds per second) near 1.00 means the client, not the server, set the
+#    requests/s, and "client max" is the largest ratio to nginx that client could show.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -201,7 +203,7 @@ cat "$BENCH_DIR/hashes.txt" >/dev/null
 find "$DATA" -type f -print0 | xargs -0 cat >/dev/null
 
 RESULTS=$BENCH_DIR/results.tsv
-printf "server\tplacement\tconns\tmiss\treq_s\tp99_ms\tcpu_us_per_req\tnon2xx\twrk_cpu_us_per_req\n" >"$RESULTS"
+printf "server\tplacement\tconns\tmiss\treq_s\tp99_ms\tcpu_us_per_req\tnon2xx\twrk_cpu_us_per_req\twrk_busy\n" >"$RESULTS"
 
 # wrk "$@", then a line "wrk_ticks N": the CPU ticks wrk used (its shell's children's time).
 run_wrk() {
@@ -240,10 +242,14 @@ for placement in unpinned pinned; do
                 non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
                 cpu=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$reqs" \
                     'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
-                wrk_cpu=$(awk -v t="$(echo "$out" | awk '/^wrk_ticks/ {print $2}')" -v hz="$CLK_TCK" \
+                wrk_ticks=$(echo "$out" | awk '/^wrk_ticks/ {print $2}')
+                wrk_cpu=$(awk -v t="$wrk_ticks" -v hz="$CLK_TCK" \
                     -v n="$reqs" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
-                printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$server" "$placement" "$conns" "$miss" \
-                    "$rps" "$p99" "$cpu" "${non2xx:-0}" "$wrk_cpu" | tee -a "$RESULTS"
+                # How busy wrk was: CPU seconds per second of run (1.00 = one whole core).
+                wrk_busy=$(awk -v t="$wrk_ticks" -v hz="$CLK_TCK" -v d="$DURATION" \
+                    'BEGIN { printf "%.2f", t / hz / d }')
+                printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$server" "$placement" "$conns" "$miss" \
+                    "$rps" "$p99" "$cpu" "${non2xx:-0}" "$wrk_cpu" "$wrk_busy" | tee -a "$RESULTS"
             done
         done
         stop_server
@@ -258,21 +264,31 @@ import sys, statistics
 from collections import defaultdict
 runs = defaultdict(list)
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])][1:]
-for server, placement, conns, miss, rps, p99, cpu, _, wrk_cpu in rows:
-    runs[(placement, conns, miss, server)].append((float(rps), float(p99), float(cpu), float(wrk_cpu)))
+for server, placement, conns, miss, rps, p99, cpu, _, wrk_cpu, wrk_busy in rows:
+    runs[(placement, conns, miss, server)].append(
+        (float(rps), float(p99), float(cpu), float(wrk_cpu), float(wrk_busy)))
 med = lambda xs: statistics.median(xs)
-print("placement  conns miss | thetorrent req/s  p99 ms  cpu us/req  wrk | nginx req/s  p99 ms  cpu us/req  wrk | ratio req/s  p99  cpu")
+print("placement  conns miss | thetorrent req/s  p99 ms  cpu us/req  wrk busy | nginx req/s  p99 ms"
+      "  cpu us/req  wrk busy | ratio req/s  p99  cpu | client max")
 for key in sorted({k[:3] for k in runs}):
     t, n = runs.get(key + ("thetorrent",)), runs.get(key + ("nginx",))
     if not t or not n:
         continue
-    tr, tp, tc, tw = (med([r[i] for r in t]) for i in range(4))
-    nr, np_, nc, nw = (med([r[i] for r in n]) for i in range(4))
-    print("%-10s %5s %4s | %16.0f %7.2f %11.1f %4.1f | %11.0f %7.2f %11.1f %4.1f | %11.2f %4.2f %4.2f" % (
-        key + (tr, tp, tc, tw, nr, np_, nc, nw, tr / nr, tp / np_ if np_ else 0, tc / nc)))
-print("(medians of %d run(s) each; wrk: the load generator's own CPU time per request, which"
+    tr, tp, tc, tw, tb = (med([r[i] for r in t]) for i in range(5))
+    nr, np_, nc, nw, nb = (med([r[i] for r in n]) for i in range(5))
+    # Pinned, wrk has one core: it cannot ask for more than 1 s / (its CPU per request)
+    # requests a second, whatever the server. "client max" is that ceiling over nginx's
+    # requests/s: the largest requests/s ratio this client could have shown in this run.
+    ceiling = "%10.2f" % (1e6 / tw / nr) if key[0] == "pinned" else "%10s" % "-"
+    print("%-10s %5s %4s | %16.0f %7.2f %11.1f %4.1f %4.2f | %11.0f %7.2f %11.1f %4.1f %4.2f"
+          " | %11.2f %4.2f %4.2f | %s" % (
+        key + (tr, tp, tc, tw, tb, nr, np_, nc, nw, nb, tr / nr, tp / np_ if np_ else 0, tc / nc,
+               ceiling)))
+print("(medians of %d run(s) each. wrk: the load generator's own CPU time per request; busy: its"
       % len(t))
-print(" shares the two cores with the server when unpinned)")
+print(" CPU seconds per second, 1.00 = a whole core. Unpinned it shares the two cores with the")
+print(" server. Pinned it has one core, and at busy ~0.95+ the requests/s figure is the client's")
+print(" limit, not the server's: client max = that limit / nginx's requests/s.)")
 PY
 
 echo
