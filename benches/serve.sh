@@ -20,11 +20,21 @@
 #    requests/s ratio a server's CPU per request can move. Pinned, wrk has one core: its busy
 #    column (CPU seconds per second) near 1.00 means the client, not the server, set the
 #    requests/s, and "client max" is the largest ratio to nginx that client could show.
+# 4. With OPENLOOP_RATES set (e.g. "5000 10000 15000"; OPENLOOP_SECONDS=5), an open-loop
+#    part (benches/openloop.rs): both servers, unpinned, are asked for the same fixed rates
+#    at 64 and 256 connections, REPEAT times, taking turns; latency counts from when each
+#    request was due. wrk is closed-loop: at saturation its p99 is as much the client's queue
+#    as the server's; this is each server's latency at equal offered load. SKIP_WRK=1 runs
+#    only this part (and the memory figures).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$ROOT/benches/lib.sh"
 DURATION=${DURATION:-10}
+[ "$DURATION" -ge 3 ] || { echo "DURATION must be 3 seconds or more" >&2; exit 1; }
+OPENLOOP_RATES=${OPENLOOP_RATES:-}
+OPENLOOP_SECONDS=${OPENLOOP_SECONDS:-5}
+SKIP_WRK=${SKIP_WRK:-0}
 REPEAT=${REPEAT:-1}
 COUNT=${COUNT:-100000}
 BENCH_DIR=${BENCH_DIR:-/tmp/thetorrent-bench}
@@ -46,6 +56,10 @@ echo "descriptor limit: $(ulimit -n)"
 mkdir -p "$BENCH_DIR"
 (cd "$ROOT" && cargo build --release --quiet)
 BIN=$ROOT/target/release/thetorrent
+OPENLOOP=
+if [ -n "$OPENLOOP_RATES" ]; then
+    OPENLOOP=$(cd "$ROOT" && bench_exe openloop) || exit 1
+fi
 
 # ---- 1. the tree ----------------------------------------------------------------------
 if [ ! -f "$BENCH_DIR/hashes.txt" ] || [ "$(wc -l <"$BENCH_DIR/hashes.txt")" -ne "$COUNT" ]; then
@@ -205,13 +219,21 @@ find "$DATA" -type f -print0 | xargs -0 cat >/dev/null
 RESULTS=$BENCH_DIR/results.tsv
 printf "server\tplacement\tconns\tmiss\treq_s\tp99_ms\tcpu_us_per_req\tnon2xx\twrk_cpu_us_per_req\twrk_busy\n" >"$RESULTS"
 
-# wrk "$@", then a line "wrk_ticks N": the CPU ticks wrk used (its shell's children's time).
+# wrk "$@", then a line "wrk_ticks ALL FIRST NS": the CPU ticks wrk used in all (its shell's
+# children's time), those it had used one second in (read from /proc then), and the
+# nanoseconds from then to its end. Its start-up (two Lua states reading 110,000 hashes
+# each, ~0.1-0.2 s of CPU) falls in that first second, so ALL - FIRST over NS is its cost
+# under load alone.
 run_wrk() {
-    "${wrk_prefix[@]}" bash -c 'wrk "$@"; echo "wrk_ticks $(awk "{print \$16 + \$17}" /proc/$$/stat)"' _ "$@"
+    "${wrk_prefix[@]}" bash -c 'wrk "$@" & w=$!; sleep 1
+        first=$(awk "{print \$14 + \$15}" /proc/$w/stat 2>/dev/null || echo 0); t0=$(date +%s%N)
+        wait $w; t1=$(date +%s%N)
+        echo "wrk_ticks $(awk "{print \$16 + \$17}" /proc/$$/stat) $first $((t1 - t0))"' _ "$@"
 }
 
 
 MAX_RSS_KB=0
+if [ "$SKIP_WRK" != 1 ]; then
 for placement in unpinned pinned; do
   for rep in $(seq "$REPEAT"); do
     order="thetorrent nginx"
@@ -242,12 +264,13 @@ for placement in unpinned pinned; do
                 non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
                 cpu=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$reqs" \
                     'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
-                wrk_ticks=$(echo "$out" | awk '/^wrk_ticks/ {print $2}')
-                wrk_cpu=$(awk -v t="$wrk_ticks" -v hz="$CLK_TCK" \
-                    -v n="$reqs" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
-                # How busy wrk was: CPU seconds per second of run (1.00 = one whole core).
-                wrk_busy=$(awk -v t="$wrk_ticks" -v hz="$CLK_TCK" -v d="$DURATION" \
-                    'BEGIN { printf "%.2f", t / hz / d }')
+                # wrk's CPU after its first second (so without its start-up), per request
+                # (requests/s x that time) and per second (busy: 1.00 = one whole core).
+                read -r wrk_all wrk_first wrk_ns <<<"$(echo "$out" | awk '/^wrk_ticks/ {print $2, $3, $4}')"
+                wrk_cpu=$(awk -v t=$((wrk_all - wrk_first)) -v hz="$CLK_TCK" -v r="$rps" \
+                    -v ns="$wrk_ns" 'BEGIN { printf "%.1f", t / hz * 1e6 / (r * ns / 1e9) }')
+                wrk_busy=$(awk -v t=$((wrk_all - wrk_first)) -v hz="$CLK_TCK" -v ns="$wrk_ns" \
+                    'BEGIN { printf "%.2f", t / hz / (ns / 1e9) }')
                 printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$server" "$placement" "$conns" "$miss" \
                     "$rps" "$p99" "$cpu" "${non2xx:-0}" "$wrk_cpu" "$wrk_busy" | tee -a "$RESULTS"
             done
@@ -291,9 +314,67 @@ print(" server. Pinned it has one core, and at busy ~0.95+ the requests/s figure
 print(" limit, not the server's: client max = that limit / nginx's requests/s.)")
 PY
 
+fi
+
+# ---- 4. open loop: the same offered load for both servers -----------------------------
+if [ -n "$OPENLOOP" ]; then
+  OL_RESULTS=$BENCH_DIR/openloop.tsv
+  printf "server\tconns\trate\trequests\tp50_us\tp90_us\tp99_us\tp999_us\tmax_us\tlate_us\n" >"$OL_RESULTS"
+  for rep in $(seq "$REPEAT"); do
+    order="thetorrent nginx"
+    [ $((rep % 2)) -eq 0 ] && order="nginx thetorrent"
+    for server in $order; do
+        start_server "$server" unpinned
+        port=$PORT_TT
+        [ "$server" = nginx ] && port=$PORT_NG
+        HASHES=$BENCH_DIR/hashes.txt MISSES=$BENCH_DIR/misses.txt MISS=0 \
+            wrk -t2 -c64 -d2s -s "$BENCH_DIR/random.lua" "http://127.0.0.1:$port" >/dev/null
+        for conns in 64 256; do
+            for rate in $OPENLOOP_RATES; do
+                line=$("$OPENLOOP" "127.0.0.1:$port" "$BENCH_DIR/hashes.txt" "$BENCH_DIR/misses.txt" 0 \
+                    "$rate" "$conns" "$OPENLOOP_SECONDS" | awk '/^RESULT/ {$1 = ""; print}')
+                [ -n "$line" ] || { echo "openloop against $server failed" >&2; exit 1; }
+                set -- $line
+                printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$server" "$conns" "$rate" \
+                    "$@" | tee -a "$OL_RESULTS"
+            done
+        done
+        stop_server
+    done
+  done
+  echo
+  echo "== open loop: latency at equal offered load (unpinned; medians of $REPEAT run(s))"
+  python3 - "$OL_RESULTS" <<'PY'
+import sys, statistics
+from collections import defaultdict
+runs = defaultdict(list)
+for l in list(open(sys.argv[1]))[1:]:
+    server, conns, rate, _, p50, p90, p99, p999, mx, late = l.rstrip("\n").split("\t")
+    runs[(int(conns), int(rate), server)].append(tuple(map(float, (p50, p90, p99, p999, late))))
+med = statistics.median
+print("conns   rate | thetorrent p50  p90   p99 p99.9 us | nginx p50   p90   p99 p99.9 us"
+      " | p99 ratio | client late us tt / nginx")
+wins = pairs = 0
+for key in sorted({k[:2] for k in runs}):
+    t, n = runs.get(key + ("thetorrent",)), runs.get(key + ("nginx",))
+    if not t or not n:
+        continue
+    tm = [med([r[i] for r in t]) for i in range(5)]
+    nm = [med([r[i] for r in n]) for i in range(5)]
+    for a, b in zip(t, n):
+        pairs += 1
+        wins += a[2] <= b[2]
+    print("%5d %6d | %14.0f %4.0f %5.0f %5.0f    | %9.0f %5.0f %5.0f %5.0f    | %9.2f | %6.0f / %.0f"
+          % (key + tuple(tm[:4]) + tuple(nm[:4]) + (tm[2] / nm[2], tm[4], nm[4])))
+print("thetorrent's p99 at or below nginx's in %d of %d runs paired by repeat" % (wins, pairs))
+PY
+fi
+
 echo
 echo "== memory"
-echo "thetorrent peak resident memory under load: $((MAX_RSS_KB / 1024)) MB (goal < 64 MB)"
+if [ "$SKIP_WRK" != 1 ]; then
+    echo "thetorrent peak resident memory under load: $((MAX_RSS_KB / 1024)) MB (goal < 64 MB)"
+fi
 
 # 10,000 idle keep-alive connections (each has made one request).
 "$BIN" serve --data "$DATA" --listen "127.0.0.1:$PORT_TT" --file-cache 1000 \
