@@ -24,16 +24,9 @@ use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
+#[path = "common/xorshift.rs"]
+mod xorshift;
+use xorshift::Rng;
 
 fn lines(path: &str) -> Vec<String> {
     std::fs::read_to_string(path)
@@ -253,31 +246,24 @@ fn run(args: &[String]) -> Result<(), String> {
         }
     }
     let elapsed = start.elapsed().as_secs_f64();
+    if lat.is_empty() {
+        return Err("no request answered".into());
+    }
     lat.sort_unstable();
     let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
-    let max = *lat.last().unwrap_or(&0);
-    println!(
-        "{} requests in {elapsed:.2} s ({:.0}/s asked for {rate}) over {nconns} connections; \
-         latency us: p50 {} p90 {} p99 {} p99.9 {} max {}; sent on average {:.1} us after due",
+    let (n, max, late) = (
         lat.len(),
-        lat.len() as f64 / elapsed,
-        pct(0.5),
-        pct(0.9),
-        pct(0.99),
-        pct(0.999),
-        max,
-        late_us as f64 / lat.len().max(1) as f64
+        lat[lat.len() - 1],
+        late_us as f64 / lat.len() as f64,
     );
+    let (p50, p90, p99, p999) = (pct(0.5), pct(0.9), pct(0.99), pct(0.999));
     println!(
-        "RESULT {} {} {} {} {} {} {:.0}",
-        lat.len(),
-        pct(0.5),
-        pct(0.9),
-        pct(0.99),
-        pct(0.999),
-        max,
-        late_us as f64 / lat.len().max(1) as f64
+        "{n} requests in {elapsed:.2} s ({:.0}/s asked for {rate}) over {nconns} connections; \
+         latency us: p50 {p50} p90 {p90} p99 {p99} p99.9 {p999} max {max}; the client sent \
+         {late:.1} us late on average",
+        n as f64 / elapsed,
     );
+    println!("RESULT {n} {p50} {p90} {p99} {p999} {max} {late:.0}");
     Ok(())
 }
 
