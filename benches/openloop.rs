@@ -24,6 +24,8 @@ use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
+#[path = "common/response.rs"]
+mod response;
 #[path = "common/xorshift.rs"]
 mod xorshift;
 use xorshift::Rng;
@@ -58,18 +60,8 @@ fn parse_head(b: &[u8]) -> Result<Option<(u16, usize)>, String> {
         return Ok(None);
     };
     let head = std::str::from_utf8(&b[..end]).map_err(|e| e.to_string())?;
-    let status = head
-        .get(9..12)
-        .and_then(|s| s.parse().ok())
-        .ok_or("bad status line")?;
-    let len: usize = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse().ok())?
-        })
-        .ok_or("no Content-Length")?;
+    let status = response::status(head).ok_or("bad status line")?;
+    let len = response::content_length(head).ok_or("no Content-Length")?;
     Ok(Some((status, end + 4 + len)))
 }
 

@@ -16,6 +16,8 @@ use std::io::{Read, Write as _};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+#[path = "common/response.rs"]
+mod response;
 #[path = "common/xorshift.rs"]
 mod xorshift;
 use xorshift::Rng;
@@ -106,19 +108,8 @@ fn response(s: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<(u16, Strin
         buf.extend_from_slice(&tmp[..n]);
     };
     let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-    let status: u16 = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let len: usize = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse().ok())?
-        })
-        .unwrap_or(0);
+    let status = response::status(&head).unwrap_or(0);
+    let len = response::content_length(&head).unwrap_or(0);
     while buf.len() < end + len {
         let n = s.read(&mut tmp)?;
         if n == 0 {
