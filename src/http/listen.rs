@@ -237,33 +237,40 @@ pub struct ConnState {
     fd: RawFd,
     /// Waiting for a request (safe to close on shutdown).
     pub idle: AtomicBool,
-    /// When it last started waiting, in milliseconds of the coarse monotonic clock (a few ms
-    /// behind at most, against an idle timeout of seconds; a precise reading on every
-    /// request costs more).
+    /// When it last started waiting, on [`clock_ms`].
     idle_since: AtomicU64,
     /// Closed by the accept loop to make room at the cap (not to be picked twice).
     evicted: AtomicBool,
-    /// When the read in progress must end, in milliseconds since `epoch` (0: no deadline).
+    /// When the read in progress must end, on [`clock_ms`] (0: no deadline).
     /// Reads carry no may timer (a timed may read could corrupt the heap, issue 6): the
     /// accept loop's sweep shuts the read side down once this passes.
     pub read_deadline: AtomicU64,
     /// Set by the sweep when it shut the read side down for a passed deadline (for good: every
     /// later read of the connection is a timeout).
     pub read_timed_out: AtomicBool,
-    /// When the write waiting for the client must end, in milliseconds since `epoch` (0: none).
+    /// When the write waiting for the client must end, on [`clock_ms`] (0: none).
     /// The sweep shuts the whole socket down once this passes.
     pub write_deadline: AtomicU64,
     /// Set by the sweep when it shut the socket down for a passed write deadline.
     pub write_timed_out: AtomicBool,
-    /// The server's start, the origin of `read_deadline`.
-    pub epoch: Instant,
+}
+
+/// The one clock of a connection's stamps and deadlines, in milliseconds: the coarse
+/// monotonic clock, read from the vDSO without a system call, a few ms behind at most against
+/// timeouts of seconds that the sweep checks every 250 ms.
+pub fn clock_ms() -> u64 {
+    coarse_ms(libc::CLOCK_MONOTONIC_COARSE)
+}
+
+/// The deadline `after` from now on [`clock_ms`] (never 0, which means "none").
+pub fn deadline_in(after: Duration) -> u64 {
+    (clock_ms() + after.as_millis() as u64).max(1)
 }
 
 impl ConnState {
     /// Marks the connection idle (waiting for a request) as of now.
     pub fn set_idle(&self) {
-        self.idle_since
-            .store(coarse_ms(libc::CLOCK_MONOTONIC_COARSE), Ordering::SeqCst);
+        self.idle_since.store(clock_ms(), Ordering::SeqCst);
         self.idle.store(true, Ordering::SeqCst);
     }
 }
@@ -273,7 +280,6 @@ pub struct Shared {
     pub cfg: Config,
     pub handler: Arc<dyn Handler>,
     pub shutting_down: AtomicBool,
-    started: Instant,
     active: AtomicUsize,
     next_id: AtomicU64,
     registry: Mutex<HashMap<u64, Arc<ConnState>>>,
@@ -414,7 +420,6 @@ fn spawn_conn(shared: &Arc<Shared>, fd: RawFd, peer: Option<SocketAddr>) {
         read_timed_out: AtomicBool::new(false),
         write_deadline: AtomicU64::new(0),
         write_timed_out: AtomicBool::new(false),
-        epoch: shared.started,
     });
     lock(&shared.registry).insert(id, state.clone());
     shared.active.fetch_add(1, Ordering::SeqCst);
@@ -462,13 +467,12 @@ const IDLE_SWEEP: Duration = Duration::from_millis(250);
 /// timers, issue 6); this sweep of the registry, a few times a second from the accept loop,
 /// stands in for them.
 fn sweep_idle(shared: &Shared) {
-    let now = shared.started.elapsed().as_millis() as u64;
-    let coarse_now = coarse_ms(libc::CLOCK_MONOTONIC_COARSE);
+    let now = clock_ms();
     let limit = shared.cfg.idle_timeout.as_millis() as u64;
     let reg = lock(&shared.registry);
     for c in reg.values() {
         if c.idle.load(Ordering::SeqCst)
-            && coarse_now.saturating_sub(c.idle_since.load(Ordering::SeqCst)) >= limit
+            && now.saturating_sub(c.idle_since.load(Ordering::SeqCst)) >= limit
         {
             // SAFETY: the registry entry exists, so the socket is still open (a connection
             // unregisters before closing); shutdown(2) only ends its wait.
@@ -555,7 +559,6 @@ pub fn run(listeners: Listeners, handler: Arc<dyn Handler>, cfg: Config) -> Resu
         cfg,
         handler,
         shutting_down: AtomicBool::new(false),
-        started: Instant::now(),
         active: AtomicUsize::new(0),
         next_id: AtomicU64::new(0),
         registry: Mutex::new(HashMap::new()),

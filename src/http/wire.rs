@@ -119,7 +119,7 @@ impl Wire {
             self.buf.resize(want, 0);
         }
         let st = &*self.state;
-        let deadline = timeout.map_or(0, |t| (st.epoch.elapsed() + t).as_millis().max(1) as u64);
+        let deadline = timeout.map_or(0, super::listen::deadline_in);
         st.read_deadline.store(deadline, Ordering::SeqCst);
         let r = loop {
             if st.read_timed_out.load(Ordering::SeqCst) {
@@ -260,8 +260,10 @@ impl Wire {
         self.drained = false;
         let st = &*self.state;
         for piece in bytes.chunks(WRITE_PROGRESS) {
-            let deadline = (st.epoch.elapsed() + self.write_timeout).as_millis().max(1) as u64;
-            st.write_deadline.store(deadline, Ordering::SeqCst);
+            st.write_deadline.store(
+                super::listen::deadline_in(self.write_timeout),
+                Ordering::SeqCst,
+            );
             let r = self.stream.write_all(piece);
             st.write_deadline.store(0, Ordering::SeqCst);
             if st.write_timed_out.load(Ordering::SeqCst) {
