@@ -69,8 +69,7 @@ pub fn coarse_secs(clock: libc::clockid_t) -> u64 {
     coarse_ms(clock) / 1000
 }
 
-/// Milliseconds of a coarse clock (see [`coarse_secs`]): for per-request stamps that
-/// only a sweep a few times a second compares (a connection's idle start).
+/// Milliseconds of a coarse clock (see [`coarse_secs`]).
 pub fn coarse_ms(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
@@ -79,6 +78,13 @@ pub fn coarse_ms(clock: libc::clockid_t) -> u64 {
     // SAFETY: writes into a valid timespec.
     unsafe { libc::clock_gettime(clock, &mut ts) };
     ts.tv_sec.max(0) as u64 * 1000 + ts.tv_nsec.max(0) as u64 / 1_000_000
+}
+
+/// Milliseconds of the coarse monotonic clock: the one clock of the server's own stamps and
+/// deadlines (connection idle starts and read/write deadlines, the blocklist's reload), whose
+/// checks need no finer time than a few ms.
+pub fn monotonic_ms() -> u64 {
+    coarse_ms(libc::CLOCK_MONOTONIC_COARSE)
 }
 
 /// The current `Date` value, formatted at most once per second per thread.

@@ -7,7 +7,7 @@
 //! `accept`, silently share a port, or exit non-zero on a requested shutdown.
 
 use super::config::{Config, ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_MIN};
-use super::date::coarse_ms;
+use super::date::monotonic_ms;
 use super::{conn, Handler};
 use std::collections::HashMap;
 use std::io;
@@ -237,40 +237,34 @@ pub struct ConnState {
     fd: RawFd,
     /// Waiting for a request (safe to close on shutdown).
     pub idle: AtomicBool,
-    /// When it last started waiting, on [`clock_ms`].
+    /// When it last started waiting, on [`monotonic_ms`].
     idle_since: AtomicU64,
     /// Closed by the accept loop to make room at the cap (not to be picked twice).
     evicted: AtomicBool,
-    /// When the read in progress must end, on [`clock_ms`] (0: no deadline).
+    /// When the read in progress must end, on [`monotonic_ms`] (0: no deadline).
     /// Reads carry no may timer (a timed may read could corrupt the heap, issue 6): the
     /// accept loop's sweep shuts the read side down once this passes.
     pub read_deadline: AtomicU64,
     /// Set by the sweep when it shut the read side down for a passed deadline (for good: every
     /// later read of the connection is a timeout).
     pub read_timed_out: AtomicBool,
-    /// When the write waiting for the client must end, on [`clock_ms`] (0: none).
+    /// When the write waiting for the client must end, on [`monotonic_ms`] (0: none).
     /// The sweep shuts the whole socket down once this passes.
     pub write_deadline: AtomicU64,
     /// Set by the sweep when it shut the socket down for a passed write deadline.
     pub write_timed_out: AtomicBool,
 }
 
-/// The one clock of a connection's stamps and deadlines, in milliseconds: the coarse
-/// monotonic clock, read from the vDSO without a system call, a few ms behind at most against
-/// timeouts of seconds that the sweep checks every 250 ms.
-pub fn clock_ms() -> u64 {
-    coarse_ms(libc::CLOCK_MONOTONIC_COARSE)
-}
-
-/// The deadline `after` from now on [`clock_ms`] (never 0, which means "none").
+/// The deadline `after` from now on [`monotonic_ms`] (never 0, which means "none"); a few ms
+/// behind at most, against timeouts of seconds that the sweep checks every 250 ms.
 pub fn deadline_in(after: Duration) -> u64 {
-    (clock_ms() + after.as_millis() as u64).max(1)
+    (monotonic_ms() + after.as_millis() as u64).max(1)
 }
 
 impl ConnState {
     /// Marks the connection idle (waiting for a request) as of now.
     pub fn set_idle(&self) {
-        self.idle_since.store(clock_ms(), Ordering::SeqCst);
+        self.idle_since.store(monotonic_ms(), Ordering::SeqCst);
         self.idle.store(true, Ordering::SeqCst);
     }
 }
@@ -467,7 +461,7 @@ const IDLE_SWEEP: Duration = Duration::from_millis(250);
 /// timers, issue 6); this sweep of the registry, a few times a second from the accept loop,
 /// stands in for them.
 fn sweep_idle(shared: &Shared) {
-    let now = clock_ms();
+    let now = monotonic_ms();
     let limit = shared.cfg.idle_timeout.as_millis() as u64;
     let reg = lock(&shared.registry);
     for c in reg.values() {

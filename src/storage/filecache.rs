@@ -68,7 +68,7 @@ pub struct FileCache {
 
 /// Monotonic seconds, never 0 (0 marks an empty slot).
 fn coarse_secs() -> u64 {
-    crate::http::date::coarse_secs(libc::CLOCK_MONOTONIC_COARSE) + 1
+    crate::http::date::monotonic_ms() / 1000 + 1
 }
 
 fn fresh(since: u64, now: u64) -> bool {

@@ -5,6 +5,7 @@
 //! change a stored torrent — a block only hides it, and `unblock` brings it back.
 
 use crate::hash::Key;
+use crate::http::date::monotonic_ms;
 use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
@@ -32,11 +33,6 @@ pub struct Blocklist {
     /// case, answered without touching the lock, whose read count every download would
     /// otherwise bounce between the cores.
     empty: AtomicBool,
-}
-
-/// Now, in milliseconds of the coarse monotonic clock (cheaper than a precise reading).
-fn now_ms() -> u64 {
-    crate::http::date::coarse_ms(libc::CLOCK_MONOTONIC_COARSE)
 }
 
 fn stamp(path: &PathBuf) -> Option<(SystemTime, u64)> {
@@ -90,12 +86,12 @@ impl Blocklist {
             empty: AtomicBool::new(map.is_empty()),
             map: RwLock::new(map),
             checked: Mutex::new(st),
-            next_check_ms: AtomicU64::new(now_ms() + RELOAD_INTERVAL.as_millis() as u64),
+            next_check_ms: AtomicU64::new(monotonic_ms() + RELOAD_INTERVAL.as_millis() as u64),
         })
     }
 
     fn refresh(&self) {
-        let now_ms = now_ms();
+        let now_ms = monotonic_ms();
         let due = self.next_check_ms.load(Ordering::Relaxed);
         if now_ms < due {
             return;
