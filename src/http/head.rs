@@ -127,10 +127,10 @@ pub fn read_head(
         }
     }
     on_first_byte();
-    // The head's time runs from its first byte, but the clock is only read when the head
-    // needs another read (most heads arrive whole in the first one).
-    let mut deadline = None;
-    let mut deadline = || *deadline.get_or_insert_with(|| Instant::now() + cfg.head_timeout);
+    // The head's time runs from the first read that leaves it incomplete, right after its
+    // first byte; a head that arrives whole in one read (most do) reads no clock.
+    let mut first_wait = None;
+    let mut deadline = || *first_wait.get_or_insert_with(|| Instant::now() + cfg.head_timeout);
     // Empty lines before a request line are ignored (RFC 9112 section 2.2).
     loop {
         let skip = wire
