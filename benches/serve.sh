@@ -18,8 +18,8 @@
 #    Unpinned, wrk shares the two cores with the server, so requests/s is about
 #    cores / (server CPU + wrk CPU per request): the wrk column says how much of the
 #    requests/s ratio a server's CPU per request can move. Pinned, wrk has one core: its busy
-#    column (CPU seconds per second) near 1.00 means the client, not the server, set the
-#    requests/s, and "client max" is the largest ratio to nginx that client could show.
+#    column (CPU seconds per second, counted from one second in) says how close the client
+#    was to its limit, and "client max" is the largest ratio to nginx that client could show.
 # 4. With OPENLOOP_RATES set (e.g. "5000 10000 15000"; OPENLOOP_SECONDS=5), an open-loop
 #    part (benches/openloop.rs): both servers, unpinned, are asked for the same fixed rates
 #    at 64 and 256 connections, REPEAT times, taking turns; latency counts from when each
@@ -231,53 +231,65 @@ run_wrk() {
         echo "wrk_ticks $(awk "{print \$16 + \$17}" /proc/$$/stat) $first $((t1 - t0))"' _ "$@"
 }
 
+# For each of REPEAT rounds, starts each server in turn (which goes first alternates, so a
+# machine that speeds up or slows down over the run favours neither), warms it up with 2 s of
+# wrk (open_file_cache, may's coroutine pool) and runs FUNCTION SERVER PORT against it.
+# PLACEMENT pinned: the server on CPU 0 with one worker, wrk (wrk_prefix) on CPU 1.
+each_server() { # PLACEMENT FUNCTION
+    local rep server order
+    wrk_prefix=()
+    [ "$1" = pinned ] && wrk_prefix=(taskset -c 1)
+    for rep in $(seq "$REPEAT"); do
+        order="thetorrent nginx"
+        [ $((rep % 2)) -eq 0 ] && order="nginx thetorrent"
+        for server in $order; do
+            start_server "$server" "$1"
+            port=$PORT_TT
+            [ "$server" = nginx ] && port=$PORT_NG
+            HASHES=$BENCH_DIR/hashes.txt MISSES=$BENCH_DIR/misses.txt MISS=0 \
+                "${wrk_prefix[@]}" wrk -t2 -c64 -d2s -s "$BENCH_DIR/random.lua" \
+                "http://127.0.0.1:$port" >/dev/null
+            "$2" "$server" "$port"
+            stop_server
+        done
+    done
+}
 
 MAX_RSS_KB=0
+wrk_runs() { # SERVER PORT
+    local server=$1 port=$2 conns miss
+    for conns in 64 256; do
+        for miss in 0 0.1; do
+            before=$(ticks "$SERVER_PID")
+            out=$(HASHES=$BENCH_DIR/hashes.txt MISSES=$BENCH_DIR/misses.txt MISS=$miss \
+                run_wrk -t2 -c"$conns" -d"${DURATION}s" --latency \
+                -s "$BENCH_DIR/random.lua" "http://127.0.0.1:$port")
+            after=$(ticks "$SERVER_PID")
+            if [ "$server" = thetorrent ]; then
+                rss=$(awk '/VmHWM/ {print $2}' "/proc/$SERVER_PID/status")
+                [ "$rss" -gt "$MAX_RSS_KB" ] && MAX_RSS_KB=$rss
+            fi
+            reqs=$(echo "$out" | awk '/requests in/ {print $1}')
+            rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+            p99=$(to_ms "$(echo "$out" | awk '$1 == "99%" {print $2}')")
+            non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
+            cpu=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$reqs" \
+                'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+            # wrk's CPU after its first second (so without its start-up), per request
+            # (requests/s x that time) and per second (busy: 1.00 = one whole core).
+            read -r wrk_all wrk_first wrk_ns <<<"$(echo "$out" | awk '/^wrk_ticks/ {print $2, $3, $4}')"
+            wrk_cpu=$(awk -v t=$((wrk_all - wrk_first)) -v hz="$CLK_TCK" -v r="$rps" \
+                -v ns="$wrk_ns" 'BEGIN { printf "%.1f", t / hz * 1e6 / (r * ns / 1e9) }')
+            wrk_busy=$(awk -v t=$((wrk_all - wrk_first)) -v hz="$CLK_TCK" -v ns="$wrk_ns" \
+                'BEGIN { printf "%.2f", t / hz / (ns / 1e9) }')
+            printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$server" "$placement" "$conns" "$miss" \
+                "$rps" "$p99" "$cpu" "${non2xx:-0}" "$wrk_cpu" "$wrk_busy" | tee -a "$RESULTS"
+        done
+    done
+}
 if [ "$SKIP_WRK" != 1 ]; then
 for placement in unpinned pinned; do
-  for rep in $(seq "$REPEAT"); do
-    order="thetorrent nginx"
-    [ $((rep % 2)) -eq 0 ] && order="nginx thetorrent"
-    for server in $order; do
-        start_server "$server" "$placement"
-        port=$PORT_TT
-        [ "$server" = nginx ] && port=$PORT_NG
-        wrk_prefix=()
-        [ "$placement" = pinned ] && wrk_prefix=(taskset -c 1)
-        # Short warm-up (open_file_cache, may's coroutine pool).
-        HASHES=$BENCH_DIR/hashes.txt MISSES=$BENCH_DIR/misses.txt MISS=0 \
-            "${wrk_prefix[@]}" wrk -t2 -c64 -d2s -s "$BENCH_DIR/random.lua" "http://127.0.0.1:$port" >/dev/null
-        for conns in 64 256; do
-            for miss in 0 0.1; do
-                before=$(ticks "$SERVER_PID")
-                out=$(HASHES=$BENCH_DIR/hashes.txt MISSES=$BENCH_DIR/misses.txt MISS=$miss \
-                    run_wrk -t2 -c"$conns" -d"${DURATION}s" --latency \
-                    -s "$BENCH_DIR/random.lua" "http://127.0.0.1:$port")
-                after=$(ticks "$SERVER_PID")
-                if [ "$server" = thetorrent ]; then
-                    rss=$(awk '/VmHWM/ {print $2}' "/proc/$SERVER_PID/status")
-                    [ "$rss" -gt "$MAX_RSS_KB" ] && MAX_RSS_KB=$rss
-                fi
-                reqs=$(echo "$out" | awk '/requests in/ {print $1}')
-                rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-                p99=$(to_ms "$(echo "$out" | awk '$1 == "99%" {print $2}')")
-                non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
-                cpu=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$reqs" \
-                    'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
-                # wrk's CPU after its first second (so without its start-up), per request
-                # (requests/s x that time) and per second (busy: 1.00 = one whole core).
-                read -r wrk_all wrk_first wrk_ns <<<"$(echo "$out" | awk '/^wrk_ticks/ {print $2, $3, $4}')"
-                wrk_cpu=$(awk -v t=$((wrk_all - wrk_first)) -v hz="$CLK_TCK" -v r="$rps" \
-                    -v ns="$wrk_ns" 'BEGIN { printf "%.1f", t / hz * 1e6 / (r * ns / 1e9) }')
-                wrk_busy=$(awk -v t=$((wrk_all - wrk_first)) -v hz="$CLK_TCK" -v ns="$wrk_ns" \
-                    'BEGIN { printf "%.2f", t / hz / (ns / 1e9) }')
-                printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$server" "$placement" "$conns" "$miss" \
-                    "$rps" "$p99" "$cpu" "${non2xx:-0}" "$wrk_cpu" "$wrk_busy" | tee -a "$RESULTS"
-            done
-        done
-        stop_server
-    done
-  done
+    each_server "$placement" wrk_runs
 done
 
 echo
@@ -310,8 +322,9 @@ for key in sorted({k[:3] for k in runs}):
 print("(medians of %d run(s) each. wrk: the load generator's own CPU time per request; busy: its"
       % len(t))
 print(" CPU seconds per second, 1.00 = a whole core. Unpinned it shares the two cores with the")
-print(" server. Pinned it has one core, and at busy ~0.95+ the requests/s figure is the client's")
-print(" limit, not the server's: client max = that limit / nginx's requests/s.)")
+print(" server. Pinned it has one core: the closer busy is to 1.00, the more the requests/s")
+print(" figure is the client's limit rather than the server's; client max = 1 s / wrk's CPU per")
+print(" request against thetorrent / nginx's requests/s, the highest ratio it could show.)")
 PY
 
 fi
@@ -320,28 +333,20 @@ fi
 if [ -n "$OPENLOOP" ]; then
   OL_RESULTS=$BENCH_DIR/openloop.tsv
   printf "server\tconns\trate\trequests\tp50_us\tp90_us\tp99_us\tp999_us\tmax_us\tlate_us\n" >"$OL_RESULTS"
-  for rep in $(seq "$REPEAT"); do
-    order="thetorrent nginx"
-    [ $((rep % 2)) -eq 0 ] && order="nginx thetorrent"
-    for server in $order; do
-        start_server "$server" unpinned
-        port=$PORT_TT
-        [ "$server" = nginx ] && port=$PORT_NG
-        HASHES=$BENCH_DIR/hashes.txt MISSES=$BENCH_DIR/misses.txt MISS=0 \
-            wrk -t2 -c64 -d2s -s "$BENCH_DIR/random.lua" "http://127.0.0.1:$port" >/dev/null
-        for conns in 64 256; do
-            for rate in $OPENLOOP_RATES; do
-                line=$("$OPENLOOP" "127.0.0.1:$port" "$BENCH_DIR/hashes.txt" "$BENCH_DIR/misses.txt" 0 \
-                    "$rate" "$conns" "$OPENLOOP_SECONDS" | awk '/^RESULT/ {$1 = ""; print}')
-                [ -n "$line" ] || { echo "openloop against $server failed" >&2; exit 1; }
-                set -- $line
-                printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$server" "$conns" "$rate" \
-                    "$@" | tee -a "$OL_RESULTS"
-            done
+  openloop_runs() { # SERVER PORT
+    local server=$1 port=$2 conns rate line
+    for conns in 64 256; do
+        for rate in $OPENLOOP_RATES; do
+            line=$("$OPENLOOP" "127.0.0.1:$port" "$BENCH_DIR/hashes.txt" "$BENCH_DIR/misses.txt" 0 \
+                "$rate" "$conns" "$OPENLOOP_SECONDS" | awk '/^RESULT/ {$1 = ""; print}')
+            [ -n "$line" ] || { echo "openloop against $server failed" >&2; exit 1; }
+            # shellcheck disable=SC2086 # the RESULT fields, one argument each
+            printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$server" "$conns" "$rate" \
+                $line | tee -a "$OL_RESULTS"
         done
-        stop_server
     done
-  done
+  }
+  each_server unpinned openloop_runs
   echo
   echo "== open loop: latency at equal offered load (unpinned; medians of $REPEAT run(s))"
   python3 - "$OL_RESULTS" <<'PY'
