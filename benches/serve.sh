@@ -2,7 +2,7 @@
 # Download benchmark: thetorrent against nginx on the same tree, loopback only (127.0.0.1).
 #
 #   WITH_BENCH=1 bash tests/setup.sh     # wrk, nginx (Debian)
-#   bash benches/serve.sh                # DURATION=10 REPEAT=1 COUNT=100000 BENCH_DIR=/tmp/thetorrent-bench
+#   bash benches/serve.sh                # DURATION=10 (>= 3) REPEAT=1 COUNT=100000 BENCH_DIR=/tmp/thetorrent-bench
 #
 # 1. Generates COUNT stored torrents (random bytes; sizes log-normal, median ~20 KB) in the
 #    sharded layout DATA/torrents/AB/CD/<40 HEX>.torrent (kept between runs).
