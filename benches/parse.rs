@@ -17,7 +17,7 @@ const FILES: [&str; 3] = [
 ];
 
 fn bench(c: &mut Criterion) {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/corpus");
     for rel in FILES {
         let bytes = std::fs::read(format!("{dir}/{rel}"))
             .unwrap_or_else(|e| panic!("corpus file {rel}: {e}"));

@@ -4,7 +4,7 @@
 # Fails (exit 1) if any target finds a crash, a failed property, a timeout or an out-of-memory;
 # the input is kept in fuzz/artifacts/<target>/ and the log in fuzz/logs/<target>.log.
 # Corpora grow in fuzz/corpus/<target>/ (not committed); seeds come from fuzz/seeds/<target>/
-# and, for torrents and SOAP, from ../shared (override with THETORRENT_SHARED).
+# and, for torrents and SOAP, from the test fixtures in tests/data/.
 # Needs only stable Rust: cargo-fuzz's nightly flags are enabled with RUSTC_BOOTSTRAP=1.
 set -euo pipefail
 
@@ -15,7 +15,7 @@ targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
     targets=(bencode_torrent soap base64 multipart http_head_body url_paths)
 fi
-shared=${THETORRENT_SHARED:-$(cd .. && pwd)/../shared}
+data=$(cd .. && pwd)/tests/data
 
 export RUSTC_BOOTSTRAP=1
 if ! cargo fuzz --version >/dev/null 2>&1; then
@@ -34,8 +34,8 @@ for t in "${targets[@]}"; do
     dirs=("corpus/$t")
     [ -d "seeds/$t" ] && dirs+=("seeds/$t")
     case $t in
-        bencode_torrent) [ -d "$shared/corpus" ] && dirs+=("$shared/corpus") ;;
-        soap) [ -d "$shared/soap-requests" ] && dirs+=("$shared/soap-requests") ;;
+        bencode_torrent) dirs+=("$data/corpus") ;;
+        soap) dirs+=("$data/soap-requests") ;;
     esac
     log=logs/$t.log
     echo "fuzz/run.sh: $t for $secs s"

@@ -846,7 +846,7 @@ mod tests {
         ($name:literal) => {
             include_bytes!(concat!(
                 env!("CARGO_MANIFEST_DIR"),
-                "/../shared/soap-requests/",
+                "/tests/data/soap-requests/",
                 $name
             ))
         };

@@ -1289,7 +1289,7 @@ pub fn summary(bytes: &[u8]) -> Result<Summary, TorrentError> {
 mod tests {
     use super::*;
 
-    const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus");
+    const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/corpus");
 
     fn corpus(rel: &str) -> Vec<u8> {
         std::fs::read(format!("{CORPUS}/{rel}")).unwrap_or_else(|e| panic!("{rel}: {e}"))

@@ -1,6 +1,6 @@
-//! Agreement with libtorrent 2.1.1 on every row of the shared corpus manifest.
+//! Agreement with libtorrent 2.1.1 on every row of the corpus manifest.
 //!
-//! The corpus lives beside the crate (`../shared/corpus`, read-only, also in CI). A missing
+//! The corpus is `tests/data/corpus` (see its PROVENANCE.md). A missing
 //! corpus fails the test: silently skipping it would hide every regression it exists to catch.
 
 use std::fmt::Write as _;
@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use thetorrent::torrent;
 
 fn corpus_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus"))
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/corpus"))
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -105,7 +105,7 @@ fn start_server() -> String {
 
 fn corpus(p: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/corpus")
+        .join("tests/data/corpus")
         .join(p)
 }
 

@@ -125,7 +125,7 @@ for f in sys.argv[3:]:
 "#;
 
 fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/corpus")
 }
 
 #[test]

@@ -13,7 +13,7 @@ use std::process::{Command, Output};
 
 /// The shared corpus (read-only). Tests fail, never skip, when it is missing.
 pub fn corpus() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/corpus");
     assert!(
         p.join("MANIFEST.tsv").is_file(),
         "the shared corpus is missing at {}",
