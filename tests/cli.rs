@@ -352,3 +352,21 @@ fn unusable_data_directory_is_a_clear_error() {
         stderr(&o)
     );
 }
+
+#[test]
+fn version_is_printed_by_the_program_and_each_command() {
+    let v = env!("CARGO_PKG_VERSION");
+    for (args, want) in [
+        (&["--version"][..], format!("thetorrent {v}\n")),
+        (&["-V"], format!("thetorrent {v}\n")),
+        (&["serve", "--version"], format!("thetorrent-serve {v}\n")),
+        (&["import", "-V"], format!("thetorrent-import {v}\n")),
+    ] {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_thetorrent"))
+            .args(args)
+            .output()
+            .expect("run thetorrent");
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        assert_eq!(stdout(&o), want, "{args:?}");
+    }
+}

@@ -35,6 +35,7 @@ pub const EXIT_FAILURE: i32 = 3;
 #[command(
     name = "thetorrent",
     version,
+    propagate_version = true,
     about = "A self-hosted store for .torrent files"
 )]
 pub struct Cli {
