@@ -7,6 +7,8 @@ bash tests/setup.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 cargo test --all-targets --no-fail-fast
+# The Debian package: built, installed, run as its units would, removed (needs root).
+bash tests/package.sh
 # Every fuzz target for a short fixed time (FUZZ_SECONDS each), so they cannot rot; fails on
 # any finding. Locally, `fuzz/run.sh 600` is the long run the README reports.
 bash fuzz/run.sh "${FUZZ_SECONDS:-20}"

