@@ -146,7 +146,7 @@ verify="$(systemd-analyze verify "$UNITS/thetorrent.socket" "$UNITS/thetorrent.s
 ok "systemd-analyze verify thetorrent.socket thetorrent.service"
 
 # --- Run it as the units would. From the installed units: User=, Group=, StateDirectory=,
-# EnvironmentFile=, ExecStart=. systemd-socket-activate stands in for the socket (binding as
+# EnvironmentFile=, ExecStart=, UMask= (the sandboxing and resource limits need systemd). systemd-socket-activate stands in for the socket (binding as
 # root, like systemd, on a free port instead of ListenStream=) and execs setpriv, which
 # execs the binary as the user: one process, so LISTEN_PID stays right.
 unit_value() { sed -n "s/^$1=//p" "$UNITS/thetorrent.service" | tail -n 1; }
@@ -169,9 +169,13 @@ mapfile -t argv <<<"$argv"
 [ "${argv[0]}" = /usr/bin/thetorrent ] || fail "ExecStart does not run /usr/bin/thetorrent: ${argv[*]}"
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 base="http://127.0.0.1:$port"
-env -i "${service_env[@]}" systemd-socket-activate -l "127.0.0.1:$port" \
-  setpriv --reuid="$user" --regid="$group" --init-groups --no-new-privs --inh-caps=-all "${argv[@]}" \
-  >"$work/server.log" 2>&1 &
+umask_value="$(unit_value UMask)"
+[ -n "$umask_value" ] || fail "thetorrent.service: no UMask="
+(
+  umask "$umask_value"
+  exec env -i "${service_env[@]}" systemd-socket-activate -l "127.0.0.1:$port" \
+    setpriv --reuid="$user" --regid="$group" --init-groups --no-new-privs --inh-caps=-all "${argv[@]}"
+) >"$work/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq "$START_WAIT_TENTHS"); do
   curl -fsS "$base/healthz" >/dev/null 2>&1 && break
@@ -193,7 +197,8 @@ grep -qi "^X-Thetorrent-Result: stored" "$work/upload.head" && grep -qx "$HASH" 
 curl -fsS -o "$work/download.torrent" "$base/torrent/$HASH.torrent" || fail "GET /torrent/$HASH.torrent"
 cmp "$TORRENT" "$work/download.torrent" || fail "the downloaded torrent differs from the uploaded one"
 stored="$DATA/torrents/${HASH:0:2}/${HASH:2:2}/$HASH.torrent"
-[ "$(stat -c %U "$stored" 2>/dev/null)" = thetorrent ] || fail "$stored missing or not owned by thetorrent"
+[ "$(stat -c '%U %a' "$stored" 2>/dev/null)" = "thetorrent 640" ] \
+  || fail "$stored: $(stat -c '%U %a' "$stored" 2>&1), expected thetorrent 640 (UMask=$umask_value)"
 ok "upload (multipart field torrent) and download give the same bytes; stored as $stored"
 kill -TERM "$server_pid"
 status=0; wait "$server_pid" || status=$?
