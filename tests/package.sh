@@ -90,7 +90,8 @@ EOF
 ok "Cargo.toml's build-dependencies repeat the library's dependencies"
 
 # --- Build and install.
-deb="$(nice cargo deb 2>"$work/cargo-deb.log" | tail -n 1)" || { cat "$work/cargo-deb.log" >&2; fail "cargo deb"; }
+# cargo deb prints the path of each file it made: the package and its -dbgsym .ddeb.
+deb="$(nice cargo deb 2>"$work/cargo-deb.log" | grep '\.deb$')" || { cat "$work/cargo-deb.log" >&2; fail "cargo deb"; }
 [ -f "$deb" ] || fail "cargo deb printed no package path (got: $deb)"
 ok "cargo deb built $deb"
 # --path-include: slim Debian images exclude /usr/share/man and /usr/share/doc in dpkg.cfg.d.
