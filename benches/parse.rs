@@ -8,7 +8,8 @@ use base64::Engine;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use sha1::{Digest, Sha1};
 use std::hint::black_box;
-use thetorrent::{soap, torrent};
+use thetorrent::app::soap;
+use thetorrent::torrent;
 
 const FILES: [&str; 3] = [
     "crates-bendy-0.6.1/examples/torrent_files/debian-9.4.0-amd64-netinst.iso.torrent",

@@ -1,17 +1,21 @@
 //! thetorrent: a self-hosted store for .torrent files.
 //!
-//! One module per concern; each opens with what it owns and what it must never do.
-//! See ARCHITECTURE.md for how a request and an upload flow through them.
+//! The modules are layers; each imports only from the layers listed above it:
+//!
+//! - [`clock`], [`signals`]: the process's clocks and its shutdown-signal mask;
+//! - [`torrent`]: the domain (bencode, validation, info hashes, summaries), no I/O;
+//! - [`storage`]: where torrents live (the `Storage` trait, the local data directory, S3);
+//! - [`http`]: the HTTP/1.1 server and client, which know nothing of torrents;
+//! - [`app`]: the application (routes, downloads, uploads, pages, stats);
+//! - [`cli`]: the command line, the only place `clap` appears.
+//!
+//! Each module opens with what it owns and what it must never do. See ARCHITECTURE.md for how
+//! a request and an upload flow through them.
 
-pub mod bencode;
+pub mod app;
 pub mod cli;
-pub mod hash;
+pub mod clock;
 pub mod http;
-pub mod multipart;
-pub mod s3;
-pub mod server;
-pub mod soap;
+pub mod signals;
 pub mod storage;
-pub mod store;
 pub mod torrent;
-pub mod web;

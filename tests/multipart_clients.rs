@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sha1::{Digest, Sha1};
-use thetorrent::hash::hex_upper;
-use thetorrent::multipart::{MultipartParser, PartBody};
+use thetorrent::app::multipart::{MultipartParser, PartBody};
+use thetorrent::torrent::hash::hex_upper;
 
 /// Small enough that the second corpus file (94,016 bytes) is over it.
 const LIMIT: usize = 64 * 1024;

@@ -1,4 +1,4 @@
-//! `thetorrent::s3` against a real SeaweedFS (`weed mini`, tests/common/seaweed.rs): every
+//! `thetorrent::storage::s3::client` against a real SeaweedFS (`weed mini`, tests/common/seaweed.rs): every
 //! client operation from plain threads and from may coroutines, conditional creates racing,
 //! the fallback mode, error answers, and a server that stops and comes back.
 //!
@@ -11,7 +11,7 @@ use common::Seaweed;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
-use thetorrent::s3::{PutOutcome, S3Client, S3Config, S3Error};
+use thetorrent::storage::s3::client::{PutOutcome, S3Client, S3Config, S3Error};
 
 fn shared() -> &'static Seaweed {
     static SEAWEED: OnceLock<Seaweed> = OnceLock::new();

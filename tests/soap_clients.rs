@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sha1::{Digest, Sha1};
-use thetorrent::hash::hex_upper;
-use thetorrent::soap::{self, FaultCode};
+use thetorrent::app::soap::{self, FaultCode};
+use thetorrent::torrent::hash::hex_upper;
 
 /// The message the test server puts in its "not a torrent" Fault: it has every character XML
 /// must escape, so the clients show whether the escaping round-trips.

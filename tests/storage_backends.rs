@@ -191,7 +191,7 @@ fn sample() -> Vec<(Vec<u8>, String)> {
 }
 
 fn today() -> String {
-    thetorrent::store::day::Day::today().to_string()
+    thetorrent::storage::day::Day::today().to_string()
 }
 
 /// The same checks on either backend.
@@ -618,20 +618,21 @@ fn reindex_lists_torrents_no_segment_names() {
     }
     // The crash window, made by hand: the object without its segment.
     let prefix = url.trim_start_matches("s3://thetorrent/");
-    let client = thetorrent::s3::S3Client::new(thetorrent::s3::S3Config {
-        endpoint: sw.endpoint.clone(),
-        bucket: "thetorrent".into(),
-        prefix: prefix.into(),
-        region: "us-east-1".into(),
-        access_key: sw.access_key.clone(),
-        secret_key: sw.secret_key.clone(),
-        conditional_put: true,
-        timeout: Duration::from_secs(10),
-        retries: 3,
-        max_idle: 4,
-    })
-    .unwrap();
-    let k = thetorrent::hash::Key::parse(&orphan_key).unwrap();
+    let client =
+        thetorrent::storage::s3::client::S3Client::new(thetorrent::storage::s3::client::S3Config {
+            endpoint: sw.endpoint.clone(),
+            bucket: "thetorrent".into(),
+            prefix: prefix.into(),
+            region: "us-east-1".into(),
+            access_key: sw.access_key.clone(),
+            secret_key: sw.secret_key.clone(),
+            conditional_put: true,
+            timeout: Duration::from_secs(10),
+            retries: 3,
+            max_idle: 4,
+        })
+        .unwrap();
+    let k = thetorrent::torrent::hash::Key::parse(&orphan_key).unwrap();
     client
         .put_if_absent(
             &thetorrent::storage::s3::object_key(&k),

@@ -798,7 +798,7 @@ fn api_page_examples_work() {
     assert_eq!(r.status, 200);
     let page = String::from_utf8(r.body).unwrap();
     let blocks = code_blocks(&page);
-    let examples = thetorrent::web::api_examples(&base);
+    let examples = thetorrent::app::pages::api_examples(&base);
     assert_eq!(blocks.len(), examples.len(), "code blocks on /api");
     let good = v1(); // the curl example downloads this hash
     let (bad, bad_msg) = broken();

@@ -10,7 +10,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use thetorrent::soap::{parse_request_with_limit, SoapError};
+use thetorrent::app::soap::{parse_request_with_limit, SoapError};
 use thetorrent_fuzz::{b64_decode_ref, b64_value, is_b64_ws, Choices};
 
 fn escape(text: &[u8]) -> Vec<u8> {

@@ -10,7 +10,7 @@
 use libfuzzer_sys::fuzz_target;
 use sha1::{Digest, Sha1};
 use sha2::Sha256;
-use thetorrent::{bencode, torrent};
+use thetorrent::torrent::{self, bencode};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(item) = bencode::parse(data) {

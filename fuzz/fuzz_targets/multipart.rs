@@ -8,7 +8,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use thetorrent::multipart::{
+use thetorrent::app::multipart::{
     MultipartError, MultipartParser, Part, PartBody, MAX_PARTS, TORRENT_FIELDS,
 };
 use thetorrent_fuzz::Choices;

@@ -10,7 +10,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use thetorrent::soap::{parse_request_with_limit, Operation, SoapError};
+use thetorrent::app::soap::{parse_request_with_limit, Operation, SoapError};
 use thetorrent_fuzz::{b64_encode, Choices};
 
 const DECLS: &[&[u8]] = &[

@@ -13,10 +13,10 @@
 use libfuzzer_sys::fuzz_target;
 use std::path::Component;
 use std::sync::OnceLock;
-use thetorrent::hash::Key;
-use thetorrent::store::day::Day;
-use thetorrent::store::{self, Store};
-use thetorrent::web as lookup;
+use thetorrent::torrent::hash::Key;
+use thetorrent::storage::day::Day;
+use thetorrent::storage::local::store::{self, Store};
+use thetorrent::app::pages as lookup;
 
 struct Env {
     _dir: tempfile::TempDir,

@@ -11,12 +11,12 @@
 //! does not hash to its key, or write the source.
 
 use super::{progress_bar, Cli, EXIT_FAILURE, EXIT_OK, EXIT_REJECTED, EXIT_USAGE};
-use crate::hash::Key;
-use crate::s3::PutOutcome;
+use crate::storage::day::LINE_LEN;
+use crate::storage::local::store::{Ids, Outcome, Store};
+use crate::storage::s3::client::PutOutcome;
 use crate::storage::s3::S3Store;
 use crate::storage::{self, Storage};
-use crate::store::day::LINE_LEN;
-use crate::store::{Ids, Outcome, Store};
+use crate::torrent::hash::Key;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;

@@ -11,12 +11,12 @@
 //! one the list named (a mismatch is a failure), fetch a hash blocked here, or hold more than
 //! one batch of fetched files in memory.
 
-use super::http_client::{BaseUrl, Client, HttpError};
 use super::import::reason_class;
 use super::{EXIT_FAILURE, EXIT_OK, EXIT_REJECTED};
-use crate::hash::Key;
-use crate::store::day::Day;
-use crate::store::{Outcome, PutError, Staged, Store};
+use crate::http::client::{BaseUrl, Client, HttpError};
+use crate::storage::day::Day;
+use crate::storage::local::store::{Outcome, PutError, Staged, Store};
+use crate::torrent::hash::Key;
 use indicatif::ProgressBar;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::{Duration, Instant};

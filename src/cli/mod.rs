@@ -7,17 +7,16 @@
 //! Must never: bypass `store` to write the data directory, or print a hash as stored before
 //! `Store::commit` returned it.
 
-pub(crate) mod http_client;
 mod import;
 mod migrate;
 mod mirror;
 mod verify;
 
-use crate::hash::Key;
+use crate::storage::local::store::{self, Outcome, Store};
 use crate::storage::local::Local;
 use crate::storage::s3::{S3Args, S3Store};
 use crate::storage::{self, Storage};
-use crate::store::{self, Outcome, Store};
+use crate::torrent::hash::Key;
 use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
@@ -54,7 +53,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Serve the store over HTTP.
-    Serve(crate::server::ServeArgs),
+    Serve(crate::app::ServeArgs),
     /// Store .torrent files; prints `<HASH>  <name>` per file, or its error.
     Add {
         #[arg(required = true)]
@@ -156,7 +155,7 @@ pub fn main() -> i32 {
 fn run(cli: Cli) -> Result<i32, i32> {
     match &cli.command {
         Command::Serve(args) => {
-            crate::server::serve(cli.data.clone(), &cli.s3, config(&cli), args.clone()).map_err(
+            crate::app::serve(cli.data.clone(), &cli.s3, config(&cli), args.clone()).map_err(
                 |e| {
                     eprintln!("thetorrent: {e}");
                     EXIT_FAILURE

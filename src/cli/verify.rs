@@ -4,7 +4,7 @@
 //! they are filed under, and a count that disagrees with the files. Changes nothing.
 
 use super::{EXIT_FAILURE, EXIT_OK, EXIT_REJECTED};
-use crate::store::{key_of_path, Store};
+use crate::storage::local::store::{key_of_path, Store};
 use crate::torrent;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,7 +37,8 @@ pub fn run(store: &Store) -> Result<i32, i32> {
                             if key == name {
                                 primaries.fetch_add(1, Ordering::Relaxed);
                                 None
-                            } else if link.map(crate::hash::Key::from_v2) == Some(name) && nlink > 1
+                            } else if link.map(crate::torrent::hash::Key::from_v2) == Some(name)
+                                && nlink > 1
                             {
                                 None
                             } else {

@@ -57,43 +57,13 @@ pub fn format(secs: u64) -> [u8; 29] {
     out
 }
 
-/// Seconds since the epoch of a time (0 before it).
-pub fn secs(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-/// Whole seconds of a coarse clock (`CLOCK_REALTIME_COARSE`, `CLOCK_MONOTONIC_COARSE`): read
-/// from the vDSO without a system call and cheaper than a precise reading, a few ms behind.
-/// For per-request checks that need no finer time (the `Date` header, cache validity).
-pub fn coarse_secs(clock: libc::clockid_t) -> u64 {
-    coarse_ms(clock) / 1000
-}
-
-/// Milliseconds of a coarse clock (see [`coarse_secs`]).
-pub fn coarse_ms(clock: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: writes into a valid timespec.
-    unsafe { libc::clock_gettime(clock, &mut ts) };
-    ts.tv_sec.max(0) as u64 * 1000 + ts.tv_nsec.max(0) as u64 / 1_000_000
-}
-
-/// Milliseconds of the coarse monotonic clock: the one clock of the server's own stamps and
-/// deadlines (connection idle starts and read/write deadlines, the blocklist's reload), whose
-/// checks need no finer time than a few ms.
-pub fn monotonic_ms() -> u64 {
-    coarse_ms(libc::CLOCK_MONOTONIC_COARSE)
-}
-
 /// The current `Date` value, formatted at most once per second per thread.
 pub fn now() -> [u8; 29] {
     thread_local! {
         static CACHE: Cell<(u64, [u8; 29])> = const { Cell::new((u64::MAX, [0; 29])) };
     }
     // The coarse clock (a few ms behind at most) is cheaper than `SystemTime::now`.
-    let s = coarse_secs(libc::CLOCK_REALTIME_COARSE);
+    let s = crate::clock::realtime_secs();
     CACHE.with(|c| {
         let (cs, v) = c.get();
         if cs == s {
@@ -181,12 +151,12 @@ mod tests {
             b"Sunday, 06-Nov-94 08:49:37 GMT",
             b"Sun Nov  6 08:49:37 1994",
         ] {
-            assert_eq!(parse(s).map(secs), Some(784111777), "{s:?}");
+            assert_eq!(parse(s).map(crate::clock::secs), Some(784111777), "{s:?}");
         }
         assert_eq!(parse(b"garbage"), None);
         assert_eq!(parse(b"Sun, 99 Nov 1994 08:49:37 GMT"), None);
         for t in [0u64, 951_782_400, 4_102_444_800, 1_700_000_000] {
-            assert_eq!(parse(&format(t)).map(secs), Some(t));
+            assert_eq!(parse(&format(t)).map(crate::clock::secs), Some(t));
         }
     }
 }

@@ -7,8 +7,8 @@
 //! `accept`, silently share a port, or exit non-zero on a requested shutdown.
 
 use super::config::{Config, ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_MIN};
-use super::date::monotonic_ms;
 use super::{conn, Handler};
+use crate::clock::monotonic_ms;
 use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
@@ -300,29 +300,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Blocks SIGTERM and SIGINT in the calling thread, and so in every thread it starts later:
-/// they are then only taken by the signal thread of [`run`] (with `sigwait`). Call it before
-/// any other thread exists (before opening the store, which may start threads), or a signal
-/// delivered to such a thread would kill the process instead of shutting it down.
-pub fn block_shutdown_signals() -> io::Result<libc::sigset_t> {
-    // SAFETY: sigset operations on a local, zero-initialised set.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        let r = libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        if r != 0 {
-            return Err(io::Error::from_raw_os_error(r));
-        }
-        Ok(set)
-    }
-}
-
 /// Starts the thread that waits for SIGTERM/SIGINT: the first one starts the graceful
 /// shutdown, a second one ends the process at once.
 fn handle_signals(shared: Arc<Shared>, wake: OwnedFd) -> io::Result<()> {
-    let set = block_shutdown_signals()?;
+    let set = crate::signals::block_shutdown_signals()?;
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || loop {

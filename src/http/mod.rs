@@ -19,6 +19,7 @@
 //!   cap, EMFILE back-off, SIGTERM and graceful shutdown.
 
 pub mod body;
+pub mod client;
 pub mod config;
 pub mod conn;
 pub mod date;

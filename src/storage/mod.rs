@@ -7,13 +7,13 @@
 //! before the bytes are durable in it, or hand out bytes other than those stored under the
 //! key (the server serves them unchanged).
 
-pub mod filecache;
+pub mod day;
 pub mod local;
 pub mod s3;
 
-use crate::hash::Key;
-use crate::store::day::Day;
-use crate::store::{Config, Ids, Outcome, PutError};
+use crate::storage::day::Day;
+use crate::storage::local::store::{Config, Ids, Outcome, PutError};
+use crate::torrent::hash::Key;
 use std::fs::File;
 use std::io;
 use std::sync::Arc;

@@ -200,18 +200,20 @@ impl Seaweed {
     /// read back (the S3 port answers before the master, volume and filer behind it are
     /// ready; a test starting then would get 404s or 500s).
     fn wait_ready(&mut self) {
-        let client = thetorrent::s3::S3Client::new(thetorrent::s3::S3Config {
-            endpoint: self.endpoint.clone(),
-            bucket: "ready".into(),
-            prefix: String::new(),
-            region: "us-east-1".into(),
-            access_key: self.access_key.clone(),
-            secret_key: self.secret_key.clone(),
-            conditional_put: true,
-            timeout: Duration::from_secs(2),
-            retries: 0,
-            max_idle: 1,
-        })
+        let client = thetorrent::storage::s3::client::S3Client::new(
+            thetorrent::storage::s3::client::S3Config {
+                endpoint: self.endpoint.clone(),
+                bucket: "ready".into(),
+                prefix: String::new(),
+                region: "us-east-1".into(),
+                access_key: self.access_key.clone(),
+                secret_key: self.secret_key.clone(),
+                conditional_put: true,
+                timeout: Duration::from_secs(2),
+                retries: 0,
+                max_idle: 1,
+            },
+        )
         .expect("S3 client");
         let deadline = Instant::now() + SEAWEED_START_TIMEOUT;
         let mut last;

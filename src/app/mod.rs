@@ -6,21 +6,23 @@
 //! re-encoding), fsync or do long blocking work on a may worker, or send internal error text
 //! to a client (it is logged; the client gets a plain 500).
 
-use crate::hash::Key;
 use crate::http::{self, date, Method, Request, Response, ResponseBody};
+use crate::storage::local::store::{self, Store};
 use crate::storage::{self, Body, Found, Storage};
-use crate::store::{self, Store};
-use crate::web;
+use crate::torrent::hash::Key;
 use accesslog::AccessLog;
 use ratelimit::RateLimiter;
 use stats::{Route, Stats};
 use upload::Endpoint;
 
 pub mod accesslog;
-mod pages;
+pub mod multipart;
+pub mod pages;
 pub mod ratelimit;
+pub mod soap;
 pub mod stats;
 pub mod upload;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -91,7 +93,7 @@ pub struct ServeArgs {
     pub access_log: Option<String>,
     /// Nice value of the upload committer thread (lower runs first; 0, the default: leave
     /// it as is). Ahead of the request workers it slows downloads under upload load.
-    #[arg(long, default_value_t = crate::store::writer::WRITER_NICE, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = crate::storage::local::writer::WRITER_NICE, allow_negative_numbers = true)]
     pub writer_nice: i32,
     /// Uploads per second allowed per client address (IPv6: per /64); 0 turns limiting off.
     #[arg(long, default_value_t = ratelimit::DEFAULT_UPLOAD_RATE)]
@@ -235,7 +237,7 @@ impl App {
         if let Some(hash) = hash {
             return (Route::Download, self.download(req, hash));
         }
-        if let Some(a) = web::asset(path) {
+        if let Some(a) = pages::asset(path) {
             return (Route::Asset, self.asset(req, a));
         }
         if let Some(hash) = path.strip_prefix("/info/") {
@@ -397,7 +399,7 @@ impl App {
             None => req
                 .header("If-Modified-Since")
                 .and_then(date::parse)
-                .is_some_and(|t| mtime <= date::secs(t)),
+                .is_some_and(|t| mtime <= crate::clock::secs(t)),
         };
         if not_modified {
             return common(304, etag, last_modified);
@@ -408,7 +410,7 @@ impl App {
                 let if_range_ok = match req.header("If-Range") {
                     None => true,
                     Some(v) if v.first() == Some(&b'"') => v == etag.as_bytes(),
-                    Some(v) => date::parse(v).is_some_and(|t| date::secs(t) == mtime),
+                    Some(v) => date::parse(v).is_some_and(|t| crate::clock::secs(t) == mtime),
                 };
                 if if_range_ok {
                     match parse_range(r, len) {
@@ -464,7 +466,7 @@ pub fn serve(
     args: ServeArgs,
 ) -> Result<(), String> {
     // Before any thread exists (the store may start some): see block_shutdown_signals.
-    http::listen::block_shutdown_signals().map_err(|e| format!("signal setup: {e}"))?;
+    crate::signals::block_shutdown_signals().map_err(|e| format!("signal setup: {e}"))?;
     // Bind first: a port already in use is the most common start-up failure, and it must
     // be reported before anything else happens.
     let listeners = http::bind(&args.listen)?;

@@ -5,14 +5,21 @@
 //! never: write the data directory except through `Store`, or fsync on the caller's thread
 //! when a writer runs (the server's may workers).
 
-use super::filecache::{FileCache, Hit};
-pub use super::filecache::{FILE_CACHE_ENTRIES, STAT_CACHE_ENTRIES};
-use super::{Body, DayList, Found, Storage};
-use crate::hash::Key;
-use crate::http::date;
-use crate::store::day::{Day, LINE_LEN};
-use crate::store::writer::Writer;
-use crate::store::{Config, Ids, Outcome, PutError, Store};
+pub mod blocklist;
+pub mod filecache;
+pub mod fsutil;
+pub mod journal;
+pub mod store;
+pub mod writer;
+
+use crate::clock;
+use crate::storage::day::{Day, LINE_LEN};
+use crate::storage::local::store::{Config, Ids, Outcome, PutError, Store};
+use crate::storage::local::writer::Writer;
+use crate::storage::{Body, DayList, Found, Storage};
+use crate::torrent::hash::Key;
+use filecache::{FileCache, Hit};
+pub use filecache::{FILE_CACHE_ENTRIES, STAT_CACHE_ENTRIES};
 use std::fs::File;
 use std::io;
 use std::sync::Arc;
@@ -112,7 +119,7 @@ impl Storage for Local {
                 let meta = file.metadata()?;
                 (
                     meta.len(),
-                    meta.modified().map(date::secs).unwrap_or(0),
+                    meta.modified().map(clock::secs).unwrap_or(0),
                     true,
                 )
             }

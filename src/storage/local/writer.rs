@@ -12,7 +12,7 @@
 //! Must never: answer before `Store::commit` returned, or let one bad upload fail the others of
 //! its batch.
 
-use super::{Ids, Outcome, PutError, Renamed, Staged, Store};
+use super::store::{Ids, Outcome, PutError, Renamed, Staged, Store};
 use crate::torrent::{self, Parsed};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -62,7 +62,7 @@ impl Writer {
                 .spawn(move || {
                     // The stagers keep the default priority: they are most of an upload's CPU
                     // time, and ahead of the request workers they would starve downloads.
-                    block_signals();
+                    let _ = crate::signals::block_shutdown_signals();
                     stage_all(&s, &rx, lane as u64, staged_tx)
                 })?;
         }
@@ -72,7 +72,7 @@ impl Writer {
         std::thread::Builder::new()
             .name("thetorrent-committer".into())
             .spawn(move || {
-                block_signals();
+                let _ = crate::signals::block_shutdown_signals();
                 prioritize(nice);
                 drop(said_tx);
                 commit_all(&s, staged_rx)
@@ -122,19 +122,6 @@ fn prioritize(nice: Option<i32>) {
                  --writer-nice 0 to not ask"
             )
         });
-    }
-}
-
-/// Keeps SIGTERM/SIGINT away from this thread: the process's signal handling (graceful
-/// shutdown) takes them on its own thread, and a signal delivered here would kill the process.
-pub(crate) fn block_signals() {
-    // SAFETY: plain libc calls on a local, initialised signal set.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
     }
 }
 

@@ -4,8 +4,8 @@
 //! running server sees a `thetorrent block` within `RELOAD_INTERVAL`). Must never: delete or
 //! change a stored torrent — a block only hides it, and `unblock` brings it back.
 
-use crate::hash::Key;
-use crate::http::date::monotonic_ms;
+use crate::clock::monotonic_ms;
+use crate::torrent::hash::Key;
 use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};

@@ -8,7 +8,7 @@
 //! body, or reuse a connection whose framing it is unsure of (it reconnects instead).
 //!
 //! The response reader ([`read_head`], [`read_body`]) is generic over `BufRead` and shared
-//! with the S3 client (`crate::s3`), which runs it on may sockets.
+//! with the S3 client (`crate::storage::s3::client`), which runs it on may sockets.
 
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};

@@ -10,8 +10,11 @@
 //! reports. A file list is only materialised for multi-file and v2 torrents; a single-file v1
 //! torrent is validated with a handful of lookups and one SHA-1.
 
-use crate::bencode::{self, Dict, Item, List, Value};
-use crate::hash::Key;
+pub mod bencode;
+pub mod hash;
+
+use bencode::{Dict, Item, List, Value};
+use hash::Key;
 use sha1::{Digest, Sha1};
 use sha2::Sha256;
 use std::collections::{HashMap, HashSet};

@@ -15,16 +15,12 @@
 //! - `tmp/<session>/` — files being written, renamed into `torrents/` when synced;
 //! - `blocklist.tsv` — takedowns.
 
-pub mod blocklist;
-pub mod day;
-pub mod fsutil;
-pub mod journal;
-pub mod writer;
-
-use crate::hash::Key;
+use super::blocklist;
+use super::fsutil;
+use super::journal::{self, Intent, Journal};
+use crate::storage::day::{self, Day, DayLists};
+use crate::torrent::hash::Key;
 use crate::torrent::{self, Parsed, TorrentError};
-use day::{Day, DayLists};
-use journal::{Intent, Journal};
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;

@@ -46,7 +46,7 @@ pub const CONTENT_TYPE: &str = "text/xml; charset=utf-8";
 pub const FAULT_HTTP_STATUS: u16 = 500;
 
 const SOAP_ENV_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
-const WSDL_TEMPLATE: &str = include_str!("../wsdl/thetorrent.wsdl");
+const WSDL_TEMPLATE: &str = include_str!("../../../wsdl/thetorrent.wsdl");
 const BASE_URL_PLACEHOLDER: &str = "{{BASE_URL}}";
 
 /// Base64 as clients send it: standard alphabet, padding optional (some hand-written clients drop

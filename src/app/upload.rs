@@ -7,13 +7,13 @@
 //! malformed (parts are held until the multipart end is seen), buffer more of a rejected part
 //! than the size limit, or say "stored" before the writer answered.
 
+use super::pages;
 use super::App;
-use crate::hash::Key;
+use crate::app::multipart::{MultipartParser, PartBody};
+use crate::app::soap::{self, FaultCode};
 use crate::http::{Method, Request, Response};
-use crate::multipart::{MultipartParser, PartBody};
-use crate::soap::{self, FaultCode};
-use crate::store::{Outcome, PutError};
-use crate::web;
+use crate::storage::local::store::{Outcome, PutError};
+use crate::torrent::hash::Key;
 use std::io::Read;
 
 /// Bytes read from the socket per step of the multipart parser.
@@ -298,17 +298,17 @@ fn answer(flavor: Flavor, files: Vec<FileOutcome>) -> Response {
         .find_map(|f| f.result.as_ref().err().map(|e| e.0))
         .unwrap_or(200);
     if flavor == Flavor::Form {
-        let results: Vec<web::UploadResult> = files
+        let results: Vec<pages::UploadResult> = files
             .into_iter()
-            .map(|f| web::UploadResult {
+            .map(|f| pages::UploadResult {
                 filename: f.filename,
                 already: matches!(f.result, Ok((_, Outcome::AlreadyStored))),
                 outcome: f.result.map(|(k, _)| k.to_string()).map_err(|e| e.1),
             })
             .collect();
         return Response::new(status)
-            .header("Content-Type", web::HTML_CONTENT_TYPE)
-            .bytes(web::upload_result(&results).into_bytes());
+            .header("Content-Type", pages::HTML_CONTENT_TYPE)
+            .bytes(pages::upload_result(&results).into_bytes());
     }
     let mut resp = Response::new(status).header("Content-Type", "text/plain; charset=utf-8");
     let mut body = String::new();

@@ -5,7 +5,7 @@
 //! is not exactly one of the hash forms `hash::Key::parse` knows (no guessing, no prefixes).
 
 use super::text::percent_decode;
-use crate::hash::Key;
+use crate::torrent::hash::Key;
 
 /// Longest input looked at; a real magnet link with many trackers stays far below.
 pub const MAX_LOOKUP_LEN: usize = 16 * 1024;

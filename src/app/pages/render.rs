@@ -10,7 +10,7 @@ use super::text::{
     format_count, html_escape, human_size, iso_utc, percent_encode, plural, push_escaped,
     truncate_chars, truncate_middle,
 };
-use crate::hash::{hex_upper, Key};
+use crate::torrent::hash::{hex_upper, Key};
 use crate::torrent::{FileEntry, Summary};
 
 /// Files listed on a torrent's page at most ("and N more" after them).
@@ -226,11 +226,11 @@ pub fn upload_result(results: &[UploadResult]) -> String {
     page("Upload result · thetorrent", Nav::None, &main, false)
 }
 
-const EX_PHP: &str = include_str!("../../www/examples/store.php");
-const EX_PERL: &str = include_str!("../../www/examples/store.pl");
-const EX_ZEEP: &str = include_str!("../../www/examples/store_zeep.py");
-const EX_REQUESTS: &str = include_str!("../../www/examples/store_requests.py");
-const EX_CURL: &str = include_str!("../../www/examples/curl.sh");
+const EX_PHP: &str = include_str!("../../../www/examples/store.php");
+const EX_PERL: &str = include_str!("../../../www/examples/store.pl");
+const EX_ZEEP: &str = include_str!("../../../www/examples/store_zeep.py");
+const EX_REQUESTS: &str = include_str!("../../../www/examples/store_requests.py");
+const EX_CURL: &str = include_str!("../../../www/examples/curl.sh");
 /// What the examples say where the public base URL goes.
 const BASE_PLACEHOLDER: &str = "{{BASE}}";
 

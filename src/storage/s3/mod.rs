@@ -5,7 +5,7 @@
 //! bytes stored, the blocklist view, and the segment committer thread. Must never: overwrite
 //! an object under `torrents/` (every write there is `If-None-Match: *`), answer "stored"
 //! before the object store acknowledged both the torrent and the list segment naming it, or
-//! block a may worker (requests go through `crate::s3`'s may sockets).
+//! block a may worker (requests go through `crate::storage::s3::client`'s may sockets).
 //!
 //! Bucket layout, under the configured prefix:
 //! - `torrents/AB/CD/<HEX>.torrent`: the exact bytes, the same keys as on disk (a hybrid's v2
@@ -21,18 +21,20 @@
 //! Only the front end whose conditional PUT created an object lists it, so with conditional
 //! PUTs the count is exact; see ARCHITECTURE.md for the staleness bound across front ends.
 
-use super::{Body, DayList, Found, Storage};
-use crate::hash::Key;
-use crate::s3::{PutOutcome, S3Client, S3Config, S3Error};
-use crate::store::day::{Day, LINE_LEN};
-use crate::store::{Config, Ids, Outcome, PutError};
+pub mod client;
+
+use crate::storage::day::{Day, LINE_LEN};
+use crate::storage::local::store::{Config, Ids, Outcome, PutError};
+use crate::storage::s3::client::{PutOutcome, S3Client, S3Config, S3Error};
+use crate::storage::{Body, DayList, Found, Storage};
 use crate::torrent;
+use crate::torrent::hash::Key;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Default read cache size (`--s3-cache-mb`), MiB.
 pub const CACHE_MB: u64 = 256;
@@ -88,10 +90,10 @@ pub struct S3Args {
     #[arg(long, global = true, default_value_t = CACHE_MB)]
     pub s3_cache_mb: u64,
     /// Seconds a miss (404) is remembered.
-    #[arg(long, global = true, value_parser = crate::server::secs, default_value = "2")]
+    #[arg(long, global = true, value_parser = crate::app::secs, default_value = "2")]
     pub s3_miss_ttl: Duration,
     /// Seconds between re-readings of the shared lists and blocklist.
-    #[arg(long, global = true, value_parser = crate::server::secs, default_value = "2")]
+    #[arg(long, global = true, value_parser = crate::app::secs, default_value = "2")]
     pub s3_list_ttl: Duration,
     /// This front end's name in list segments (`[a-z0-9]`, at most 32); default: random.
     #[arg(long, global = true)]
@@ -180,13 +182,6 @@ fn parse_segment(name: &str) -> Option<Segment> {
     })
 }
 
-fn now_micros() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0)
-}
-
 /// Microseconds since the epoch at which `day` ends (UTC midnight after it).
 fn day_end_micros(day: Day) -> u64 {
     // Days since the epoch of the civil date (Howard Hinnant's days_from_civil).
@@ -218,7 +213,7 @@ pub fn check_node_id(s: &str) -> Result<String, String> {
 fn random_node_id() -> String {
     use sha1::{Digest, Sha1};
     let mut h = Sha1::new();
-    h.update(now_micros().to_le_bytes());
+    h.update(crate::clock::unix_micros().to_le_bytes());
     h.update(std::process::id().to_le_bytes());
     if let Ok(name) = std::fs::read("/proc/sys/kernel/hostname") {
         h.update(name);
@@ -434,7 +429,7 @@ impl S3Store {
         std::thread::Builder::new()
             .name("thetorrent-s3-lines".into())
             .spawn(move || {
-                crate::store::writer::block_signals();
+                let _ = crate::signals::block_shutdown_signals();
                 s.commit_lines(rx)
             })
             .map_err(|e| format!("cannot start a thread: {e}"))?;
@@ -442,7 +437,7 @@ impl S3Store {
         std::thread::Builder::new()
             .name("thetorrent-s3-refresh".into())
             .spawn(move || {
-                crate::store::writer::block_signals();
+                let _ = crate::signals::block_shutdown_signals();
                 loop {
                     let Some(s) = s.upgrade() else { return };
                     let ttl = s.list_ttl;
@@ -573,7 +568,7 @@ impl Shared {
                 .unwrap_or_else(|p| p.into_inner())
                 .days_listed = Some(Instant::now());
         }
-        let now = now_micros();
+        let now = crate::clock::unix_micros();
         for day in days {
             let (known, floor, full_due, done) = {
                 let idx = self.index.read().unwrap_or_else(|p| p.into_inner());
@@ -721,7 +716,7 @@ impl Shared {
             self.client.put(&format!("days/{day}"), b"", "text/plain")?;
             marked.insert(day);
         }
-        let micros = now_micros();
+        let micros = crate::clock::unix_micros();
         let bytes: u64 = keys.iter().map(|k| k.1).sum();
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let name = segment_name(day, micros, &self.node, seq, keys.len() as u64, bytes);
@@ -810,7 +805,7 @@ impl Storage for S3Store {
         let limit = s.config.max_torrent_size as u64;
         match s.client.get(&object_key(key), limit) {
             Ok(Some(obj)) => {
-                let mtime = obj.last_modified.map(crate::http::date::secs).unwrap_or(0);
+                let mtime = obj.last_modified.map(crate::clock::secs).unwrap_or(0);
                 let data: Arc<[u8]> = obj.body.into();
                 s.cache.put(*key, Arc::clone(&data), mtime);
                 Ok(Some(Found {
@@ -864,7 +859,7 @@ impl Storage for S3Store {
             .put_if_absent(&object_key(&ids.key), &bytes, TORRENT_TYPE)
             .map_err(put_unavailable)?;
         let size = bytes.len() as u64;
-        let mtime = crate::http::date::secs(SystemTime::now());
+        let mtime = crate::clock::secs(SystemTime::now());
         let data: Arc<[u8]> = bytes.into();
         for k in std::iter::once(ids.key).chain(ids.link()) {
             s.unmiss(&k);
@@ -954,7 +949,7 @@ impl Storage for S3Store {
     }
 
     fn block(&self, keys: &[Key], reason: &str) -> io::Result<usize> {
-        let reason = crate::store::blocklist::clean_reason(reason);
+        let reason = crate::storage::local::blocklist::clean_reason(reason);
         self.set_blocked(keys, Some(&reason))
     }
 
@@ -1043,11 +1038,11 @@ mod tests {
         assert_eq!(day_end_micros(Day(19700101)), 86_400_000_000);
         let t = day_end_micros(Day(20261126));
         assert_eq!(
-            Day::of(UNIX_EPOCH + Duration::from_micros(t - 1)),
+            Day::of(std::time::UNIX_EPOCH + Duration::from_micros(t - 1)),
             Day(20261126)
         );
         assert_eq!(
-            Day::of(UNIX_EPOCH + Duration::from_micros(t)),
+            Day::of(std::time::UNIX_EPOCH + Duration::from_micros(t)),
             Day(20261127)
         );
     }

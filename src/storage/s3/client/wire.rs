@@ -1,6 +1,6 @@
 //! The HTTP/1.1 side of the S3 client: a bounded pool of kept-alive may sockets to one
 //! endpoint, writing one request and reading its answer with the shared response reader
-//! (`crate::cli::http_client::{read_head, read_body}`).
+//! (`crate::http::client::{read_head, read_body}`).
 //!
 //! Owns: connecting (with a timeout), socket timeouts, the idle pool, telling a stale pooled
 //! connection (closed by the server while idle) from a real failure. Must never: block a may
@@ -27,7 +27,7 @@
 //! without `connect_timeout`): a non-blocking connect, then a wait for the socket with the
 //! watchdog holding the deadline (shut down, a connect in progress fails at once).
 
-use crate::cli::http_client::{read_body, read_head, stale, HttpError, ResponseHead};
+use crate::http::client::{read_body, read_head, stale, HttpError, ResponseHead};
 use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::SocketAddr;

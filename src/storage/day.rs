@@ -5,7 +5,7 @@
 //! last line (a crash mid-append) detectable by the size alone. Must never: rewrite a list in
 //! place (lists only grow, by `O_APPEND` writes of whole lines) except to cut a torn tail.
 
-use crate::hash::Key;
+use crate::torrent::hash::Key;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};

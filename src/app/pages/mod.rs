@@ -1,20 +1,45 @@
 //! The read-only routes besides downloads: pages, the WSDL, assets, `/info`, `/magnet`,
 //! `/lookup`, the mirror feeds under `/sync/`, `/api/stats`, `/metrics`.
 //!
-//! Owns: choosing the page and its status; the HTML itself comes from `web`. Must never:
+//! Owns: choosing the page and its status; the HTML itself comes from the submodules below. Must never:
 //! answer a missing thing with 200 (a 404 is a 404), or build a path from request text other
 //! than through `hash::Key` and `store::day::Day` (which only yield digits).
+//!
+//! The HTML comes from the pure submodules (`render`, `lookup`, `text`, `assets`): they own
+//! the HTML of every page, the parsing of the lookup box and of `/magnet` queries, and the
+//! text helpers pages need. They must never do I/O, know about routing, status codes or
+//! storage, put a byte of user or torrent data into a page without HTML escaping, or render a
+//! page over [`PAGE_LIMIT`] bytes (the upload result page, which grows by a bounded amount per
+//! uploaded file, excepted).
 
+mod assets;
+mod lookup;
+mod render;
+mod text;
+
+pub use assets::{asset, Asset, APP_JS, FAVICON_SVG, HTML_CONTENT_TYPE, PAGE_LIMIT, STYLE_CSS};
+pub use lookup::{lookup_query, lookup_target, magnet_target, MAX_LOOKUP_LEN};
+pub use render::{
+    api, api_examples, bad_request, blocked, count_sentence, index, info, magnet_link, not_found,
+    upload_result, UploadResult, INFO_BUDGET, MAX_FILES_SHOWN, MAX_MAGNET_TRACKERS,
+    MAX_TRACKERS_SHOWN,
+};
+pub use text::{
+    civil_from_unix, format_count, html_escape, human_size, iso_utc, percent_decode,
+    percent_encode, plural, push_escaped, truncate_chars, truncate_middle,
+};
+
+use super::soap;
 use super::App;
-use crate::hash::Key;
 use crate::http::{Request, Response, ResponseBody};
+use crate::storage::day::Day;
 use crate::storage::{Body, DayList};
-use crate::store::day::Day;
-use crate::{soap, torrent, web};
+use crate::torrent;
+use crate::torrent::hash::Key;
 
 fn html(status: u16, page: String) -> Response {
     Response::new(status)
-        .header("Content-Type", web::HTML_CONTENT_TYPE)
+        .header("Content-Type", self::HTML_CONTENT_TYPE)
         .bytes(page.into_bytes())
 }
 
@@ -41,15 +66,15 @@ impl App {
     }
 
     pub(super) fn not_found_page(&self) -> Response {
-        html(404, web::not_found("There is no page at this address."))
+        html(404, self::not_found("There is no page at this address."))
     }
 
     pub(super) fn index(&self, req: &Request<'_>) -> Response {
-        html(200, web::index(self.storage.count(), &self.base_url(req)))
+        html(200, self::index(self.storage.count(), &self.base_url(req)))
     }
 
     pub(super) fn api_page(&self, req: &Request<'_>) -> Response {
-        html(200, web::api(&self.base_url(req)))
+        html(200, self::api(&self.base_url(req)))
     }
 
     pub(super) fn wsdl(&self, req: &Request<'_>) -> Response {
@@ -58,7 +83,7 @@ impl App {
             .bytes(soap::wsdl(&self.base_url(req)).into_bytes())
     }
 
-    pub(super) fn asset(&self, req: &Request<'_>, a: web::Asset) -> Response {
+    pub(super) fn asset(&self, req: &Request<'_>, a: self::Asset) -> Response {
         let etag = format!("\"{:016x}\"", a.version);
         if req
             .header("If-None-Match")
@@ -77,17 +102,17 @@ impl App {
     pub(super) fn info(&self, req: &Request<'_>, hash: &str) -> Response {
         let key = match Key::parse(hash) {
             Ok(k) => k,
-            Err(e) => return html(400, web::bad_request(&e.to_string())),
+            Err(e) => return html(400, self::bad_request(&e.to_string())),
         };
         if let Some(reason) = self.storage.blocked(&key) {
-            return html(451, web::blocked(&reason));
+            return html(451, self::blocked(&reason));
         }
         let bytes = match self.storage.get(&key) {
             Ok(Some(found)) => found.to_vec(),
             Ok(None) => {
                 return html(
                     404,
-                    web::not_found(&format!("No torrent with info hash {key} is stored here.")),
+                    self::not_found(&format!("No torrent with info hash {key} is stored here.")),
                 )
             }
             Err(e) => Err(e),
@@ -108,7 +133,7 @@ impl App {
         };
         html(
             200,
-            web::info(
+            self::info(
                 &summary,
                 parsed.v1.as_ref(),
                 parsed.v2.as_ref(),
@@ -119,14 +144,14 @@ impl App {
 
     /// `GET /magnet?xt=urn:btih:…`: 302 to the stored file, or a 404 page.
     pub(super) fn magnet(&self, req: &Request<'_>) -> Response {
-        let Some(key) = req.query().and_then(web::magnet_target) else {
+        let Some(key) = req.query().and_then(self::magnet_target) else {
             return html(
                 400,
-                web::bad_request("expected ?xt=urn:btih:<hash> or xt=urn:btmh:1220<hash>"),
+                self::bad_request("expected ?xt=urn:btih:<hash> or xt=urn:btmh:1220<hash>"),
             );
         };
         if let Some(reason) = self.storage.blocked(&key) {
-            return html(451, web::blocked(&reason));
+            return html(451, self::blocked(&reason));
         }
         let stored = match self.storage.contains(&key) {
             Ok(b) => b,
@@ -138,7 +163,7 @@ impl App {
         if !stored {
             return html(
                 404,
-                web::not_found(&format!("No torrent with info hash {key} is stored here.")),
+                self::not_found(&format!("No torrent with info hash {key} is stored here.")),
             );
         }
         Response::new(302).header("Location", format!("/torrent/{key}.torrent"))
@@ -146,11 +171,11 @@ impl App {
 
     /// `GET /lookup?q=…` (the front page's box): 302 to the torrent's page.
     pub(super) fn lookup(&self, req: &Request<'_>) -> Response {
-        match req.query().and_then(web::lookup_query) {
+        match req.query().and_then(self::lookup_query) {
             Some(key) => Response::new(302).header("Location", format!("/info/{key}")),
             None => html(
                 400,
-                web::bad_request(
+                self::bad_request(
                     "not a hash or magnet link: paste 40 hex digits, 32 base32 characters, \
                      a 64-hex v2 hash or a magnet: link",
                 ),
@@ -242,3 +267,6 @@ impl App {
             )
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -16,7 +16,7 @@
 //! eviction list to maintain (each was a cache miss per request on a 100,000-file store). A
 //! client that stores keys of one slot on purpose only evicts its own entries.
 
-use crate::hash::Key;
+use crate::torrent::hash::Key;
 use std::fs::File;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -68,7 +68,7 @@ pub struct FileCache {
 
 /// Monotonic seconds, never 0 (0 marks an empty slot).
 fn coarse_secs() -> u64 {
-    crate::http::date::monotonic_ms() / 1000 + 1
+    crate::clock::monotonic_ms() / 1000 + 1
 }
 
 fn fresh(since: u64, now: u64) -> bool {

@@ -7,8 +7,8 @@
 //! lifetime: a journal that can be locked belongs to a dead process and is recovered.
 //! Must never: be read while its owner is alive, or hold more than the commit in flight.
 
-use super::day::Day;
-use crate::hash::Key;
+use crate::storage::day::Day;
+use crate::torrent::hash::Key;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;

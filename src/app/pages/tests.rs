@@ -378,7 +378,7 @@ fn torrent_page() {
     assert!(p.contains(&format!("href=\"{escaped}\"")));
     assert!(p.contains(&format!("<code class=\"magnet\">{escaped}</code>")));
     assert!(!p.contains("&dn"));
-    assert_eq!(lookup_target(&magnet), Some(crate::hash::Key(V1)));
+    assert_eq!(lookup_target(&magnet), Some(crate::torrent::hash::Key(V1)));
 
     // v1 only: one hash, no btmh; no optional fields.
     let mut s = summary(1, 5);
@@ -405,7 +405,10 @@ fn torrent_page() {
     assert!(p.contains(&format!("/torrent/{}.torrent", &V2_HEX[..40])));
     let magnet = magnet_link(&s, None, Some(&V2));
     assert_eq!(magnet, format!("magnet:?xt=urn:btmh:1220{V2_HEX}&dn=nnnnn"));
-    assert_eq!(lookup_target(&magnet), Some(crate::hash::Key::from_v2(&V2)));
+    assert_eq!(
+        lookup_target(&magnet),
+        Some(crate::torrent::hash::Key::from_v2(&V2))
+    );
 
     // A single-file torrent whose summary lists no files shows the name as its file.
     let mut s = summary(0, 5);
@@ -425,7 +428,7 @@ fn magnet_of_hostile_name_and_trackers() {
     }
     // dn and each tr are one parameter each: the only `&` are separators.
     assert_eq!(m.matches('&').count(), 3);
-    assert_eq!(lookup_target(&m), Some(crate::hash::Key(V1)));
+    assert_eq!(lookup_target(&m), Some(crate::torrent::hash::Key(V1)));
     let p = info(&s, Some(&V1), None, BASE);
     assert!(p.contains(&format!("href=\"{}\"", m.replace('&', "&amp;"))));
     // A tracker is text, never a link.
