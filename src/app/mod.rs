@@ -7,7 +7,7 @@
 //! to a client (it is logged; the client gets a plain 500).
 
 use crate::http::{self, date, Method, Request, Response, ResponseBody};
-use crate::storage::local::store::{self, Store};
+use crate::storage::local::store::Store;
 use crate::storage::{self, Body, Found, Storage};
 use crate::torrent::hash::Key;
 use accesslog::AccessLog;
@@ -21,6 +21,7 @@ pub mod pages;
 pub mod ratelimit;
 pub mod soap;
 pub mod stats;
+pub mod status;
 pub mod upload;
 
 use std::path::PathBuf;
@@ -373,7 +374,7 @@ impl App {
             Ok(None) => return Response::text(404, "not found\n"),
             Err(e) => {
                 eprintln!("thetorrent: cannot open torrent {key}: {e}");
-                return Response::error(storage::error_status(&e));
+                return Response::error(status::read_status(&e));
             }
         };
         // The header values are built without the formatting machinery (this is the hot path).
@@ -462,7 +463,7 @@ impl App {
 pub fn serve(
     data: PathBuf,
     s3: &storage::s3::S3Args,
-    config: store::Config,
+    config: storage::Config,
     args: ServeArgs,
 ) -> Result<(), String> {
     // Before any thread exists (the store may start some): see block_shutdown_signals.

@@ -4,7 +4,7 @@
 //! result, downloads. Lock-free (fixed arrays of atomics) so counting costs the hot download
 //! path a few relaxed increments. Must never: allocate or lock per request.
 
-use crate::storage::local::store::Outcome;
+use crate::storage::Outcome;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};

@@ -8,11 +8,12 @@
 //! than the size limit, or say "stored" before the writer answered.
 
 use super::pages;
+use super::status::put_status;
 use super::App;
 use crate::app::multipart::{MultipartParser, PartBody};
 use crate::app::soap::{self, FaultCode};
 use crate::http::{Method, Request, Response};
-use crate::storage::local::store::{Outcome, PutError};
+use crate::storage::{Outcome, PutError};
 use crate::torrent::hash::Key;
 use std::io::Read;
 
@@ -65,23 +66,10 @@ struct FileOutcome {
     result: Result<(Key, Outcome), (u16, String)>,
 }
 
-/// HTTP status for a refused upload: the uploader's fault is 4xx, ours 5xx.
-pub fn put_status(e: &PutError) -> u16 {
-    match e {
-        PutError::TooLarge { .. } => 413,
-        PutError::Invalid(_) => 400,
-        PutError::Blocked { .. } => 451,
-        PutError::Io(io) if io.raw_os_error() == Some(libc::ENOSPC) => 507,
-        PutError::Io(io) if io.raw_os_error() == Some(libc::EROFS) => 503,
-        PutError::Io(io) if io.kind() == std::io::ErrorKind::NotConnected => 503,
-        PutError::Io(_) => 500,
-    }
-}
-
 /// Logs our own failures (the client only gets the stable message).
 fn log_put_error(e: &PutError) {
-    if let PutError::Io(io) = e {
-        eprintln!("thetorrent: upload failed: {io}");
+    if let PutError::Storage(err) = e {
+        eprintln!("thetorrent: upload failed: {err}");
     }
 }
 

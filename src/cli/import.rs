@@ -7,7 +7,8 @@
 //! mid-import loses only files not yet reported.
 
 use super::{read_limited, EXIT_FAILURE, EXIT_OK, EXIT_REJECTED};
-use crate::storage::local::store::{Outcome, Staged, Store};
+use crate::storage::local::store::{Staged, Store};
+use crate::storage::Outcome;
 use indicatif::ProgressBar;
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -251,7 +252,7 @@ pub fn run(store: &Store, args: &ImportArgs) -> Result<i32, i32> {
     if let Some(e) = fatal {
         eprintln!(
             "thetorrent: import stopped: {}; files counted above are stored",
-            crate::storage::local::store::PutError::Io(e)
+            crate::storage::PutError::from(e)
         );
         return Err(EXIT_FAILURE);
     }

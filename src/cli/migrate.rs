@@ -12,10 +12,11 @@
 
 use super::{progress_bar, Cli, EXIT_FAILURE, EXIT_OK, EXIT_REJECTED, EXIT_USAGE};
 use crate::storage::day::LINE_LEN;
-use crate::storage::local::store::{Ids, Outcome, Store};
+use crate::storage::local::store::Store;
 use crate::storage::s3::client::PutOutcome;
 use crate::storage::s3::S3Store;
 use crate::storage::{self, Storage};
+use crate::storage::{Ids, Outcome};
 use crate::torrent::hash::Key;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -15,7 +15,8 @@ use super::import::reason_class;
 use super::{EXIT_FAILURE, EXIT_OK, EXIT_REJECTED};
 use crate::http::client::{BaseUrl, Client, HttpError};
 use crate::storage::day::Day;
-use crate::storage::local::store::{Outcome, PutError, Staged, Store};
+use crate::storage::local::store::{Staged, Store};
+use crate::storage::{Outcome, PutError};
 use crate::torrent::hash::Key;
 use indicatif::ProgressBar;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -170,7 +171,7 @@ impl Mirror<'_> {
         let done = self
             .store
             .commit(std::mem::take(&mut self.batch))
-            .map_err(|e| Fatal(PutError::Io(e).to_string()))?;
+            .map_err(|e| Fatal(PutError::from(e).to_string()))?;
         for (_, outcome) in done {
             match outcome {
                 Outcome::Stored => self.tally.fetched += 1,
@@ -227,7 +228,7 @@ impl Mirror<'_> {
                     .suspend(|| self.tally.fail(&key.to_string(), msg, msg.into()));
                 self.pb.inc(1);
             }
-            Err(PutError::Io(e)) => return Err(Fatal(PutError::Io(e).to_string())),
+            Err(e @ PutError::Storage(_)) => return Err(Fatal(e.to_string())),
             Err(e) => {
                 let msg = e.to_string();
                 self.pb

@@ -12,9 +12,10 @@ mod migrate;
 mod mirror;
 mod verify;
 
-use crate::storage::local::store::{self, Outcome, Store};
+use crate::storage::local::store::Store;
 use crate::storage::local::Local;
 use crate::storage::s3::{S3Args, S3Store};
+use crate::storage::Outcome;
 use crate::storage::{self, Storage};
 use crate::torrent::hash::Key;
 use clap::{Parser, Subcommand};
@@ -42,7 +43,7 @@ pub struct Cli {
     #[arg(long, global = true, default_value = "./data")]
     pub data: PathBuf,
     /// Largest torrent file accepted, in bytes.
-    #[arg(long, global = true, default_value_t = store::DEFAULT_MAX_TORRENT_SIZE)]
+    #[arg(long, global = true, default_value_t = storage::DEFAULT_MAX_TORRENT_SIZE)]
     pub max_torrent_size: usize,
     #[command(flatten)]
     pub s3: S3Args,
@@ -83,8 +84,8 @@ pub enum Command {
     Migrate(migrate::MigrateArgs),
 }
 
-fn config(cli: &Cli) -> store::Config {
-    store::Config {
+fn config(cli: &Cli) -> storage::Config {
+    storage::Config {
         max_torrent_size: cli.max_torrent_size,
     }
 }
@@ -227,7 +228,7 @@ pub(crate) fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
 
 /// Reads a file for storing, refusing before reading when it is over the limit.
 pub(crate) fn read_limited(
-    config: &store::Config,
+    config: &storage::Config,
     path: &std::path::Path,
 ) -> Result<Vec<u8>, String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
@@ -262,8 +263,8 @@ fn add(storage: &dyn Storage, files: &[PathBuf]) -> Result<i32, i32> {
                 code = EXIT_REJECTED;
             }
             Err(e) => {
-                if let store::PutError::Io(io) = &e {
-                    eprintln!("thetorrent: {io}");
+                if let storage::PutError::Storage(err) = &e {
+                    eprintln!("thetorrent: {err}");
                 }
                 eprintln!("{}: {e}", path.display());
                 return Err(EXIT_FAILURE);

@@ -8,12 +8,14 @@
 //! key (the server serves them unchanged).
 
 pub mod day;
+mod error;
 pub mod local;
 pub mod s3;
 
-use crate::storage::day::Day;
-use crate::storage::local::store::{Config, Ids, Outcome, PutError};
+pub use error::{PutError, StorageError};
+
 use crate::torrent::hash::Key;
+use day::Day;
 use std::fs::File;
 use std::io;
 use std::sync::Arc;
@@ -43,7 +45,7 @@ impl Body {
             Body::Bytes(b) => Ok(b[..(len as usize).min(b.len())].to_vec()),
             Body::File(f) => {
                 let mut v = vec![0u8; len as usize];
-                crate::http::response::read_exact_at(f, &mut v, 0)?;
+                std::os::unix::fs::FileExt::read_exact_at(&**f, &mut v, 0)?;
                 Ok(v)
             }
         }
@@ -80,23 +82,23 @@ pub trait Storage: Send + Sync {
     /// The takedown reason when `key` is blocked.
     fn blocked(&self, key: &Key) -> Option<String>;
     /// The stored torrent, or `None`.
-    fn get(&self, key: &Key) -> io::Result<Option<Found>>;
+    fn get(&self, key: &Key) -> Result<Option<Found>, StorageError>;
     /// Whether `key` is stored.
-    fn contains(&self, key: &Key) -> io::Result<bool> {
+    fn contains(&self, key: &Key) -> Result<bool, StorageError> {
         Ok(self.get(key)?.is_some())
     }
     /// Validates and stores `bytes`; returns only once the outcome is durable.
     fn put(&self, bytes: Vec<u8>) -> Result<(Ids, Outcome), PutError>;
     /// The days that have a list, oldest first.
-    fn days(&self) -> io::Result<Vec<Day>>;
+    fn days(&self) -> Result<Vec<Day>, StorageError>;
     /// Keys listed for `day`.
-    fn day_len(&self, day: Day) -> io::Result<u64>;
+    fn day_len(&self, day: Day) -> Result<u64, StorageError>;
     /// That day's list, or `None` when it has none.
-    fn day_list(&self, day: Day) -> io::Result<Option<DayList>>;
+    fn day_list(&self, day: Day) -> Result<Option<DayList>, StorageError>;
     /// Blocks `keys` (downloads answer 451, uploads are refused); returns how many were new.
-    fn block(&self, keys: &[Key], reason: &str) -> io::Result<usize>;
+    fn block(&self, keys: &[Key], reason: &str) -> Result<usize, StorageError>;
     /// Lifts blocks; returns how many were blocked.
-    fn unblock(&self, keys: &[Key]) -> io::Result<usize>;
+    fn unblock(&self, keys: &[Key]) -> Result<usize, StorageError>;
 }
 
 /// How to open a storage: `--store` (absent: the local `--data` directory).
@@ -104,12 +106,100 @@ pub fn is_s3_url(s: &str) -> bool {
     s.starts_with("s3://")
 }
 
-/// The status for a backend's read error: 503 when the object store is unreachable (a
-/// client may retry), else 500.
-pub fn error_status(e: &io::Error) -> u16 {
-    if e.kind() == io::ErrorKind::NotConnected {
-        503
+/// Longest reason kept (longer ones are cut at a character boundary).
+pub const MAX_REASON_LEN: usize = 500;
+
+/// Makes a takedown reason safe for one line of a blocklist and for an HTTP header.
+pub fn clean_reason(reason: &str) -> String {
+    let mut r: String = reason
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if r.len() > MAX_REASON_LEN {
+        let mut cut = MAX_REASON_LEN;
+        while !r.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        r.truncate(cut);
+    }
+    let r = r.trim().to_string();
+    if r.is_empty() {
+        "blocked".to_string()
     } else {
-        500
+        r
+    }
+}
+
+/// Default size limit of one torrent file (10 MiB).
+pub const DEFAULT_MAX_TORRENT_SIZE: usize = 10 * 1024 * 1024;
+
+/// Store settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Largest torrent accepted, in bytes.
+    pub max_torrent_size: usize,
+}
+
+impl Config {
+    /// Checks the size limit (callers with a file size can reject before reading).
+    pub fn check_size(&self, size: u64) -> Result<(), PutError> {
+        let limit = self.max_torrent_size as u64;
+        if size > limit {
+            Err(PutError::TooLarge { size, limit })
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_torrent_size: DEFAULT_MAX_TORRENT_SIZE,
+        }
+    }
+}
+
+/// Whether a put created the file or found it there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Stored,
+    AlreadyStored,
+}
+
+/// A stored torrent's identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ids {
+    /// The key it is filed under (v1 hash, or truncated v2 hash for v2-only torrents).
+    pub key: Key,
+    pub v1: Option<[u8; 20]>,
+    pub v2: Option<[u8; 32]>,
+}
+
+impl Ids {
+    pub(crate) fn of(p: &crate::torrent::Parsed) -> Ids {
+        Ids {
+            key: p.key(),
+            v1: p.v1,
+            v2: p.v2,
+        }
+    }
+
+    /// Refuses the upload when either of its keys is blocked (`blocked` gives the reason).
+    pub fn check_blocked(&self, blocked: impl Fn(&Key) -> Option<String>) -> Result<(), PutError> {
+        for k in std::iter::once(self.key).chain(self.link()) {
+            if let Some(reason) = blocked(&k) {
+                return Err(PutError::Blocked { key: k, reason });
+            }
+        }
+        Ok(())
+    }
+
+    /// The second key of a hybrid (its truncated v2 hash), which is a hard link.
+    pub fn link(&self) -> Option<Key> {
+        match (self.v1, self.v2) {
+            (Some(_), Some(v2)) => Some(Key::from_v2(&v2)),
+            _ => None,
+        }
     }
 }

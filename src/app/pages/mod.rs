@@ -33,7 +33,7 @@ use super::soap;
 use super::App;
 use crate::http::{Request, Response, ResponseBody};
 use crate::storage::day::Day;
-use crate::storage::{Body, DayList};
+use crate::storage::{Body, DayList, StorageError};
 use crate::torrent;
 use crate::torrent::hash::Key;
 
@@ -108,7 +108,7 @@ impl App {
             return html(451, self::blocked(&reason));
         }
         let bytes = match self.storage.get(&key) {
-            Ok(Some(found)) => found.to_vec(),
+            Ok(Some(found)) => found.to_vec().map_err(StorageError::from),
             Ok(None) => {
                 return html(
                     404,
@@ -121,7 +121,7 @@ impl App {
             Ok(b) => b,
             Err(e) => {
                 eprintln!("thetorrent: cannot read torrent {key}: {e}");
-                return Response::error(crate::storage::error_status(&e));
+                return Response::error(super::status::read_status(&e));
             }
         };
         let (parsed, summary) = match (torrent::validate(&bytes), torrent::summary(&bytes)) {

@@ -17,9 +17,6 @@ use std::time::{Duration, SystemTime};
 /// How often a reader re-checks the file for changes made by another process.
 pub const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Longest reason kept (longer ones are cut at a character boundary).
-pub const MAX_REASON_LEN: usize = 500;
-
 pub struct Blocklist {
     path: PathBuf,
     map: RwLock<HashMap<Key, String>>,
@@ -54,27 +51,6 @@ fn load(path: &PathBuf) -> io::Result<HashMap<Key, String>> {
         }
     }
     Ok(map)
-}
-
-/// Makes a reason safe for one line of the file and for an HTTP header.
-pub fn clean_reason(reason: &str) -> String {
-    let mut r: String = reason
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if r.len() > MAX_REASON_LEN {
-        let mut cut = MAX_REASON_LEN;
-        while !r.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        r.truncate(cut);
-    }
-    let r = r.trim().to_string();
-    if r.is_empty() {
-        "blocked".to_string()
-    } else {
-        r
-    }
 }
 
 impl Blocklist {
@@ -128,7 +104,7 @@ impl Blocklist {
 
     /// Blocks `keys` with `reason` (durably). Returns how many were newly blocked.
     pub fn block(&self, keys: &[Key], reason: &str) -> io::Result<usize> {
-        let reason = clean_reason(reason);
+        let reason = crate::storage::clean_reason(reason);
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
         *map = load(&self.path)?;
         let mut text = String::new();

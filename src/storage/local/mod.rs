@@ -14,15 +14,16 @@ pub mod writer;
 
 use crate::clock;
 use crate::storage::day::{Day, LINE_LEN};
-use crate::storage::local::store::{Config, Ids, Outcome, PutError, Store};
-use crate::storage::local::writer::Writer;
-use crate::storage::{Body, DayList, Found, Storage};
+use crate::storage::{Body, DayList, Found, Storage, StorageError};
+use crate::storage::{Config, Ids, Outcome, PutError};
 use crate::torrent::hash::Key;
 use filecache::{FileCache, Hit};
 pub use filecache::{FILE_CACHE_ENTRIES, STAT_CACHE_ENTRIES};
 use std::fs::File;
 use std::io;
 use std::sync::Arc;
+use store::Store;
+use writer::Writer;
 
 /// A data directory as a `Storage`.
 pub struct Local {
@@ -92,7 +93,7 @@ impl Storage for Local {
 
     /// From the open-file cache, or opened (and then cached); a remembered size saves the
     /// `statx` of a file that is no longer open.
-    fn get(&self, key: &Key) -> io::Result<Option<Found>> {
+    fn get(&self, key: &Key) -> Result<Option<Found>, StorageError> {
         let known = self.files.get(key);
         if let Some(Hit {
             file: Some(file),
@@ -132,7 +133,7 @@ impl Storage for Local {
         }))
     }
 
-    fn contains(&self, key: &Key) -> io::Result<bool> {
+    fn contains(&self, key: &Key) -> Result<bool, StorageError> {
         Ok(self.files.contains(key) || self.store.contains(key))
     }
 
@@ -143,19 +144,19 @@ impl Storage for Local {
         }
     }
 
-    fn days(&self) -> io::Result<Vec<Day>> {
-        self.store.days().days()
+    fn days(&self) -> Result<Vec<Day>, StorageError> {
+        Ok(self.store.days().days()?)
     }
 
-    fn day_len(&self, day: Day) -> io::Result<u64> {
-        self.store.days().len(day)
+    fn day_len(&self, day: Day) -> Result<u64, StorageError> {
+        Ok(self.store.days().len(day)?)
     }
 
-    fn day_list(&self, day: Day) -> io::Result<Option<DayList>> {
+    fn day_list(&self, day: Day) -> Result<Option<DayList>, StorageError> {
         let file = match File::open(self.store.days().path(day)) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         };
         let len = file.metadata()?.len();
         Ok(Some(DayList {
@@ -164,11 +165,11 @@ impl Storage for Local {
         }))
     }
 
-    fn block(&self, keys: &[Key], reason: &str) -> io::Result<usize> {
-        self.store.blocklist().block(keys, reason)
+    fn block(&self, keys: &[Key], reason: &str) -> Result<usize, StorageError> {
+        Ok(self.store.blocklist().block(keys, reason)?)
     }
 
-    fn unblock(&self, keys: &[Key]) -> io::Result<usize> {
-        self.store.blocklist().unblock(keys)
+    fn unblock(&self, keys: &[Key]) -> Result<usize, StorageError> {
+        Ok(self.store.blocklist().unblock(keys)?)
     }
 }

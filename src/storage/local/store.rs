@@ -19,8 +19,9 @@ use super::blocklist;
 use super::fsutil;
 use super::journal::{self, Intent, Journal};
 use crate::storage::day::{self, Day, DayLists};
+use crate::storage::{Config, Ids, Outcome, PutError};
 use crate::torrent::hash::Key;
-use crate::torrent::{self, Parsed, TorrentError};
+use crate::torrent::{self, Parsed};
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -41,36 +42,6 @@ pub const JOURNAL_MAX_BYTES: u64 = 1024 * 1024;
 pub const TMP_SLOTS: u64 = 4;
 /// ... moving to the next after this many files.
 pub const TMP_SLOT_FILES: u64 = 64;
-
-/// Default size limit of one torrent file (10 MiB).
-pub const DEFAULT_MAX_TORRENT_SIZE: usize = 10 * 1024 * 1024;
-
-/// Store settings.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Largest torrent accepted, in bytes.
-    pub max_torrent_size: usize,
-}
-
-impl Config {
-    /// Checks the size limit (callers with a file size can reject before reading).
-    pub fn check_size(&self, size: u64) -> Result<(), PutError> {
-        let limit = self.max_torrent_size as u64;
-        if size > limit {
-            Err(PutError::TooLarge { size, limit })
-        } else {
-            Ok(())
-        }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            max_torrent_size: DEFAULT_MAX_TORRENT_SIZE,
-        }
-    }
-}
 
 /// Errors opening or maintaining the data directory.
 #[derive(Debug)]
@@ -104,103 +75,6 @@ impl std::error::Error for StoreError {}
 impl From<io::Error> for StoreError {
     fn from(e: io::Error) -> Self {
         StoreError::Io(e)
-    }
-}
-
-/// Why an upload was not stored. Nothing is changed in the store in any of these cases.
-#[derive(Debug)]
-pub enum PutError {
-    /// Larger than `Config::max_torrent_size`.
-    TooLarge { size: u64, limit: u64 },
-    /// Not a torrent libtorrent would load.
-    Invalid(TorrentError),
-    /// Taken down.
-    Blocked { key: Key, reason: String },
-    /// Our own failure (disk full, permissions, ...).
-    Io(io::Error),
-}
-
-impl PutError {
-    /// Whether the uploader is at fault (4xx) rather than the server (5xx).
-    pub fn is_client_error(&self) -> bool {
-        !matches!(self, PutError::Io(_))
-    }
-}
-
-impl fmt::Display for PutError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PutError::TooLarge { size, limit } => {
-                write!(f, "torrent too large: {size} bytes (limit {limit})")
-            }
-            PutError::Invalid(e) => write!(f, "{e}"),
-            PutError::Blocked { key, reason } => write!(f, "torrent {key} is blocked: {reason}"),
-            PutError::Io(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
-                write!(f, "storage full: the torrent was not stored")
-            }
-            PutError::Io(e) if e.raw_os_error() == Some(libc::EROFS) => {
-                write!(f, "storage is read-only: the torrent was not stored")
-            }
-            PutError::Io(e) if e.kind() == io::ErrorKind::NotConnected => {
-                write!(
-                    f,
-                    "storage unavailable: the upload was not confirmed, retry later"
-                )
-            }
-            PutError::Io(_) => write!(f, "internal storage error: the torrent was not stored"),
-        }
-    }
-}
-
-impl std::error::Error for PutError {}
-
-impl From<io::Error> for PutError {
-    fn from(e: io::Error) -> Self {
-        PutError::Io(e)
-    }
-}
-
-/// Whether a put created the file or found it there.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Stored,
-    AlreadyStored,
-}
-
-/// A stored torrent's identity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ids {
-    /// The key it is filed under (v1 hash, or truncated v2 hash for v2-only torrents).
-    pub key: Key,
-    pub v1: Option<[u8; 20]>,
-    pub v2: Option<[u8; 32]>,
-}
-
-impl Ids {
-    pub(crate) fn of(p: &Parsed) -> Ids {
-        Ids {
-            key: p.key(),
-            v1: p.v1,
-            v2: p.v2,
-        }
-    }
-
-    /// Refuses the upload when either of its keys is blocked (`blocked` gives the reason).
-    pub fn check_blocked(&self, blocked: impl Fn(&Key) -> Option<String>) -> Result<(), PutError> {
-        for k in std::iter::once(self.key).chain(self.link()) {
-            if let Some(reason) = blocked(&k) {
-                return Err(PutError::Blocked { key: k, reason });
-            }
-        }
-        Ok(())
-    }
-
-    /// The second key of a hybrid (its truncated v2 hash), which is a hard link.
-    pub fn link(&self) -> Option<Key> {
-        match (self.v1, self.v2) {
-            (Some(_), Some(v2)) => Some(Key::from_v2(&v2)),
-            _ => None,
-        }
     }
 }
 
@@ -676,7 +550,7 @@ impl Store {
         .and_then(|mut f| f.write_all(bytes));
         if let Err(e) = res {
             let _ = fs::remove_file(&tmp);
-            return Err(PutError::Io(e));
+            return Err(PutError::from(e));
         }
         Ok(Staged {
             ids,
@@ -992,7 +866,7 @@ impl Store {
         let staged = self.stage(bytes)?;
         let mut v = self.commit(vec![staged])?;
         v.pop()
-            .ok_or_else(|| PutError::Io(io::Error::other("empty commit")))
+            .ok_or_else(|| PutError::from(io::Error::other("empty commit")))
     }
 
     /// Finishes what dead writers left: intents whose file exists but is missing from its day

@@ -12,7 +12,8 @@
 //! Must never: answer before `Store::commit` returned, or let one bad upload fail the others of
 //! its batch.
 
-use super::store::{Ids, Outcome, PutError, Renamed, Staged, Store};
+use super::store::{Renamed, Staged, Store};
+use crate::storage::{Ids, Outcome, PutError};
 use crate::torrent::{self, Parsed};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -204,12 +205,12 @@ fn answer(waiting: Vec<Sender<Reply>>, result: std::io::Result<Vec<(Ids, Outcome
                     Some(code) => std::io::Error::from_raw_os_error(code),
                     None => std::io::Error::new(e.kind(), e.to_string()),
                 };
-                let _ = reply.send(Err(PutError::Io(err)));
+                let _ = reply.send(Err(PutError::from(err)));
             }
         }
     }
 }
 
 fn stopped() -> PutError {
-    PutError::Io(std::io::Error::other("writer thread stopped"))
+    PutError::from(std::io::Error::other("writer thread stopped"))
 }

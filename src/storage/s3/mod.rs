@@ -24,9 +24,9 @@
 pub mod client;
 
 use crate::storage::day::{Day, LINE_LEN};
-use crate::storage::local::store::{Config, Ids, Outcome, PutError};
 use crate::storage::s3::client::{PutOutcome, S3Client, S3Config, S3Error};
-use crate::storage::{Body, DayList, Found, Storage};
+use crate::storage::{Body, DayList, Found, Storage, StorageError};
+use crate::storage::{Config, Ids, Outcome, PutError};
 use crate::torrent;
 use crate::torrent::hash::Key;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -119,7 +119,7 @@ pub fn unavailable(e: impl std::fmt::Display) -> io::Error {
 }
 
 fn put_unavailable(e: impl std::fmt::Display) -> PutError {
-    PutError::Io(unavailable(e))
+    PutError::from(unavailable(e))
 }
 
 /// `torrents/AB/CD/<HEX>.torrent`.
@@ -790,7 +790,7 @@ impl Storage for S3Store {
             .cloned()
     }
 
-    fn get(&self, key: &Key) -> io::Result<Option<Found>> {
+    fn get(&self, key: &Key) -> Result<Option<Found>, StorageError> {
         let s = &self.shared;
         if let Some((data, mtime)) = s.cache.get(key) {
             return Ok(Some(Found {
@@ -818,11 +818,11 @@ impl Storage for S3Store {
                 s.miss(*key);
                 Ok(None)
             }
-            Err(e) => Err(unavailable(e)),
+            Err(e) => Err(unavailable(e).into()),
         }
     }
 
-    fn contains(&self, key: &Key) -> io::Result<bool> {
+    fn contains(&self, key: &Key) -> Result<bool, StorageError> {
         let s = &self.shared;
         if s.cache.get(key).is_some() {
             return Ok(true);
@@ -836,7 +836,7 @@ impl Storage for S3Store {
                 s.miss(*key);
                 Ok(false)
             }
-            Err(e) => Err(unavailable(e)),
+            Err(e) => Err(unavailable(e).into()),
         }
     }
 
@@ -883,7 +883,7 @@ impl Storage for S3Store {
         }
     }
 
-    fn days(&self) -> io::Result<Vec<Day>> {
+    fn days(&self) -> Result<Vec<Day>, StorageError> {
         let idx = self.shared.index.read().unwrap_or_else(|p| p.into_inner());
         Ok(idx
             .days
@@ -893,14 +893,14 @@ impl Storage for S3Store {
             .collect())
     }
 
-    fn day_len(&self, day: Day) -> io::Result<u64> {
+    fn day_len(&self, day: Day) -> Result<u64, StorageError> {
         let idx = self.shared.index.read().unwrap_or_else(|p| p.into_inner());
         Ok(idx.days.get(&day).map_or(0, |d| d.keys))
     }
 
     /// Lists the day's segments and reads the ones not yet assembled (segments never change,
     /// so an assembled day only grows).
-    fn day_list(&self, day: Day) -> io::Result<Option<DayList>> {
+    fn day_list(&self, day: Day) -> Result<Option<DayList>, StorageError> {
         let s = &self.shared;
         if self.day_len(day)? == 0 {
             return Ok(None);
@@ -948,13 +948,13 @@ impl Storage for S3Store {
         }))
     }
 
-    fn block(&self, keys: &[Key], reason: &str) -> io::Result<usize> {
-        let reason = crate::storage::local::blocklist::clean_reason(reason);
-        self.set_blocked(keys, Some(&reason))
+    fn block(&self, keys: &[Key], reason: &str) -> Result<usize, StorageError> {
+        let reason = crate::storage::clean_reason(reason);
+        Ok(self.set_blocked(keys, Some(&reason))?)
     }
 
-    fn unblock(&self, keys: &[Key]) -> io::Result<usize> {
-        self.set_blocked(keys, None)
+    fn unblock(&self, keys: &[Key]) -> Result<usize, StorageError> {
+        Ok(self.set_blocked(keys, None)?)
     }
 }
 
