@@ -13,10 +13,10 @@
 use libfuzzer_sys::fuzz_target;
 use std::path::Component;
 use std::sync::OnceLock;
-use thetorrent::torrent::hash::Key;
+use thetorrent::app::pages as lookup;
 use thetorrent::storage::day::Day;
 use thetorrent::storage::local::store::{self, Store};
-use thetorrent::app::pages as lookup;
+use thetorrent::torrent::hash::Key;
 
 struct Env {
     _dir: tempfile::TempDir,
@@ -27,7 +27,7 @@ fn env() -> &'static Env {
     static ENV: OnceLock<Env> = OnceLock::new();
     ENV.get_or_init(|| {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(dir.path(), store::Config::default()).expect("store");
+        let store = Store::open(dir.path(), thetorrent::storage::Config::default()).expect("store");
         Env { _dir: dir, store }
     })
 }

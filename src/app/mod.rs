@@ -28,91 +28,61 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub(crate) fn secs(s: &str) -> Result<Duration, String> {
-    let v: f64 = s
-        .parse()
-        .map_err(|_| format!("not a number of seconds: {s}"))?;
-    if !(0.0..=1e9).contains(&v) {
-        return Err(format!("out of range: {s}"));
-    }
-    Ok(Duration::from_secs_f64(v))
-}
-
-/// Options of `thetorrent serve`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct ServeArgs {
+/// Settings of `thetorrent serve` (the CLI fills them in from its options).
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
     /// Address to listen on (IPv4 `1.2.3.4:80` or IPv6 `[::1]:80`), may be repeated.
     /// Ignored when systemd passes sockets (`LISTEN_FDS`).
-    #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: Vec<String>,
     /// may worker threads (0: one per core).
-    #[arg(long, default_value_t = 0)]
     pub workers: usize,
     /// Public base URL (e.g. `https://torrents.example.org`), used in links and the WSDL;
     /// default: built from the request's Host header.
-    #[arg(long)]
     pub public_url: Option<String>,
     /// Largest request head in bytes (431 over it).
-    #[arg(long, default_value_t = http::config::MAX_HEAD_BYTES)]
     pub max_head_bytes: usize,
     /// Most header lines in a request (431 over it).
-    #[arg(long, default_value_t = http::config::MAX_HEADERS)]
     pub max_headers: usize,
     /// Largest request body in bytes (413 over it).
-    #[arg(long, default_value_t = http::config::MAX_BODY_BYTES)]
     pub max_body_bytes: u64,
     /// Most open connections.
-    #[arg(long, default_value_t = http::config::MAX_CONNECTIONS)]
     pub max_connections: usize,
     /// Seconds allowed to send a request head.
-    #[arg(long, value_parser = secs, default_value = "10")]
     pub head_timeout: Duration,
     /// Seconds an idle kept-alive connection stays open.
-    #[arg(long, value_parser = secs, default_value = "60")]
     pub idle_timeout: Duration,
     /// Seconds a body sender gets before the rate floor applies.
-    #[arg(long, value_parser = secs, default_value = "10")]
     pub body_grace: Duration,
     /// Slowest accepted body upload, bytes per second (0: no floor).
-    #[arg(long, default_value_t = http::config::BODY_MIN_RATE)]
     pub body_min_rate: u64,
     /// Seconds a slow reader gets to take each 64 KiB of an answer.
-    #[arg(long, value_parser = secs, default_value = "60")]
     pub write_timeout: Duration,
     /// Seconds requests in flight get to finish after SIGTERM.
-    #[arg(long, value_parser = secs, default_value = "10")]
     pub shutdown_grace: Duration,
     /// Open torrent files kept for downloads (0: no cache).
-    #[arg(long, default_value_t = storage::local::FILE_CACHE_ENTRIES)]
     pub file_cache: usize,
     /// Stored files whose length and modification time are remembered, so that reopening one
     /// that is no longer open needs no `stat` (0: none).
-    #[arg(long, default_value_t = storage::local::STAT_CACHE_ENTRIES)]
     pub stat_cache: usize,
     /// Access log in combined log format: a file to append to, or `-` for stdout (off if unset).
-    #[arg(long)]
     pub access_log: Option<String>,
     /// Nice value of the upload committer thread (lower runs first; 0, the default: leave
     /// it as is). Ahead of the request workers it slows downloads under upload load.
-    #[arg(long, default_value_t = crate::storage::local::writer::WRITER_NICE, allow_negative_numbers = true)]
     pub writer_nice: i32,
     /// Uploads per second allowed per client address (IPv6: per /64); 0 turns limiting off.
-    #[arg(long, default_value_t = ratelimit::DEFAULT_UPLOAD_RATE)]
     pub upload_rate: f64,
     /// Uploads an idle address may make at once before the rate applies.
-    #[arg(long, default_value_t = ratelimit::DEFAULT_UPLOAD_BURST)]
     pub upload_burst: f64,
     /// Rate-limit loopback clients too (off by default: a local reverse proxy or script).
-    #[arg(long)]
     pub rate_limit_loopback: bool,
     /// Adds routes used by the test suite only (`/__test/echo`, `/__test/panic`,
     /// `/__test/sleep`). Never use in production.
-    #[arg(long, hide = true)]
     pub test_routes: bool,
 }
 
-impl ServeArgs {
-    fn http_config(&self) -> http::Config {
+impl ServeConfig {
+    /// The HTTP layer's settings, with each limit at its floor at least.
+    pub fn http_config(&self) -> http::Config {
         http::Config {
             max_head_bytes: self.max_head_bytes.max(64),
             max_headers: self.max_headers.max(1),
@@ -462,9 +432,10 @@ impl App {
 /// Runs the server until SIGTERM. `data` is the data directory.
 pub fn serve(
     data: PathBuf,
-    s3: &storage::s3::S3Args,
+    store: Option<&str>,
+    s3: &storage::s3::S3Options,
     config: storage::Config,
-    args: ServeArgs,
+    args: ServeConfig,
 ) -> Result<(), String> {
     // Before any thread exists (the store may start some): see block_shutdown_signals.
     crate::signals::block_shutdown_signals().map_err(|e| format!("signal setup: {e}"))?;
@@ -475,7 +446,7 @@ pub fn serve(
     let fds = http::listen::raise_nofile_limit();
     // Before the storage opens: the S3 client's may sockets start may's scheduler.
     http::listen::configure_runtime(&args.http_config());
-    let storage: Arc<dyn Storage> = if let Some(url) = &s3.store {
+    let storage: Arc<dyn Storage> = if let Some(url) = store {
         if !storage::is_s3_url(url) {
             return Err(format!(
                 "--store {url}: expected s3://bucket[/prefix] (a local store is --data DIR)"

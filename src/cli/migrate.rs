@@ -66,11 +66,11 @@ pub fn run(cli: &Cli, args: &MigrateArgs) -> Result<i32, i32> {
                 return Err(fail(format!("{}: no such data directory", from.display())));
             }
             let src = Store::open(&from, config.clone()).map_err(|e| fail(e.to_string()))?;
-            let dst = S3Store::open(&args.to, &cli.s3, config).map_err(fail)?;
+            let dst = S3Store::open(&args.to, &cli.s3.options(), config).map_err(fail)?;
             to_bucket(&src, &dst, args, &tally)?;
         }
         (true, false) => {
-            let src = S3Store::open(&args.from, &cli.s3, config.clone()).map_err(fail)?;
+            let src = S3Store::open(&args.from, &cli.s3.options(), config.clone()).map_err(fail)?;
             let dst =
                 Store::open(&PathBuf::from(&args.to), config).map_err(|e| fail(e.to_string()))?;
             if dst.read_only() {

@@ -7,6 +7,7 @@
 //! Must never: bypass `store` to write the data directory, or print a hash as stored before
 //! `Store::commit` returned it.
 
+mod args;
 mod import;
 mod migrate;
 mod mirror;
@@ -14,10 +15,11 @@ mod verify;
 
 use crate::storage::local::store::Store;
 use crate::storage::local::Local;
-use crate::storage::s3::{S3Args, S3Store};
+use crate::storage::s3::S3Store;
 use crate::storage::Outcome;
 use crate::storage::{self, Storage};
 use crate::torrent::hash::Key;
+use args::{S3Args, ServeArgs};
 use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
@@ -54,7 +56,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Serve the store over HTTP.
-    Serve(crate::app::ServeArgs),
+    Serve(ServeArgs),
     /// Store .torrent files; prints `<HASH>  <name>` per file, or its error.
     Add {
         #[arg(required = true)]
@@ -113,7 +115,7 @@ fn open_writable(cli: &Cli) -> Result<Store, i32> {
 /// The `--store` of the commands that work on either backend.
 fn open_storage(cli: &Cli, writable: bool) -> Result<Box<dyn Storage>, i32> {
     match cli.s3.store.as_deref() {
-        Some(url) if storage::is_s3_url(url) => S3Store::open(url, &cli.s3, config(cli))
+        Some(url) if storage::is_s3_url(url) => S3Store::open(url, &cli.s3.options(), config(cli))
             .map(|s| Box::new(s) as Box<dyn Storage>)
             .map_err(|e| {
                 eprintln!("thetorrent: {e}");
@@ -156,12 +158,17 @@ pub fn main() -> i32 {
 fn run(cli: Cli) -> Result<i32, i32> {
     match &cli.command {
         Command::Serve(args) => {
-            crate::app::serve(cli.data.clone(), &cli.s3, config(&cli), args.clone()).map_err(
-                |e| {
-                    eprintln!("thetorrent: {e}");
-                    EXIT_FAILURE
-                },
-            )?;
+            crate::app::serve(
+                cli.data.clone(),
+                cli.s3.store.as_deref(),
+                &cli.s3.options(),
+                config(&cli),
+                args.config(),
+            )
+            .map_err(|e| {
+                eprintln!("thetorrent: {e}");
+                EXIT_FAILURE
+            })?;
             Ok(EXIT_OK)
         }
         Command::Add { files } => add(&*open_storage(&cli, true)?, files),
@@ -186,7 +193,7 @@ fn run(cli: Cli) -> Result<i32, i32> {
         Command::Migrate(args) => migrate::run(&cli, args),
         Command::Reindex => {
             if let Some(url) = cli.s3.store.as_deref().filter(|u| storage::is_s3_url(u)) {
-                let s3 = S3Store::open(url, &cli.s3, config(&cli)).map_err(|e| {
+                let s3 = S3Store::open(url, &cli.s3.options(), config(&cli)).map_err(|e| {
                     eprintln!("thetorrent: {e}");
                     EXIT_FAILURE
                 })?;

@@ -65,50 +65,36 @@ pub const SEGMENT_RETRY: Duration = Duration::from_secs(1);
 
 const TORRENT_TYPE: &str = "application/x-bittorrent";
 
-/// Options of the S3 backend (global command-line options).
-#[derive(Debug, Clone, clap::Args)]
-pub struct S3Args {
-    /// Where torrents live: `s3://bucket` or `s3://bucket/prefix` for an S3 bucket
-    /// (default: the local `--data` directory).
-    #[arg(long, global = true)]
-    pub store: Option<String>,
+/// Settings of the S3 backend (the CLI fills them in from its global options).
+#[derive(Debug, Clone)]
+pub struct S3Options {
     /// The S3 endpoint, e.g. `http://127.0.0.1:8333` (needed with an `s3://` store).
-    #[arg(long, global = true)]
-    pub s3_endpoint: Option<String>,
-    /// Credentials file (`~/.aws/credentials` format); `AWS_ACCESS_KEY_ID`,
-    /// `AWS_SECRET_ACCESS_KEY` and `AWS_REGION` win over it.
-    #[arg(long, global = true)]
-    pub s3_credentials: Option<PathBuf>,
-    /// For stores that ignore `If-None-Match: *`: HEAD, then PUT (racy, but safe: the key is
-    /// the content's hash; two front ends may then both list one upload).
-    #[arg(long, global = true)]
-    pub s3_no_conditional_put: bool,
+    pub endpoint: Option<String>,
+    /// Credentials file (`~/.aws/credentials` format); the `AWS_*` variables win over it.
+    pub credentials: Option<PathBuf>,
+    /// Use `If-None-Match: *` on creates (off: HEAD, then PUT).
+    pub conditional_put: bool,
     /// Create the bucket when it does not exist.
-    #[arg(long, global = true)]
-    pub s3_create_bucket: bool,
+    pub create_bucket: bool,
     /// Read cache of downloaded torrents, MiB (0: none).
-    #[arg(long, global = true, default_value_t = CACHE_MB)]
-    pub s3_cache_mb: u64,
-    /// Seconds a miss (404) is remembered.
-    #[arg(long, global = true, value_parser = crate::app::secs, default_value = "2")]
-    pub s3_miss_ttl: Duration,
-    /// Seconds between re-readings of the shared lists and blocklist.
-    #[arg(long, global = true, value_parser = crate::app::secs, default_value = "2")]
-    pub s3_list_ttl: Duration,
-    /// This front end's name in list segments (`[a-z0-9]`, at most 32); default: random.
-    #[arg(long, global = true)]
+    pub cache_mb: u64,
+    /// How long a miss (404) is remembered.
+    pub miss_ttl: Duration,
+    /// Time between re-readings of the shared lists and blocklist.
+    pub list_ttl: Duration,
+    /// This front end's name in list segments (`[a-z0-9]`, at most 32); `None`: random.
     pub node_id: Option<String>,
 }
 
-impl S3Args {
+impl S3Options {
     /// The client configuration for `url` (an `s3://` URL).
     pub fn client_config(&self, url: &str) -> Result<S3Config, String> {
-        let endpoint = self.s3_endpoint.as_deref().ok_or_else(|| {
+        let endpoint = self.endpoint.as_deref().ok_or_else(|| {
             format!("--store {url} needs --s3-endpoint (e.g. http://127.0.0.1:8333)")
         })?;
-        let mut c = S3Config::from_url(url, endpoint, self.s3_credentials.as_deref())
+        let mut c = S3Config::from_url(url, endpoint, self.credentials.as_deref())
             .map_err(|e| e.to_string())?;
-        c.conditional_put = !self.s3_no_conditional_put;
+        c.conditional_put = self.conditional_put;
         Ok(c)
     }
 }
@@ -395,11 +381,11 @@ impl S3Store {
     /// Connects to the bucket (`url`: `s3://bucket[/prefix]`), reads its lists and blocklist
     /// once (so the count is right from the first request), and starts the refresher and
     /// segment committer threads.
-    pub fn open(url: &str, args: &S3Args, config: Config) -> Result<S3Store, String> {
+    pub fn open(url: &str, args: &S3Options, config: Config) -> Result<S3Store, String> {
         let cc = args.client_config(url)?;
         let describe = format!("bucket {url} at {}", cc.endpoint);
         let client = S3Client::new(cc).map_err(|e| e.to_string())?;
-        if args.s3_create_bucket {
+        if args.create_bucket {
             client
                 .create_bucket()
                 .map_err(|e| format!("cannot create {url}: {e}"))?;
@@ -412,10 +398,10 @@ impl S3Store {
             client,
             config,
             node,
-            cache: ReadCache::new(args.s3_cache_mb.saturating_mul(1 << 20)),
+            cache: ReadCache::new(args.cache_mb.saturating_mul(1 << 20)),
             misses: Mutex::new(HashMap::new()),
-            miss_ttl: args.s3_miss_ttl,
-            list_ttl: args.s3_list_ttl.max(Duration::from_millis(100)),
+            miss_ttl: args.miss_ttl,
+            list_ttl: args.list_ttl.max(Duration::from_millis(100)),
             index: RwLock::new(Index::default()),
             blocklist: RwLock::new(HashMap::new()),
             assembled: Mutex::new(BTreeMap::new()),
