@@ -1,15 +1,17 @@
-//! A tiny blocking HTTP/1.1 client for `thetorrent mirror`: `GET` over `std::net::TcpStream`,
-//! `http://` only.
+//! The HTTP/1.1 client: `GET` for `thetorrent mirror` over `std::net::TcpStream`, and the
+//! response reader the S3 client runs on may sockets. `http://` only.
 //!
 //! Owns: one kept-alive connection to one server, the request bytes, and reading an answer
-//! (status line, headers, a body framed by `Content-Length`, `chunked` or the end of the
-//! connection) under limits: head size, header count, line length, body size, timeouts.
-//! Must never: read a body past its limit into memory, follow redirects, speak TLS, send a
-//! body, or reuse a connection whose framing it is unsure of (it reconnects instead).
+//! (status line and headers parsed by httparse, a body framed by `Content-Length`, `chunked`
+//! — decoded by the server's own [`ChunkedDecoder`] — or the end of the connection) under
+//! limits: head size, header count, trailer size, body size, timeouts. Must never: read a
+//! body past its limit into memory, follow redirects, speak TLS, send a body, or reuse a
+//! connection whose framing it is unsure of (it reconnects instead).
 //!
 //! The response reader ([`read_head`], [`read_body`]) is generic over `BufRead` and shared
-//! with the S3 client (`crate::storage::s3::client`), which runs it on may sockets.
+//! with the S3 client (`storage::s3::client`).
 
+use super::body::ChunkedDecoder;
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -23,10 +25,10 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 /// Most header lines in a response.
 pub const MAX_HEADERS: usize = 100;
-/// Longest chunk-size line of a chunked body.
-const MAX_CHUNK_LINE: usize = 1024;
-/// Most trailer lines after a chunked body.
-const MAX_TRAILERS: usize = 100;
+/// Largest trailer section after a chunked body, in bytes.
+pub const MAX_TRAILER_BYTES: usize = 16 * 1024;
+/// Bytes decoded from a chunked body per step.
+const CHUNK_BUF: usize = 16 * 1024;
 
 /// Why a request got no usable answer.
 #[derive(Debug)]
@@ -255,33 +257,6 @@ pub fn stale(e: &io::Error) -> bool {
     )
 }
 
-/// Reads one line ending in `\n` (the `\r` before it dropped), at most `max` bytes.
-pub fn read_line(r: &mut impl BufRead, max: usize) -> Result<Vec<u8>, HttpError> {
-    let mut line = Vec::new();
-    loop {
-        let buf = r.fill_buf()?;
-        if buf.is_empty() {
-            return Err(HttpError::Io(io::ErrorKind::UnexpectedEof.into()));
-        }
-        let (take, done) = match memchr::memchr(b'\n', buf) {
-            Some(i) => (i + 1, true),
-            None => (buf.len(), false),
-        };
-        if line.len() + take > max {
-            return Err(protocol(format!("line longer than {max} bytes")));
-        }
-        line.extend_from_slice(&buf[..take]);
-        r.consume(take);
-        if done {
-            line.pop();
-            if line.last() == Some(&b'\r') {
-                line.pop();
-            }
-            return Ok(line);
-        }
-    }
-}
-
 /// A response's status line and headers, and how its body is framed.
 #[derive(Debug)]
 pub struct ResponseHead {
@@ -321,103 +296,132 @@ fn read_response(r: &mut impl BufRead, limit: u64) -> Result<(Response, bool), H
 /// [`MAX_HEADERS`]. `bodyless`: the request was `HEAD`, so no body follows whatever the
 /// headers say.
 pub fn read_head(r: &mut impl BufRead, bodyless: bool) -> Result<ResponseHead, HttpError> {
-    let mut budget = MAX_HEAD_BYTES;
     loop {
-        let status_line = read_line(r, budget)?;
-        budget = budget.saturating_sub(status_line.len() + 2);
-        let text = String::from_utf8_lossy(&status_line);
-        let mut parts = text.splitn(3, ' ');
-        let version = parts.next().unwrap_or("");
-        let http10 = match version {
-            "HTTP/1.1" => false,
-            "HTTP/1.0" => true,
-            _ => return Err(protocol(format!("bad status line {text:?}"))),
-        };
-        let status: u16 = parts
-            .next()
-            .filter(|s| s.len() == 3)
-            .and_then(|s| s.parse().ok())
-            .filter(|s| (100..600).contains(s))
-            .ok_or_else(|| protocol(format!("bad status line {text:?}")))?;
-
-        let mut length = None;
-        let mut chunked = false;
-        let mut close = http10;
-        let mut headers = Vec::new();
-        loop {
-            let line = read_line(r, budget)?;
-            budget = budget.saturating_sub(line.len() + 2);
-            if budget == 0 {
-                return Err(protocol(format!("head larger than {MAX_HEAD_BYTES} bytes")));
-            }
-            if line.is_empty() {
-                break;
-            }
-            if headers.len() >= MAX_HEADERS {
-                return Err(protocol(format!("more than {MAX_HEADERS} headers")));
-            }
-            let Some(colon) = line.iter().position(|&b| b == b':') else {
-                return Err(protocol("header line without a colon"));
-            };
-            let name = String::from_utf8_lossy(&line[..colon]).to_ascii_lowercase();
-            let raw = String::from_utf8_lossy(&line[colon + 1..])
-                .trim()
-                .to_string();
-            let value = raw.to_ascii_lowercase();
-            match name.as_str() {
-                "content-length" => {
-                    let n: u64 = value
-                        .parse()
-                        .map_err(|_| protocol(format!("bad Content-Length {value:?}")))?;
-                    if length.is_some_and(|l| l != n) {
-                        return Err(protocol("conflicting Content-Length headers"));
-                    }
-                    length = Some(n);
-                }
-                "transfer-encoding" => {
-                    if value.rsplit(',').next().map(str::trim) == Some("chunked") {
-                        chunked = true;
-                    } else {
-                        return Err(protocol(format!("unsupported Transfer-Encoding {value:?}")));
-                    }
-                }
-                "connection" => {
-                    for t in value.split(',').map(str::trim) {
-                        match t {
-                            "close" => close = true,
-                            "keep-alive" if http10 => close = false,
-                            _ => {}
-                        }
-                    }
-                }
-                _ => {}
-            }
-            headers.push((name, raw));
-        }
-        if (100..200).contains(&status) {
+        let head = parse_head(r)?;
+        if (100..200).contains(&head.status) {
             // An interim answer (e.g. 100 Continue): the real one follows.
             continue;
         }
-        if chunked && length.is_some() {
-            return Err(protocol("both Content-Length and chunked"));
-        }
-        let framing = if bodyless || status == 204 || status == 304 {
-            Framing::None
-        } else if chunked {
-            Framing::Chunked
-        } else if let Some(n) = length {
-            Framing::Length(n)
-        } else {
-            close = true;
-            Framing::UntilClose
-        };
-        return Ok(ResponseHead {
-            status,
-            headers,
-            framing,
-            keep_alive: !close,
-        });
+        return frame(head, bodyless);
     }
+}
+
+/// A response head as sent: status, version and header lines, before framing is decided.
+struct RawHead {
+    status: u16,
+    http10: bool,
+    /// Header lines in order: name in lower case, value trimmed (case kept).
+    headers: Vec<(String, String)>,
+}
+
+/// Reads one response head with httparse, taking from `r` exactly the head's bytes.
+fn parse_head(r: &mut impl BufRead) -> Result<RawHead, HttpError> {
+    let mut buf: Vec<u8> = Vec::new();
+    loop {
+        let more = r.fill_buf()?;
+        if more.is_empty() {
+            return Err(HttpError::Io(io::ErrorKind::UnexpectedEof.into()));
+        }
+        let before = buf.len();
+        let take = more.len().min(MAX_HEAD_BYTES + 1 - before);
+        buf.extend_from_slice(&more[..take]);
+        let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut resp = httparse::Response::new(&mut slots);
+        match resp.parse(&buf) {
+            Ok(httparse::Status::Complete(n)) => {
+                r.consume(n - before);
+                let status = resp
+                    .code
+                    .filter(|s| (100..600).contains(s))
+                    .ok_or_else(|| protocol(format!("bad status {:?}", resp.code)))?;
+                let headers = resp
+                    .headers
+                    .iter()
+                    .map(|h| {
+                        let value = String::from_utf8_lossy(h.value).trim().to_string();
+                        (h.name.to_ascii_lowercase(), value)
+                    })
+                    .collect();
+                return Ok(RawHead {
+                    status,
+                    http10: resp.version == Some(0),
+                    headers,
+                });
+            }
+            Ok(httparse::Status::Partial) => {
+                r.consume(take);
+                if buf.len() > MAX_HEAD_BYTES {
+                    return Err(protocol(format!("head larger than {MAX_HEAD_BYTES} bytes")));
+                }
+            }
+            Err(httparse::Error::TooManyHeaders) => {
+                return Err(protocol(format!("more than {MAX_HEADERS} headers")));
+            }
+            Err(e) => {
+                let line = buf.split(|&b| b == b'\n').next().unwrap_or_default();
+                let line = String::from_utf8_lossy(line);
+                return Err(protocol(format!("{e} in response head {line:?}")));
+            }
+        }
+    }
+}
+
+/// Decides how the body after `head` is delimited and whether the connection stays open.
+fn frame(head: RawHead, bodyless: bool) -> Result<ResponseHead, HttpError> {
+    let mut length = None;
+    let mut chunked = false;
+    let mut close = head.http10;
+    for (name, raw) in &head.headers {
+        let value = raw.to_ascii_lowercase();
+        match name.as_str() {
+            "content-length" => {
+                let n: u64 = value
+                    .parse()
+                    .map_err(|_| protocol(format!("bad Content-Length {value:?}")))?;
+                if length.is_some_and(|l| l != n) {
+                    return Err(protocol("conflicting Content-Length headers"));
+                }
+                length = Some(n);
+            }
+            "transfer-encoding" => {
+                if value.rsplit(',').next().map(str::trim) == Some("chunked") {
+                    chunked = true;
+                } else {
+                    return Err(protocol(format!("unsupported Transfer-Encoding {value:?}")));
+                }
+            }
+            "connection" => {
+                for t in value.split(',').map(str::trim) {
+                    match t {
+                        "close" => close = true,
+                        "keep-alive" if head.http10 => close = false,
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if chunked && length.is_some() {
+        return Err(protocol("both Content-Length and chunked"));
+    }
+    let status = head.status;
+    let framing = if bodyless || status == 204 || status == 304 {
+        Framing::None
+    } else if chunked {
+        Framing::Chunked
+    } else if let Some(n) = length {
+        Framing::Length(n)
+    } else {
+        close = true;
+        Framing::UntilClose
+    };
+    Ok(ResponseHead {
+        status,
+        headers: head.headers,
+        framing,
+        keep_alive: !close,
+    })
 }
 
 /// Reads the body `framing` announces, at most `limit` bytes (more: [`HttpError::TooLarge`],
@@ -452,40 +456,27 @@ pub fn read_body(
     })
 }
 
-/// Decodes a chunked body of at most `limit` bytes, trailers skipped.
+/// Decodes a chunked body of at most `limit` bytes with the server's decoder, trailers
+/// (at most [`MAX_TRAILER_BYTES`]) skipped.
 fn read_chunked(r: &mut impl BufRead, limit: u64) -> Result<Vec<u8>, HttpError> {
+    let mut decoder = ChunkedDecoder::new(MAX_TRAILER_BYTES);
     let mut body = Vec::new();
-    loop {
-        let line = read_line(r, MAX_CHUNK_LINE)?;
-        let size = line.split(|&b| b == b';').next().unwrap_or(&[]);
-        let size = std::str::from_utf8(size).unwrap_or("").trim();
-        if size.is_empty() || size.len() > 15 || !size.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(protocol(format!(
-                "bad chunk size {:?}",
-                String::from_utf8_lossy(&line)
-            )));
-        }
-        let n = u64::from_str_radix(size, 16).map_err(|_| protocol("bad chunk size"))?;
-        if n == 0 {
-            for _ in 0..=MAX_TRAILERS {
-                if read_line(r, MAX_CHUNK_LINE)?.is_empty() {
-                    return Ok(body);
-                }
-            }
-            return Err(protocol(format!("more than {MAX_TRAILERS} trailer lines")));
-        }
-        if body.len() as u64 + n > limit {
-            return Err(HttpError::TooLarge { limit });
-        }
-        let before = body.len();
-        r.take(n).read_to_end(&mut body)?;
-        if ((body.len() - before) as u64) < n {
+    let mut out = [0u8; CHUNK_BUF];
+    while !decoder.is_done() {
+        let input = r.fill_buf()?;
+        if input.is_empty() {
             return Err(HttpError::Io(io::ErrorKind::UnexpectedEof.into()));
         }
-        if !read_line(r, 2)?.is_empty() {
-            return Err(protocol("chunk not followed by CRLF"));
+        let (used, made) = decoder
+            .decode(input, &mut out)
+            .map_err(|e| protocol(format!("bad chunked body: {e:?}")))?;
+        r.consume(used);
+        if body.len() as u64 + made as u64 > limit {
+            return Err(HttpError::TooLarge { limit });
         }
+        body.extend_from_slice(&out[..made]);
     }
+    Ok(body)
 }
 
 #[cfg(test)]
