@@ -443,7 +443,7 @@ pub fn serve(
     // be reported before anything else happens.
     let listeners = http::bind(&args.listen)?;
     // Leave room under the descriptor limit for the connections.
-    let fds = http::listen::raise_nofile_limit();
+    let fds = http::socket::raise_nofile_limit();
     // Before the storage opens: the S3 client's may sockets start may's scheduler.
     http::listen::configure_runtime(&args.http_config());
     let storage: Arc<dyn Storage> = if let Some(url) = store {

@@ -7,8 +7,9 @@
 //! order, or let a handler panic reach the process.
 
 use super::body::{Body, BodyLimits};
+use super::handler::Handler;
 use super::head::{self, Framing, Head};
-use super::listen::{Shared, Tracked};
+use super::registry::{Shared, Tracked};
 use super::request::{Method, Request};
 use super::response::{self, Response, Rest};
 use super::wire::Wire;
@@ -25,7 +26,13 @@ struct Conn {
 }
 
 /// Serves one accepted connection until it closes.
-pub fn serve(stream: TcpStream, peer: Option<SocketAddr>, shared: &Shared, tracked: Tracked) {
+pub fn serve(
+    stream: TcpStream,
+    peer: Option<SocketAddr>,
+    shared: &Shared,
+    handler: &dyn Handler,
+    tracked: Tracked,
+) {
     let cfg = &shared.cfg;
     let state = tracked.state.clone();
     let mut conn = Conn {
@@ -59,7 +66,7 @@ pub fn serve(stream: TcpStream, peer: Option<SocketAddr>, shared: &Shared, track
                     // The head itself is fine: the application may answer in its own format.
                     let body = Body::new(&mut conn.wire, Framing::Empty, limits, false);
                     let req = Request::new(&head, body, peer);
-                    (body_error(shared, &req, status), head.version)
+                    (body_error(handler, &req, status), head.version)
                 } else {
                     (Response::error(status), 1)
                 };
@@ -73,11 +80,11 @@ pub fn serve(stream: TcpStream, peer: Option<SocketAddr>, shared: &Shared, track
         let body = Body::new(&mut conn.wire, framing, limits, head.expect_continue);
         let mut req = Request::new(&head, body, peer);
         let is_head = req.method() == Method::Head;
-        let handled = catch_unwind(AssertUnwindSafe(|| shared.handler.handle(&mut req)));
+        let handled = catch_unwind(AssertUnwindSafe(|| handler.handle(&mut req)));
         let (resp, in_step) = match handled {
             Ok(resp) => match req.body.error() {
                 Some(e) => match e.status() {
-                    Some(s) => (body_error(shared, &req, s), false),
+                    Some(s) => (body_error(handler, &req, s), false),
                     None => return,
                 },
                 None => {
@@ -126,8 +133,8 @@ pub fn serve(stream: TcpStream, peer: Option<SocketAddr>, shared: &Shared, track
 
 /// The application's answer to a failed body ([`super::Handler::body_error`]), or the plain
 /// error page if it panics.
-fn body_error(shared: &Shared, req: &Request<'_>, status: u16) -> Response {
-    match catch_unwind(AssertUnwindSafe(|| shared.handler.body_error(req, status))) {
+fn body_error(handler: &dyn Handler, req: &Request<'_>, status: u16) -> Response {
+    match catch_unwind(AssertUnwindSafe(|| handler.body_error(req, status))) {
         Ok(r) => r,
         Err(_) => {
             eprintln!(

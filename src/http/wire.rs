@@ -8,7 +8,7 @@
 //! interpret the bytes (heads and bodies are parsed in `head.rs` and `body.rs`), block without
 //! a deadline, or grow a buffer past the limit its caller gives.
 
-use super::listen::ConnState;
+use super::registry::ConnState;
 use may::net::TcpStream;
 use std::io::{self, Read, Write};
 use std::sync::atomic::Ordering;
@@ -119,7 +119,7 @@ impl Wire {
             self.buf.resize(want, 0);
         }
         let st = &*self.state;
-        let deadline = timeout.map_or(0, super::listen::deadline_in);
+        let deadline = timeout.map_or(0, super::registry::deadline_in);
         st.read_deadline.store(deadline, Ordering::SeqCst);
         let r = loop {
             if st.read_timed_out.load(Ordering::SeqCst) {
@@ -261,7 +261,7 @@ impl Wire {
         let st = &*self.state;
         for piece in bytes.chunks(WRITE_PROGRESS) {
             st.write_deadline.store(
-                super::listen::deadline_in(self.write_timeout),
+                super::registry::deadline_in(self.write_timeout),
                 Ordering::SeqCst,
             );
             let r = self.stream.write_all(piece);
