@@ -334,7 +334,7 @@ fn check_store(data: &Path, p: &Proc) -> BTreeSet<String> {
     }
     assert!(
         files_under(&data.join("tmp")).is_empty(),
-        "temp files of the live session while nothing is in flight"
+        "temp files of the live writer while nothing is in flight"
     );
     let v = run(data, &["verify"]);
     assert_eq!(
@@ -715,7 +715,7 @@ fn full_disk_at_the_day_list_boundary_keeps_count_and_files_in_step() {
 }
 
 /// Another process opening the store (`count`, `verify`, `import`) removes the temp folders of
-/// dead sessions; an operator may clean `tmp/` by hand. Neither may break a live server's
+/// dead writers; an operator may clean `tmp/` by hand. Neither may break a live server's
 /// uploads.
 #[test]
 fn temp_folder_removed_under_a_live_server() {
@@ -724,7 +724,7 @@ fn temp_folder_removed_under_a_live_server() {
     let p = Proc::start(&data, &["--upload-rate", "0"]);
     let (one, _) = torrent("vanish-1.bin", 10, 1);
     assert_eq!(upload(p.addr, &one).unwrap().status, 200);
-    // Other processes open the store while the server lives: its session stays.
+    // Other processes open the store while the server lives: its writer files stay.
     for _ in 0..3 {
         assert_eq!(run(&data, &["count"]).status.code(), Some(0));
     }

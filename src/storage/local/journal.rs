@@ -1,4 +1,4 @@
-//! The intent journal: `DATA/journal/<session>.log`, one per writing process.
+//! The intent journal: `DATA/journal/<writer>.log`, one per writing process (a writer).
 //!
 //! Owns: recording, before any file is renamed into `torrents/`, what a commit is about to
 //! create (`YYYYMMDD HASH LINKHASH|-` lines, fdatasync'd), so that a crash between the rename

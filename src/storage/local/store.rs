@@ -11,8 +11,9 @@
 //! Layout of `DATA/`:
 //! - `torrents/AB/CD/<HASH>.torrent` — the files; a hybrid's v2 key is a hard link;
 //! - `sync/YYYYMMDD.txt` — keys stored that UTC day, one 41-byte line each (see `day`);
-//! - `journal/<session>.log` — intents of the commit in flight of each writing process;
-//! - `tmp/<session>/` — files being written, renamed into `torrents/` when synced;
+//! - `journal/<writer>.log` — intents of the commit in flight of each writing process (a
+//!   writer, named `<pid>-<start nanos>`);
+//! - `tmp/<writer>/` — files being written, renamed into `torrents/` when synced;
 //! - `blocklist.tsv` — takedowns.
 
 use super::blocklist;
@@ -33,11 +34,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-/// A writing session's journal is started afresh past this size (each intent is ~92 bytes,
+/// A writer's journal is started afresh past this size (each intent is ~92 bytes,
 /// so about 11,000 uploads; recovery replays at most this much).
 pub const JOURNAL_MAX_BYTES: u64 = 1024 * 1024;
 
-/// Temp files of a session rotate through this many subfolders of its temp folder (per
+/// Temp files of a writer rotate through this many subfolders of its temp folder (per
 /// staging lane: each writer thread that stages uploads has its own) ...
 pub const TMP_SLOTS: u64 = 4;
 /// ... moving to the next after this many files.
@@ -89,7 +90,7 @@ pub struct Staged {
 }
 
 /// What this process needs to write: its journal and temp folder.
-struct Session {
+struct WriterFiles {
     /// The journal, and the intents of the last commit it still holds.
     journal: Mutex<(Journal, Pending)>,
     journal_path: PathBuf,
@@ -174,7 +175,7 @@ pub struct Store {
     count_cache: Mutex<(Day, u64)>,
     /// The same for bytes stored.
     bytes_cache: Mutex<BytesCache>,
-    session: OnceLock<Session>,
+    writer: OnceLock<WriterFiles>,
     /// Serialises commits of this process (one journal).
     commit_lock: Mutex<()>,
     /// The data directory's file system is mounted read-only: nothing can be stored (and
@@ -242,7 +243,7 @@ impl Store {
             config,
             count_cache: Mutex::new((Day(0), 0)),
             bytes_cache: Mutex::new(BytesCache::default()),
-            session: OnceLock::new(),
+            writer: OnceLock::new(),
             commit_lock: Mutex::new(()),
             read_only,
         };
@@ -473,8 +474,9 @@ impl Store {
         sum.saturating_add(missing)
     }
 
-    fn session(&self) -> io::Result<&Session> {
-        if let Some(s) = self.session.get() {
+    /// This process's journal and temp folder, created on its first write.
+    fn writer(&self) -> io::Result<&WriterFiles> {
+        if let Some(s) = self.writer.get() {
             return Ok(s);
         }
         if self.read_only {
@@ -489,15 +491,15 @@ impl Store {
         let journal = Journal::create(&journal_path)?;
         let tmp_dir = self.root.join("tmp").join(&id);
         fs::create_dir_all(&tmp_dir)?;
-        let _ = self.session.set(Session {
+        let _ = self.writer.set(WriterFiles {
             journal: Mutex::new((journal, Pending::default())),
             journal_path,
             tmp_dir,
             seq: AtomicU64::new(0),
         });
-        self.session
+        self.writer
             .get()
-            .ok_or_else(|| io::Error::other("session not set"))
+            .ok_or_else(|| io::Error::other("writer files not set"))
     }
 
     /// Checks limits and the blocklist, validates, and writes `bytes` to a temp file (not yet
@@ -531,7 +533,7 @@ impl Store {
                 tmp: None,
             });
         }
-        let s = self.session()?;
+        let s = self.writer()?;
         let seq = s.seq.fetch_add(1, Ordering::Relaxed);
         // Temp files rotate through a few subfolders, so that creating the next files and
         // renaming the previous batch out do not wait on one folder's lock.
@@ -634,10 +636,7 @@ impl Store {
             return (Ok(Vec::new()), Ok(None));
         }
         let mut prev_result: io::Result<Vec<(Ids, Outcome)>> = Ok(Vec::new());
-        let (s, root) = match self
-            .session()
-            .and_then(|s| Ok((s, File::open(&self.root)?)))
-        {
+        let (s, root) = match self.writer().and_then(|s| Ok((s, File::open(&self.root)?))) {
             Ok(x) => x,
             Err(e) => {
                 discard(&mut batch);
@@ -804,11 +803,11 @@ impl Store {
         Ok(r.out)
     }
 
-    /// Ends this process's writing session cleanly: the last commit's day-list lines are made
+    /// Ends this process's writing cleanly: the last commit's day-list lines are made
     /// durable, then its journal and temp folder are removed (what recovery would otherwise
     /// do at the next start). Runs when the store is dropped; harmless to call twice.
     pub fn settle(&self) -> io::Result<()> {
-        let Some(s) = self.session.get() else {
+        let Some(s) = self.writer.get() else {
             return Ok(());
         };
         let _guard = self.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -900,7 +899,7 @@ impl Store {
             let _ = fs::remove_dir_all(self.root.join("tmp").join(&id));
             fs::remove_file(&path)?;
         }
-        // Temp folders of sessions without a live journal. A process that started writing
+        // Temp folders of writers without a live journal. A process that started writing
         // after the journals were listed has a live journal by now (it is created before the
         // temp folder): look again before removing anything.
         for e in fs::read_dir(self.root.join("tmp"))? {
@@ -920,7 +919,7 @@ impl Store {
         Ok(())
     }
 
-    /// Whether session `id` has a journal that its (live) process holds locked.
+    /// Whether writer `id` has a journal that its (live) process holds locked.
     fn journal_alive(&self, id: &str) -> io::Result<bool> {
         let path = self.root.join("journal").join(format!("{id}.log"));
         match File::open(path) {
