@@ -186,14 +186,14 @@ fn v2_only_key_is_truncated_v2_hash() {
 #[test]
 fn summary_of_multi_file_v1() {
     let t = b"d8:announce5:http1\
-        13:announce-listll5:http1el5:http25:http1ee\
-        7:comment2:hi10:created by3:me\xff13:creation datei1700000000e\
-        4:infod5:filesl\
-        d6:lengthi3e4:pathl3:dir5:a.txteed\
-        4:attr1:p6:lengthi16381e4:pathl4:.pad5:16381eed\
-        6:lengthi7e4:pathl5:b.txteee\
-        4:name3:top10:name.utf-84:top!12:piece lengthi16384e\
-        6:pieces40:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa7:privatei1eee";
+            13:announce-listll5:http1el5:http25:http1ee\
+            7:comment2:hi10:created by3:me\xff13:creation datei1700000000e\
+            4:infod5:filesl\
+            d6:lengthi3e4:pathl3:dir5:a.txteed\
+            4:attr1:p6:lengthi16381e4:pathl4:.pad5:16381eed\
+            6:lengthi7e4:pathl5:b.txteee\
+            4:name3:top10:name.utf-84:top!12:piece lengthi16384e\
+            6:pieces40:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa7:privatei1eee";
     validate(t).unwrap();
     let s = summary(t).unwrap();
     assert_eq!(s.name, "top!");
