@@ -1,4 +1,3 @@
-
 use super::*;
 
 /// A minimal valid single-file v1 torrent, distinct per `n`.
