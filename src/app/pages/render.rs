@@ -428,6 +428,32 @@ pub fn info(
              Open magnet link</a></p>"
         );
     }
+    push_facts(&mut m, summary, files.len(), v1, v2);
+    if let Some(k) = key {
+        let _ = write!(
+            m,
+            "<section aria-labelledby=\"links-h\">\n<h2 id=\"links-h\">Links</h2>\n\
+             <dl class=\"facts links\">\n\
+             <dt>File</dt><dd><a href=\"/torrent/{k}.torrent\"><code>{b}/torrent/{k}.torrent</code></a></dd>\n\
+             <dt>Magnet</dt><dd><code class=\"magnet\">{magnet}</code></dd>\n\
+             </dl>\n</section>\n"
+        );
+    }
+    push_trackers(&mut m, &summary.trackers);
+    push_files(&mut m, files, summary.file_count);
+    let title = format!("{} · thetorrent", truncate_chars(name, TITLE_CHARS));
+    page(&title, Nav::None, &m, false)
+}
+
+/// The facts list of the torrent page: size, file count, hashes, private flag, creation date,
+/// creator, comment.
+fn push_facts(
+    m: &mut String,
+    summary: &Summary,
+    files: usize,
+    v1: Option<&[u8; 20]>,
+    v2: Option<&[u8; 32]>,
+) {
     m.push_str("<dl class=\"facts\">\n");
     let _ = write!(
         m,
@@ -435,7 +461,7 @@ pub fn info(
          <dt>Files</dt><dd>{}</dd>\n",
         human_size(summary.total_size),
         plural(summary.total_size, "byte", "bytes"),
-        format_count(summary.file_count.max(files.len()) as u64),
+        format_count(summary.file_count.max(files) as u64),
     );
     match (v1, v2) {
         (Some(v1), Some(v2)) => {
@@ -477,35 +503,27 @@ pub fn info(
     }
     if let Some(by) = summary.created_by.as_deref().filter(|s| !s.is_empty()) {
         m.push_str("<dt>Created by</dt><dd>");
-        push_escaped(&mut m, &truncate_chars(by, CREATED_BY_CHARS));
+        push_escaped(m, &truncate_chars(by, CREATED_BY_CHARS));
         m.push_str("</dd>\n");
     }
     if let Some(c) = summary.comment.as_deref().filter(|s| !s.is_empty()) {
         m.push_str("<dt>Comment</dt><dd class=\"comment\">");
-        push_escaped(&mut m, &truncate_chars(c, COMMENT_CHARS));
+        push_escaped(m, &truncate_chars(c, COMMENT_CHARS));
         m.push_str("</dd>\n");
     }
     m.push_str("</dl>\n");
+}
 
-    if let Some(k) = key {
-        let _ = write!(
-            m,
-            "<section aria-labelledby=\"links-h\">\n<h2 id=\"links-h\">Links</h2>\n\
-             <dl class=\"facts links\">\n\
-             <dt>File</dt><dd><a href=\"/torrent/{k}.torrent\"><code>{b}/torrent/{k}.torrent</code></a></dd>\n\
-             <dt>Magnet</dt><dd><code class=\"magnet\">{magnet}</code></dd>\n\
-             </dl>\n</section>\n"
-        );
-    }
-
+/// The trackers section: as many as fit in [`TRACKERS_BUDGET`], at most [`MAX_TRACKERS_SHOWN`].
+fn push_trackers(m: &mut String, trackers: &[String]) {
     m.push_str("<section aria-labelledby=\"trackers-h\">\n<h2 id=\"trackers-h\">Trackers</h2>\n");
-    if summary.trackers.is_empty() {
+    if trackers.is_empty() {
         m.push_str("<p>None: peers are found through the DHT.</p>\n");
     } else {
         m.push_str("<ul class=\"trackers\">\n");
         let stop = m.len() + TRACKERS_BUDGET;
         let mut shown = 0;
-        for t in summary.trackers.iter().take(MAX_TRACKERS_SHOWN) {
+        for t in trackers.iter().take(MAX_TRACKERS_SHOWN) {
             let item = format!(
                 "<li><code>{}</code></li>\n",
                 html_escape(&truncate_middle(t, TRACKER_CHARS))
@@ -517,7 +535,7 @@ pub fn info(
             shown += 1;
         }
         m.push_str("</ul>\n");
-        let more = summary.trackers.len() - shown;
+        let more = trackers.len() - shown;
         if more > 0 {
             let _ = writeln!(
                 m,
@@ -527,7 +545,11 @@ pub fn info(
         }
     }
     m.push_str("</section>\n");
+}
 
+/// The files table: as many rows as keep the page within [`INFO_BUDGET`], at most
+/// [`MAX_FILES_SHOWN`]; `file_count` is the torrent's whole count.
+fn push_files(m: &mut String, files: &[FileEntry], file_count: usize) {
     m.push_str(
         "<section aria-labelledby=\"files-h\">\n<h2 id=\"files-h\">Files</h2>\n\
          <div class=\"scroll\"><table class=\"files\">\n<thead><tr><th scope=\"col\">Path</th>\
@@ -547,7 +569,7 @@ pub fn info(
         shown += 1;
     }
     m.push_str("</tbody>\n</table></div>\n");
-    let more = summary.file_count.max(files.len()) - shown;
+    let more = file_count.max(files.len()) - shown;
     if more > 0 {
         let _ = writeln!(
             m,
@@ -557,9 +579,6 @@ pub fn info(
         );
     }
     m.push_str("</section>\n");
-
-    let title = format!("{} · thetorrent", truncate_chars(name, TITLE_CHARS));
-    page(&title, Nav::None, &m, false)
 }
 
 /// A page for an error: heading, escaped message, the lookup box and a link home.
