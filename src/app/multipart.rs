@@ -418,6 +418,8 @@ impl MultipartParser {
         matches!(self.state, State::Done)
     }
 
+    /// Advances the state machine over the buffered input, emitting parts into `out`.
+    // One match over the parser's states, one arm each: the whole reads best together.
     fn process(&mut self, out: &mut Vec<Part>) -> Result<(), MultipartError> {
         let dlen = self.delimiter.len();
         let mut pos = 0;

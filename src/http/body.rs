@@ -108,6 +108,7 @@ impl ChunkedDecoder {
 
     /// Decodes from `input` into `out`. Returns (bytes consumed, bytes produced). Stops at the
     /// end of the body: input past it is left unconsumed.
+    // One loop over the states (RFC 9112 section 7.1), one arm each: split, it hides the grammar.
     pub fn decode(&mut self, input: &[u8], out: &mut [u8]) -> Result<(usize, usize), BodyError> {
         let (mut i, mut o) = (0, 0);
         while i < input.len() && self.state != Chunk::Done {

@@ -7,6 +7,7 @@
 //! order, or let a handler panic reach the process.
 
 use super::body::{Body, BodyLimits};
+use super::config::Config;
 use super::handler::Handler;
 use super::head::{self, Framing, Head};
 use super::registry::{Shared, Tracked};
@@ -61,64 +62,19 @@ pub fn serve(
         });
         state.idle.store(false, Ordering::SeqCst);
         if let Err(e) = r {
-            if let Some(status) = e.status() {
-                let (resp, version) = if e == head::HeadError::BodyTooLarge {
-                    // The head itself is fine: the application may answer in its own format.
-                    let body = Body::new(&mut conn.wire, Framing::Empty, limits, false);
-                    let req = Request::new(&head, body, peer);
-                    (body_error(handler, &req, status), head.version)
-                } else {
-                    (Response::error(status), 1)
-                };
-                let _ = response::write(&mut conn.wire.out, resp, false, false, version);
-                conn.wire
-                    .linger_close(cfg.linger_timeout, cfg.max_body_bytes);
-            }
+            refuse(&mut conn, e, &head, limits, peer, handler, cfg);
             return;
         }
         let framing = head.framing.unwrap_or(Framing::Empty);
         let body = Body::new(&mut conn.wire, framing, limits, head.expect_continue);
         let mut req = Request::new(&head, body, peer);
         let is_head = req.method() == Method::Head;
-        let handled = catch_unwind(AssertUnwindSafe(|| handler.handle(&mut req)));
-        let (resp, in_step) = match handled {
-            Ok(resp) => match req.body.error() {
-                Some(e) => match e.status() {
-                    Some(s) => (body_error(handler, &req, s), false),
-                    None => return,
-                },
-                None => {
-                    let in_step =
-                        head.keep_alive && !resp.close && req.body.drain(cfg.max_drain_bytes);
-                    (resp, in_step)
-                }
-            },
-            Err(_) => {
-                eprintln!(
-                    "thetorrent: http: handler panicked on {} {}; connection closed",
-                    req.method_str(),
-                    req.path()
-                );
-                (Response::error(500), false)
-            }
+        let Some((resp, in_step)) = call(handler, &mut req, head.keep_alive, cfg) else {
+            return;
         };
         let keep_alive = in_step && !shared.shutting_down.load(Ordering::SeqCst);
-        match response::write(&mut conn.wire.out, resp, is_head, keep_alive, head.version) {
-            Ok(Rest::Nothing) => {}
-            Ok(Rest::File { file, offset, len }) => {
-                if let Err(e) = conn.wire.send_file(&file, offset, len) {
-                    if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                        eprintln!("thetorrent: http: file shrank mid-response");
-                    }
-                    return;
-                }
-            }
-            Err(e) => {
-                eprintln!("thetorrent: http: file body could not be read: {e}");
-                conn.wire
-                    .linger_close(cfg.linger_timeout, cfg.max_drain_bytes);
-                return;
-            }
+        if !send(&mut conn, resp, is_head, keep_alive, head.version, cfg) {
+            return;
         }
         if !keep_alive {
             conn.wire
@@ -127,6 +83,90 @@ pub fn serve(
         }
         if conn.wire.out.len() >= cfg.max_buffered_output && conn.wire.flush().is_err() {
             return;
+        }
+    }
+}
+
+/// Answers a head that could not be taken (when its error has a status), then closes.
+fn refuse(
+    conn: &mut Conn,
+    e: head::HeadError,
+    head: &Head,
+    limits: BodyLimits,
+    peer: Option<SocketAddr>,
+    handler: &dyn Handler,
+    cfg: &Config,
+) {
+    let Some(status) = e.status() else {
+        return;
+    };
+    let (resp, version) = if e == head::HeadError::BodyTooLarge {
+        // The head itself is fine: the application may answer in its own format.
+        let body = Body::new(&mut conn.wire, Framing::Empty, limits, false);
+        let req = Request::new(head, body, peer);
+        (body_error(handler, &req, status), head.version)
+    } else {
+        (Response::error(status), 1)
+    };
+    let _ = response::write(&mut conn.wire.out, resp, false, false, version);
+    conn.wire
+        .linger_close(cfg.linger_timeout, cfg.max_body_bytes);
+}
+
+/// The handler's answer, and whether the connection may carry the next request (the body
+/// was read or drained to its end); `None` when the client is gone mid-body. A panic in the
+/// handler is answered 500 and closes the connection.
+fn call(
+    handler: &dyn Handler,
+    req: &mut Request<'_>,
+    keep_alive: bool,
+    cfg: &Config,
+) -> Option<(Response, bool)> {
+    let handled = catch_unwind(AssertUnwindSafe(|| handler.handle(req)));
+    Some(match handled {
+        Ok(resp) => match req.body.error() {
+            Some(e) => (body_error(handler, req, e.status()?), false),
+            None => {
+                let in_step = keep_alive && !resp.close && req.body.drain(cfg.max_drain_bytes);
+                (resp, in_step)
+            }
+        },
+        Err(_) => {
+            eprintln!(
+                "thetorrent: http: handler panicked on {} {}; connection closed",
+                req.method_str(),
+                req.path()
+            );
+            (Response::error(500), false)
+        }
+    })
+}
+
+/// Writes `resp` (a file body with `sendfile`); false when the connection is done for.
+fn send(
+    conn: &mut Conn,
+    resp: Response,
+    is_head: bool,
+    keep_alive: bool,
+    version: u8,
+    cfg: &Config,
+) -> bool {
+    match response::write(&mut conn.wire.out, resp, is_head, keep_alive, version) {
+        Ok(Rest::Nothing) => true,
+        Ok(Rest::File { file, offset, len }) => match conn.wire.send_file(&file, offset, len) {
+            Ok(_) => true,
+            Err(e) => {
+                if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                    eprintln!("thetorrent: http: file shrank mid-response");
+                }
+                false
+            }
+        },
+        Err(e) => {
+            eprintln!("thetorrent: http: file body could not be read: {e}");
+            conn.wire
+                .linger_close(cfg.linger_timeout, cfg.max_drain_bytes);
+            false
         }
     }
 }

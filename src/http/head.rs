@@ -253,6 +253,8 @@ fn parse_length(v: &[u8]) -> Option<u64> {
     })
 }
 
+/// Decides the body framing and the connection's fate from the headers (RFC 9112 section 6.3).
+// Long: the checks follow RFC 9112 section 6.3 in its order, best read in one place.
 fn decide(head: &mut Head, cfg: &Config) -> Result<(), HeadError> {
     let mut length: Option<u64> = None;
     let mut codings: Vec<&[u8]> = Vec::new();

@@ -86,6 +86,7 @@ pub(crate) fn display_name(n: &[u8]) -> String {
 /// Reads one token at `i` (which is not empty). `base` is the offset of `i` in the body, for
 /// error messages. Attribute values are checked (references) but not kept: nothing we need is in
 /// an attribute.
+// One match over what can start at `<` or text: one arm per XML construct, with its error.
 pub(crate) fn next_token(i: &[u8], base: usize) -> Result<(&[u8], Token<'_>), SoapError> {
     let err = |at: usize, reason: &'static str| SoapError::Xml { at, reason };
     if i.first() != Some(&b'<') {

@@ -148,6 +148,8 @@ impl Store {
 
     /// One step of the pipeline; the caller holds `commit_lock`. `prev`'s outcomes go to
     /// `answer` as soon as they are known, before the renames, or else in the result.
+    // Long: every exit between the numbered steps hands back `prev`'s outcome and discards the
+    // batch in its own way; the steps that can stand alone are the methods below.
     pub(super) fn commit_step(
         &self,
         mut batch: Vec<Staged>,
