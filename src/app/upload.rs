@@ -155,69 +155,9 @@ impl App {
             .trim()
             .to_ascii_lowercase();
         if media == "multipart/form-data" {
-            let mut parser = MultipartParser::new(&ct, limit).map_err(|e| (400, e.to_string()))?;
-            let mut parts = Vec::new();
-            let mut buf = vec![0u8; UPLOAD_READ_CHUNK];
-            loop {
-                let n = match req.body.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    // The HTTP layer answers body errors (413, 400, timeouts) itself.
-                    Err(_) => return Err((400, "the request body could not be read".into())),
-                };
-                parser
-                    .feed(&buf[..n], &mut parts)
-                    .map_err(|e| (400, e.to_string()))?;
-            }
-            parser.finish().map_err(|e| (400, e.to_string()))?;
-            if parts.is_empty() {
-                return Err((400, "no 'torrent' field in the upload".into()));
-            }
-            let mut out = Vec::with_capacity(parts.len());
-            for part in parts {
-                let filename = part.filename.clone().unwrap_or_default();
-                let result = match part.body {
-                    PartBody::Data(d) if d.is_empty() => {
-                        self.stats.upload(Err(()));
-                        Err((400, "empty file".to_string()))
-                    }
-                    PartBody::Data(d) => self.store_bytes(d),
-                    PartBody::TooLarge { size, limit } => {
-                        self.stats.upload(Err(()));
-                        let e = PutError::TooLarge {
-                            size,
-                            limit: limit as u64,
-                        };
-                        Err((put_status(&e), e.to_string()))
-                    }
-                };
-                out.push(FileOutcome { filename, result });
-            }
-            Ok(out)
+            self.read_form(req, &ct, limit)
         } else if media == "application/x-bittorrent" || media == "application/octet-stream" {
-            if let Some(n) = req.body.declared_len() {
-                if n > limit as u64 {
-                    let e = PutError::TooLarge {
-                        size: n,
-                        limit: limit as u64,
-                    };
-                    return Err((413, e.to_string()));
-                }
-            }
-            let bytes = match req.body.read_all(limit as u64) {
-                Ok(b) => b,
-                // A chunked body has no declared size: say what is known.
-                Err(_) => {
-                    return Err((
-                        413,
-                        format!("torrent too large: more than {limit} bytes (limit {limit})"),
-                    ));
-                }
-            };
-            Ok(vec![FileOutcome {
-                filename: String::new(),
-                result: self.store_bytes(bytes),
-            }])
+            self.read_raw(req, limit)
         } else {
             Err((
                 415,
@@ -226,6 +166,87 @@ impl App {
                     .into(),
             ))
         }
+    }
+
+    /// A `multipart/form-data` upload (`content_type` with its boundary): each file part is
+    /// stored, once the whole form was parsed.
+    fn read_form(
+        &self,
+        req: &mut Request<'_>,
+        content_type: &str,
+        limit: usize,
+    ) -> Result<Vec<FileOutcome>, (u16, String)> {
+        let mut parser =
+            MultipartParser::new(content_type, limit).map_err(|e| (400, e.to_string()))?;
+        let mut parts = Vec::new();
+        let mut buf = vec![0u8; UPLOAD_READ_CHUNK];
+        loop {
+            let n = match req.body.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                // The HTTP layer answers body errors (413, 400, timeouts) itself.
+                Err(_) => return Err((400, "the request body could not be read".into())),
+            };
+            parser
+                .feed(&buf[..n], &mut parts)
+                .map_err(|e| (400, e.to_string()))?;
+        }
+        parser.finish().map_err(|e| (400, e.to_string()))?;
+        if parts.is_empty() {
+            return Err((400, "no 'torrent' field in the upload".into()));
+        }
+        let mut out = Vec::with_capacity(parts.len());
+        for part in parts {
+            let filename = part.filename.clone().unwrap_or_default();
+            let result = match part.body {
+                PartBody::Data(d) if d.is_empty() => {
+                    self.stats.upload(Err(()));
+                    Err((400, "empty file".to_string()))
+                }
+                PartBody::Data(d) => self.store_bytes(d),
+                PartBody::TooLarge { size, limit } => {
+                    self.stats.upload(Err(()));
+                    let e = PutError::TooLarge {
+                        size,
+                        limit: limit as u64,
+                    };
+                    Err((put_status(&e), e.to_string()))
+                }
+            };
+            out.push(FileOutcome { filename, result });
+        }
+        Ok(out)
+    }
+
+    /// A body that is the torrent itself (`application/x-bittorrent`).
+    fn read_raw(
+        &self,
+        req: &mut Request<'_>,
+        limit: usize,
+    ) -> Result<Vec<FileOutcome>, (u16, String)> {
+        if let Some(n) = req.body.declared_len() {
+            if n > limit as u64 {
+                let e = PutError::TooLarge {
+                    size: n,
+                    limit: limit as u64,
+                };
+                return Err((413, e.to_string()));
+            }
+        }
+        let bytes = match req.body.read_all(limit as u64) {
+            Ok(b) => b,
+            // A chunked body has no declared size: say what is known.
+            Err(_) => {
+                return Err((
+                    413,
+                    format!("torrent too large: more than {limit} bytes (limit {limit})"),
+                ));
+            }
+        };
+        Ok(vec![FileOutcome {
+            filename: String::new(),
+            result: self.store_bytes(bytes),
+        }])
     }
 }
 

@@ -179,55 +179,7 @@ pub fn run(store: &Store, args: &ImportArgs) -> Result<i32, i32> {
             });
         }
         drop(item_tx);
-
-        let mut batch: Vec<Staged> = Vec::new();
-        let mut since = Instant::now();
-        loop {
-            let wait = IMPORT_BATCH_INTERVAL.saturating_sub(since.elapsed());
-            let msg = item_rx.recv_timeout(wait);
-            let done = matches!(msg, Err(RecvTimeoutError::Disconnected));
-            match msg {
-                Ok(Item::Staged(st)) => {
-                    if batch.is_empty() {
-                        since = Instant::now();
-                    }
-                    batch.push(st);
-                }
-                Ok(Item::Rejected(path, msg)) => {
-                    tally.reject(&msg);
-                    if let Some(r) = report.as_mut() {
-                        let _ = writeln!(r, "{}\t{msg}", path.display());
-                    }
-                    pb.inc(1);
-                }
-                Err(_) => {}
-            }
-            let due = batch.len() >= IMPORT_BATCH
-                || (!batch.is_empty() && since.elapsed() >= IMPORT_BATCH_INTERVAL)
-                || done;
-            if due && !batch.is_empty() && fatal.is_none() {
-                let n = batch.len() as u64;
-                match store.commit(std::mem::take(&mut batch)) {
-                    Ok(outcomes) => {
-                        for (_, o) in outcomes {
-                            match o {
-                                Outcome::Stored => tally.stored += 1,
-                                Outcome::AlreadyStored => tally.already += 1,
-                            }
-                        }
-                        pb.inc(n);
-                    }
-                    Err(e) => {
-                        // Stop feeding: dropping the receiver ends the workers.
-                        fatal = Some(e);
-                        break;
-                    }
-                }
-            }
-            if done {
-                break;
-            }
-        }
+        fatal = commit_all(store, &item_rx, &mut tally, report.as_mut(), &pb);
         drop(item_rx);
     });
     pb.finish_and_clear();
@@ -235,7 +187,81 @@ pub fn run(store: &Store, args: &ImportArgs) -> Result<i32, i32> {
         let _ = r.flush();
     }
 
-    let secs = started.elapsed().as_secs_f64();
+    print_summary(&tally, started.elapsed().as_secs_f64());
+    if let Some(e) = fatal {
+        eprintln!(
+            "thetorrent: import stopped: {}; files counted above are stored",
+            crate::storage::PutError::from(e)
+        );
+        return Err(EXIT_FAILURE);
+    }
+    Ok(if tally.rejected > 0 {
+        EXIT_REJECTED
+    } else {
+        EXIT_OK
+    })
+}
+
+/// Commits what the workers staged, in batches of [`IMPORT_BATCH`] or every
+/// [`IMPORT_BATCH_INTERVAL`], counting outcomes and rejections; returns the error that
+/// stopped it (the receiver is dropped then, which ends the workers).
+fn commit_all(
+    store: &Store,
+    item_rx: &mpsc::Receiver<Item>,
+    tally: &mut Tally,
+    mut report: Option<&mut BufWriter<File>>,
+    pb: &ProgressBar,
+) -> Option<std::io::Error> {
+    let mut batch: Vec<Staged> = Vec::new();
+    let mut since = Instant::now();
+    loop {
+        let wait = IMPORT_BATCH_INTERVAL.saturating_sub(since.elapsed());
+        let msg = item_rx.recv_timeout(wait);
+        let done = matches!(msg, Err(RecvTimeoutError::Disconnected));
+        match msg {
+            Ok(Item::Staged(st)) => {
+                if batch.is_empty() {
+                    since = Instant::now();
+                }
+                batch.push(st);
+            }
+            Ok(Item::Rejected(path, msg)) => {
+                tally.reject(&msg);
+                if let Some(r) = report.as_deref_mut() {
+                    let _ = writeln!(r, "{}\t{msg}", path.display());
+                }
+                pb.inc(1);
+            }
+            Err(_) => {}
+        }
+        let due = batch.len() >= IMPORT_BATCH
+            || (!batch.is_empty() && since.elapsed() >= IMPORT_BATCH_INTERVAL)
+            || done;
+        if due && !batch.is_empty() {
+            let n = batch.len() as u64;
+            match store.commit(std::mem::take(&mut batch)) {
+                Ok(outcomes) => {
+                    for (_, o) in outcomes {
+                        match o {
+                            Outcome::Stored => tally.stored += 1,
+                            Outcome::AlreadyStored => tally.already += 1,
+                        }
+                    }
+                    pb.inc(n);
+                }
+                // Stop feeding: the caller drops the receiver, which ends the workers.
+                Err(e) => return Some(e),
+            }
+        }
+        if done {
+            break;
+        }
+    }
+    None
+}
+
+/// Prints the totals and the rejection reasons, most frequent first.
+fn print_summary(tally: &Tally, secs: f64) {
     let total = tally.stored + tally.already + tally.rejected;
     println!(
         "{total} files in {secs:.1} s ({:.0}/s): {} stored, {} already stored, {} rejected",
@@ -249,18 +275,6 @@ pub fn run(store: &Store, args: &ImportArgs) -> Result<i32, i32> {
     for (reason, n) in reasons {
         println!("  {n:>8}  {reason}");
     }
-    if let Some(e) = fatal {
-        eprintln!(
-            "thetorrent: import stopped: {}; files counted above are stored",
-            crate::storage::PutError::from(e)
-        );
-        return Err(EXIT_FAILURE);
-    }
-    Ok(if tally.rejected > 0 {
-        EXIT_REJECTED
-    } else {
-        EXIT_OK
-    })
 }
 
 fn stage_one(store: &Store, path: &Path) -> Item {

@@ -11,13 +11,15 @@
 //! does not hash to its key, or write the source.
 
 use super::{progress_bar, Cli, EXIT_FAILURE, EXIT_OK, EXIT_REJECTED, EXIT_USAGE};
+use crate::storage::day::Day;
 use crate::storage::day::LINE_LEN;
 use crate::storage::local::store::Store;
-use crate::storage::s3::client::PutOutcome;
+use crate::storage::s3::client::{PutOutcome, S3Error};
 use crate::storage::s3::S3Store;
 use crate::storage::{self, Storage};
 use crate::storage::{Ids, Outcome};
 use crate::torrent::hash::Key;
+use indicatif::ProgressBar;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -151,77 +153,95 @@ fn to_bucket(src: &Store, dst: &S3Store, args: &MigrateArgs, tally: &Tally) -> R
             if failed.lock().map(|f| f.is_some()).unwrap_or(true) {
                 return;
             }
-            let bytes = match src.open_torrent(key).and_then(|f| match f {
-                Some(_) => std::fs::read(src.torrent_path(key)).map(Some),
-                None => Ok(None),
-            }) {
-                Ok(Some(b)) => b,
-                Ok(None) => {
-                    pb.suspend(|| eprintln!("{key}: listed but not stored here: skipped"));
-                    tally.rejected.fetch_add(1, Ordering::Relaxed);
-                    return;
+            match copy_to_bucket(src, dst, key, tally, &pb) {
+                Ok(Some(copied)) => {
+                    lock(&listed).push(copied);
+                    pb.inc(1);
                 }
-                Err(e) => {
-                    *failed.lock().unwrap_or_else(|p| p.into_inner()) =
-                        Some(format!("cannot read {key}: {e}"));
-                    return;
-                }
-            };
-            let ids = match verify(key, &bytes) {
-                Ok(ids) => ids,
-                Err(e) => {
-                    pb.suspend(|| eprintln!("{key}: {e}: skipped"));
-                    tally.rejected.fetch_add(1, Ordering::Relaxed);
-                    return;
-                }
-            };
-            let res = dst.put_object(key, &bytes).and_then(|o| {
-                if let Some(link) = ids.link() {
-                    dst.put_object(&link, &bytes)?;
-                }
-                Ok(o)
-            });
-            match res {
-                Ok(PutOutcome::Created) => {
-                    tally.copied.fetch_add(1, Ordering::Relaxed);
-                }
-                Ok(PutOutcome::Exists) => {
-                    tally.present.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(e) => {
-                    *failed.lock().unwrap_or_else(|p| p.into_inner()) =
-                        Some(format!("cannot copy {key}: {e}"));
-                    return;
-                }
+                Ok(None) => {}
+                Err(e) => *lock(&failed) = Some(e),
             }
-            listed
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push((*key, bytes.len() as u64));
-            pb.inc(1);
         });
-        if let Some(e) = failed.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        if let Some(e) = lock(&failed).take() {
             pb.abandon();
             eprintln!("thetorrent: {e} (run migrate again to resume)");
             return Err(EXIT_FAILURE);
         }
-        // The list's own order, so the segments are the same on every run.
-        let mut listed = listed.into_inner().unwrap_or_else(|p| p.into_inner());
-        let order: std::collections::HashMap<Key, usize> =
-            keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
-        listed.sort_by_key(|(k, _)| order.get(k).copied().unwrap_or(usize::MAX));
-        for (part, chunk) in listed.chunks(MIGRATE_SEGMENT_KEYS).enumerate() {
-            dst.put_migrated_segment(day, part as u64, chunk)
-                .map_err(|e| {
-                    pb.abandon();
-                    eprintln!(
-                        "thetorrent: cannot write the list of {day}: {e} (run migrate again to resume)"
-                    );
-                    EXIT_FAILURE
-                })?;
-        }
+        let listed = listed.into_inner().unwrap_or_else(|p| p.into_inner());
+        write_segments(dst, day, &keys, listed).map_err(|e| {
+            pb.abandon();
+            eprintln!(
+                "thetorrent: cannot write the list of {day}: {e} (run migrate again to resume)"
+            );
+            EXIT_FAILURE
+        })?;
     }
     pb.finish_and_clear();
+    Ok(())
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Copies one listed torrent (and a hybrid's second key) into the bucket: its key and size
+/// to list, `None` when it is skipped (not stored here, or not the torrent its name says),
+/// or the error that stops the migration.
+fn copy_to_bucket(
+    src: &Store,
+    dst: &S3Store,
+    key: &Key,
+    tally: &Tally,
+    pb: &ProgressBar,
+) -> Result<Option<(Key, u64)>, String> {
+    let bytes = match src.open_torrent(key).and_then(|f| match f {
+        Some(_) => std::fs::read(src.torrent_path(key)).map(Some),
+        None => Ok(None),
+    }) {
+        Ok(Some(b)) => b,
+        Ok(None) => {
+            pb.suspend(|| eprintln!("{key}: listed but not stored here: skipped"));
+            tally.rejected.fetch_add(1, Ordering::Relaxed);
+            return Ok(None);
+        }
+        Err(e) => return Err(format!("cannot read {key}: {e}")),
+    };
+    let ids = match verify(key, &bytes) {
+        Ok(ids) => ids,
+        Err(e) => {
+            pb.suspend(|| eprintln!("{key}: {e}: skipped"));
+            tally.rejected.fetch_add(1, Ordering::Relaxed);
+            return Ok(None);
+        }
+    };
+    let res = dst.put_object(key, &bytes).and_then(|o| {
+        if let Some(link) = ids.link() {
+            dst.put_object(&link, &bytes)?;
+        }
+        Ok(o)
+    });
+    match res {
+        Ok(PutOutcome::Created) => tally.copied.fetch_add(1, Ordering::Relaxed),
+        Ok(PutOutcome::Exists) => tally.present.fetch_add(1, Ordering::Relaxed),
+        Err(e) => return Err(format!("cannot copy {key}: {e}")),
+    };
+    Ok(Some((*key, bytes.len() as u64)))
+}
+
+/// Lists a day's copied torrents in segments, in the day list's own order (`keys`), so the
+/// segments are the same on every run.
+fn write_segments(
+    dst: &S3Store,
+    day: Day,
+    keys: &[Key],
+    mut listed: Vec<(Key, u64)>,
+) -> Result<(), S3Error> {
+    let order: std::collections::HashMap<Key, usize> =
+        keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
+    listed.sort_by_key(|(k, _)| order.get(k).copied().unwrap_or(usize::MAX));
+    for (part, chunk) in listed.chunks(MIGRATE_SEGMENT_KEYS).enumerate() {
+        dst.put_migrated_segment(day, part as u64, chunk)?;
+    }
     Ok(())
 }
 
@@ -248,66 +268,81 @@ fn to_directory(src: &S3Store, dst: &Store, args: &MigrateArgs, tally: &Tally) -
             .to_vec(list.len)
             .map_err(|e| fail(format!("cannot read the list of {day}: {e}")))?;
         for chunk in parse_lines(&bytes).chunks(MIGRATE_BATCH) {
-            let fetched = Mutex::new(Vec::with_capacity(chunk.len()));
-            let failed = Mutex::new(None::<String>);
-            parallel(chunk, args.jobs, |key| {
-                if dst.contains(key) {
-                    tally.present.fetch_add(1, Ordering::Relaxed);
-                    pb.inc(1);
-                    return;
-                }
-                match src.get(key) {
-                    Ok(Some(found)) => match found.to_vec() {
-                        Ok(b) => fetched
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .push((*key, b)),
-                        Err(e) => {
-                            *failed.lock().unwrap_or_else(|p| p.into_inner()) =
-                                Some(format!("cannot read {key}: {e}"))
-                        }
-                    },
-                    Ok(None) => {
-                        pb.suspend(|| eprintln!("{key}: listed but not in the bucket: skipped"));
-                        tally.rejected.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(e) => {
-                        *failed.lock().unwrap_or_else(|p| p.into_inner()) =
-                            Some(format!("cannot fetch {key}: {e}"))
-                    }
-                }
-            });
-            if let Some(e) = failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
-                return Err(fail(e));
-            }
-            let mut staged = Vec::new();
-            for (key, bytes) in fetched.into_inner().unwrap_or_else(|p| p.into_inner()) {
-                if let Err(e) = verify(&key, &bytes) {
-                    pb.suspend(|| eprintln!("{key}: {e}: skipped"));
-                    tally.rejected.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                }
-                match dst.stage(&bytes) {
-                    Ok(st) => staged.push(st),
-                    Err(e) if e.is_client_error() => {
-                        pb.suspend(|| eprintln!("{key}: {e}: skipped"));
-                        tally.rejected.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(e) => return Err(fail(format!("cannot store {key}: {e}"))),
-                }
-            }
-            let done = dst
-                .commit(staged)
-                .map_err(|e| fail(format!("cannot store: {e}")))?;
-            for (_, outcome) in done {
-                match outcome {
-                    Outcome::Stored => tally.copied.fetch_add(1, Ordering::Relaxed),
-                    Outcome::AlreadyStored => tally.present.fetch_add(1, Ordering::Relaxed),
-                };
-                pb.inc(1);
-            }
+            let fetched = fetch_missing(src, dst, chunk, args.jobs, tally, &pb).map_err(fail)?;
+            store_fetched(dst, fetched, tally, &pb).map_err(fail)?;
         }
     }
     pb.finish_and_clear();
+    Ok(())
+}
+
+/// Fetches the torrents of `keys` the directory does not hold yet, `jobs` at a time.
+fn fetch_missing(
+    src: &S3Store,
+    dst: &Store,
+    keys: &[Key],
+    jobs: usize,
+    tally: &Tally,
+    pb: &ProgressBar,
+) -> Result<Vec<(Key, Vec<u8>)>, String> {
+    let fetched = Mutex::new(Vec::with_capacity(keys.len()));
+    let failed = Mutex::new(None::<String>);
+    parallel(keys, jobs, |key| {
+        if dst.contains(key) {
+            tally.present.fetch_add(1, Ordering::Relaxed);
+            pb.inc(1);
+            return;
+        }
+        match src.get(key) {
+            Ok(Some(found)) => match found.to_vec() {
+                Ok(b) => lock(&fetched).push((*key, b)),
+                Err(e) => *lock(&failed) = Some(format!("cannot read {key}: {e}")),
+            },
+            Ok(None) => {
+                pb.suspend(|| eprintln!("{key}: listed but not in the bucket: skipped"));
+                tally.rejected.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => *lock(&failed) = Some(format!("cannot fetch {key}: {e}")),
+        }
+    });
+    if let Some(e) = failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
+    }
+    Ok(fetched.into_inner().unwrap_or_else(|p| p.into_inner()))
+}
+
+/// Checks and stores fetched torrents in one commit.
+fn store_fetched(
+    dst: &Store,
+    fetched: Vec<(Key, Vec<u8>)>,
+    tally: &Tally,
+    pb: &ProgressBar,
+) -> Result<(), String> {
+    let mut staged = Vec::new();
+    for (key, bytes) in fetched {
+        if let Err(e) = verify(&key, &bytes) {
+            pb.suspend(|| eprintln!("{key}: {e}: skipped"));
+            tally.rejected.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        match dst.stage(&bytes) {
+            Ok(st) => staged.push(st),
+            Err(e) if e.is_client_error() => {
+                pb.suspend(|| eprintln!("{key}: {e}: skipped"));
+                tally.rejected.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => return Err(format!("cannot store {key}: {e}")),
+        }
+    }
+    let done = dst
+        .commit(staged)
+        .map_err(|e| format!("cannot store: {e}"))?;
+    for (_, outcome) in done {
+        match outcome {
+            Outcome::Stored => tally.copied.fetch_add(1, Ordering::Relaxed),
+            Outcome::AlreadyStored => tally.present.fetch_add(1, Ordering::Relaxed),
+        };
+        pb.inc(1);
+    }
     Ok(())
 }
