@@ -1,3 +1,5 @@
+//! Tests: Validation, hashes and summaries on corpus files and hand-built torrents, including hostile ones.
+
 use super::path::sanitize_append;
 use super::v2::{merkle_root, sha256_pair};
 use super::*;

@@ -1,3 +1,5 @@
+//! Tests: SOAP parsing and rendering against the captured client requests and hand-made edge cases.
+
 use super::collector::Base64Collector;
 use super::*;
 use base64::Engine as _;

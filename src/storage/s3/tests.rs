@@ -1,3 +1,5 @@
+//! Tests: Segment names, object keys, day ends, the read cache's bound and the segment index's counting.
+
 use super::cache::CACHE_SHARDS;
 use super::index::DayIndex;
 use super::*;

@@ -1,3 +1,5 @@
+//! Tests: The group commit's pipelining: answers one call later, and batches left renamed but unlisted.
+
 use super::*;
 
 /// A minimal valid single-file v1 torrent, distinct per `n`.

@@ -1,3 +1,5 @@
+//! Tests: S3 URLs, credentials, error messages and back-off.
+
 use super::config::from_parts;
 use super::*;
 
