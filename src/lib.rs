@@ -2,7 +2,8 @@
 //!
 //! The modules are layers; each imports only from the layers listed above it:
 //!
-//! - [`clock`], [`signals`]: the process's clocks and its shutdown-signal mask;
+//! - [`clock`], [`deadline`], [`signals`]: the process's clocks, the watchdog that ends socket
+//!   waits at their deadlines, and the shutdown-signal mask;
 //! - [`torrent`]: the domain (bencode, validation, info hashes, summaries), no I/O;
 //! - [`storage`]: where torrents live (the `Storage` trait, the local data directory, S3);
 //! - [`http`]: the HTTP/1.1 server and client, which know nothing of torrents;
@@ -15,6 +16,7 @@
 pub mod app;
 pub mod cli;
 pub mod clock;
+pub mod deadline;
 pub mod http;
 pub mod signals;
 pub mod storage;

@@ -17,133 +17,21 @@
 //!
 //! Timeouts: no may socket timeouts (timed may reads corrupted the heap in may 0.3: see
 //! ARCHITECTURE.md, "HTTP decisions"). Each exchange instead registers its socket and deadline
-//! with a watchdog thread, which shuts the socket down (`shutdown(2)`) once the deadline
-//! passes; the blocked read or write then fails and the exchange reports a timeout. The entry
-//! is removed before the connection can be closed, so the watchdog never touches a closed or
-//! reused descriptor. (Not a duplicate descriptor: a socket kept open by a duplicate stays in
-//! may's epoll set after may closed its own descriptor and freed the event data epoll still
-//! points to — a crash seen in the outage test.)
-//! Connecting in a coroutine works the same way (may is built without its I/O timers, so
-//! without `connect_timeout`): a non-blocking connect, then a wait for the socket with the
-//! watchdog holding the deadline (shut down, a connect in progress fails at once).
+//! with the shared watchdog (`crate::deadline`), which shuts the socket down once the deadline
+//! passes; the blocked read or write then fails and the exchange reports a timeout.
+//! Connecting in a coroutine uses `deadline::connect_may` the same way.
 
+use crate::deadline::{connect_may, Watch};
 use crate::http::client::{read_body, read_head, stale, HttpError, ResponseHead};
-use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// How often the watchdog looks for exchanges past their deadline (timeouts fire up to this
 /// late).
-pub const S3_WATCH_INTERVAL: Duration = Duration::from_millis(100);
-
-/// Sockets of exchanges in flight and their deadlines, watched by one thread.
-struct Watchdog {
-    next: AtomicU64,
-    /// id → (socket, deadline, fired)
-    entries: Mutex<HashMap<u64, (RawFd, Instant, bool)>>,
-}
-
-fn watchdog() -> &'static Watchdog {
-    static W: OnceLock<&'static Watchdog> = OnceLock::new();
-    W.get_or_init(|| {
-        let w: &'static Watchdog = Box::leak(Box::new(Watchdog {
-            next: AtomicU64::new(0),
-            entries: Mutex::new(HashMap::new()),
-        }));
-        let _ = std::thread::Builder::new()
-            .name("thetorrent-s3-watchdog".into())
-            .spawn(move || loop {
-                std::thread::sleep(S3_WATCH_INTERVAL);
-                let now = Instant::now();
-                let mut e = w.entries.lock().unwrap_or_else(|p| p.into_inner());
-                for (fd, deadline, fired) in e.values_mut() {
-                    if !*fired && now >= *deadline {
-                        // SAFETY: the socket is open: an entry is removed (under this lock)
-                        // before its connection can be closed (`Transport::exchange_on`).
-                        unsafe { libc::shutdown(*fd, libc::SHUT_RDWR) };
-                        *fired = true;
-                    }
-                }
-            });
-        w
-    })
-}
-
-/// An exchange's registration with the watchdog; `finish` it before the socket is closed.
-struct Watch(u64);
-
-impl Watch {
-    fn start(fd: RawFd, timeout: Duration) -> Watch {
-        let w = watchdog();
-        let id = w.next.fetch_add(1, Ordering::Relaxed);
-        w.entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id, (fd, Instant::now() + timeout, false));
-        Watch(id)
-    }
-
-    /// Removes the registration; whether the deadline had passed (the socket was shut down).
-    fn finish(self) -> bool {
-        watchdog()
-            .entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.0)
-            .is_some_and(|e| e.2)
-    }
-}
-
-/// Connects a may socket to `addr` within `timeout`, without may's I/O timers: the connect
-/// is started non-blocking, and while it is in progress the coroutine waits for the socket's
-/// events with the watchdog holding the deadline. Only in a coroutine.
-fn connect_may(addr: &SocketAddr, timeout: Duration) -> io::Result<may::net::TcpStream> {
-    use socket2::{Domain, Socket, Type};
-    use std::os::fd::{FromRawFd, IntoRawFd};
-    let sock = Socket::new(
-        Domain::for_address(*addr),
-        Type::STREAM.nonblocking().cloexec(),
-        None,
-    )?;
-    let in_progress = match sock.connect(&(*addr).into()) {
-        Ok(()) => false,
-        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => true,
-        Err(e) => return Err(e),
-    };
-    let fd = sock.into_raw_fd();
-    // SAFETY: `fd` is the socket just made, owned by nothing else now. may registers it with
-    // its poller and panics if that fails (the descriptor is closed by then).
-    let stream = std::panic::catch_unwind(|| unsafe { may::net::TcpStream::from_raw_fd(fd) })
-        .map_err(|_| io::Error::other("could not register the socket with may's poller"))?;
-    if !in_progress {
-        return Ok(stream);
-    }
-    let watch = Watch::start(fd, timeout);
-    let r = loop {
-        may::io::WaitIo::wait_io(&stream);
-        match stream.take_error() {
-            Ok(None) => {}
-            Ok(Some(e)) | Err(e) => break Err(e),
-        }
-        match stream.peer_addr() {
-            Ok(_) => break Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {}
-            Err(e) => break Err(e),
-        }
-    };
-    // Unregistered before `stream` can be dropped (closed) on any path below.
-    if watch.finish() {
-        return Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            format!("connect timed out after {timeout:?}"),
-        ));
-    }
-    r.map(|()| stream)
-}
+pub use crate::deadline::WATCH_INTERVAL as S3_WATCH_INTERVAL;
 
 /// A pooled connection idle longer than this is closed instead of reused (servers close idle
 /// connections after 5 s to a few minutes; a reused closed one costs a retry).
