@@ -7,6 +7,8 @@
 //! - [`torrent`]: the domain (bencode, validation, info hashes, summaries), no I/O;
 //! - [`storage`]: where torrents live (the `Storage` trait, the local data directory, S3);
 //! - [`http`]: the HTTP/1.1 server and client, which know nothing of torrents;
+//! - [`fetch`]: the network clients that fetch a missing torrent's info from its swarm (peer
+//!   wire, trackers) and the address policy they keep;
 //! - [`app`]: the application (routes, downloads, uploads, pages, stats);
 //! - [`cli`]: the command line, the only place `clap` appears.
 //!
@@ -17,6 +19,7 @@ pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod deadline;
+pub mod fetch;
 pub mod http;
 pub mod signals;
 pub mod storage;
