@@ -603,6 +603,8 @@ enum Http {
     Huge,
     Failure,
     Stall,
+    /// A body framed by the end of the connection: half of it, then nothing.
+    HalfUntilClose,
 }
 
 /// A fake HTTP tracker answering one announce; returns the request target it got.
@@ -663,7 +665,11 @@ fn http_tracker(mode: Http) -> (SocketAddr, JoinHandle<String>) {
                 let _ = s.write_all(head("200 OK", "", f.len()).as_bytes());
                 let _ = s.write_all(f);
             }
-            Http::Stall => {
+            Http::Stall | Http::HalfUntilClose => {
+                if mode == Http::HalfUntilClose {
+                    let _ = s.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
+                    let _ = s.write_all(&body[..body.len() / 2]);
+                }
                 let mut sink = [0u8; 64];
                 while matches!(s.read(&mut sink), Ok(n) if n > 0) {}
             }
@@ -746,8 +752,10 @@ fn http_tracker_errors_are_typed() {
         timeout: Duration::from_millis(300),
         ..tracker_lan()
     };
-    let r = run(Http::Stall, quick);
-    assert!(matches!(r, Err(TrackerError::Timeout)), "{r:?}");
+    for mode in [Http::Stall, Http::HalfUntilClose] {
+        let r = run(mode, quick);
+        assert!(matches!(r, Err(TrackerError::Timeout)), "{mode:?}: {r:?}");
+    }
 
     let r = announce_in_coroutine(
         "https://tracker.example/announce".into(),

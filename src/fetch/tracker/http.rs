@@ -8,6 +8,7 @@
 
 use super::{resolve, Peers, TrackerError, TrackerLimits, ANNOUNCE_LEFT};
 use crate::deadline::{connect_may_until, Watch};
+use crate::fetch::peer_id;
 use crate::http::client::{read_body, read_head, HttpError};
 use crate::torrent::bencode;
 use std::io::{self, BufReader, Write};
@@ -91,7 +92,7 @@ pub fn announce(
     let request = format!(
         "GET {} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: thetorrent/{}\r\n\
          Accept-Encoding: identity\r\nConnection: close\r\n\r\n",
-        announce_target(u, hash, &super::super::peer_id(), limits),
+        announce_target(u, hash, &peer_id(), limits),
         env!("CARGO_PKG_VERSION")
     );
     let watch = Watch::until(stream.as_raw_fd(), deadline);
@@ -100,9 +101,13 @@ pub fn announce(
     // The watch ends before the socket is closed (dropped with `conn`).
     let fired = watch.finish();
     drop(conn);
+    if fired {
+        // Even an answer read "whole": a body framed by the end of the connection ends early
+        // when the watchdog shuts the socket down.
+        return Err(TrackerError::Timeout);
+    }
     let body = match r {
         Ok(body) => body,
-        Err(Exchange::Http(HttpError::Io(_))) if fired => return Err(TrackerError::Timeout),
         Err(Exchange::Http(HttpError::TooLarge { .. })) => {
             return Err(TrackerError::TooLarge {
                 limit: limits.max_response,

@@ -238,7 +238,7 @@ fn announce_answer(
     }
     let mut peers = Peers::new(&limits.policy, limits.numwant());
     let list = &a[12..];
-    if s.peer_addr_is_v6() {
+    if tracker_is_v6(s) {
         peers.add_compact_v6(list)?;
     } else {
         peers.add_compact_v4(list)?;
@@ -247,14 +247,8 @@ fn announce_answer(
 }
 
 /// Whether the socket's tracker is reached over IPv6.
-trait PeerFamily {
-    fn peer_addr_is_v6(&self) -> bool;
-}
-
-impl PeerFamily for may::net::UdpSocket {
-    fn peer_addr_is_v6(&self) -> bool {
-        self.inner().peer_addr().is_ok_and(|a| a.is_ipv6())
-    }
+fn tracker_is_v6(s: &may::net::UdpSocket) -> bool {
+    s.inner().peer_addr().is_ok_and(|a| a.is_ipv6())
 }
 
 #[cfg(test)]
