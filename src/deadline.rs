@@ -102,16 +102,6 @@ impl Watch {
         }
     }
 
-    /// Whether the deadline has passed and the socket was shut down (it stays registered).
-    pub fn fired(&self) -> bool {
-        watchdog()
-            .entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&self.0)
-            .is_some_and(|e| e.fired)
-    }
-
     /// Removes the registration; whether the deadline had passed (the socket was shut down).
     pub fn finish(self) -> bool {
         watchdog()
