@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # GET p99 latency under upload load, for several nice values of the upload committer thread
-# of ONE running server (issue 4; how the default `--writer-nice 0` was chosen):
+# of ONE running server (the measurement behind the default `--writer-nice 0`):
 #
 #   WITH_BENCH=1 bash tests/setup.sh          # wrk (Debian)
 #   bash benches/p99_nice.sh [NICE...]        # default: -10 0 -10 0 -10 0; REPS=2 SECS=6

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# S3 backend benchmark (issue 7): uploads/s and GET requests/s through the S3 backend against a
+# S3 backend benchmark: uploads/s and GET requests/s through the S3 backend against a
 # local SeaweedFS, beside the local backend in the same run, with and without the read cache.
 # Loopback only (127.0.0.1); everything lives in a work folder under /var/tmp.
 #

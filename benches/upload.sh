@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Upload benchmark (issue 4), loopback only (127.0.0.1), on a fresh data folder under /var/tmp
+# Upload benchmark, loopback only (127.0.0.1), on a fresh data folder under /var/tmp
 # (not /tmp, which may be tmpfs):
 #
 #   WITH_BENCH=1 bash tests/setup.sh     # wrk (Debian)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Paired A/B of two server builds under the upload load (issue 4), for when the disk's speed
-# changes from one minute to the next (it does here: the durable-create limit measured 700 to
-# 12,000 files/s within minutes, so a ratio to a limit measured a minute earlier means little):
+# Paired A/B of two server builds under the upload load, for when the disk's speed
+# changes from one minute to the next (on a shared VM the durable-create limit can move between
+# 700 and 12,000 files/s within minutes, so a ratio to a limit measured earlier means little):
 #
 #   bash benches/upload_ab.sh OLD_BINARY NEW_BINARY   # SLICES=6 SECS=5 CLIENTS=32
 #

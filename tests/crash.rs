@@ -1,4 +1,4 @@
-//! Crash safety against the real binary (issue 6, "Crash safety"): `kill -9` during a storm of
+//! Crash safety against the real binary: `kill -9` during a storm of
 //! concurrent uploads, a data directory that fills up, and data directories that cannot be
 //! used (read-only, missing parent, a file, no permission).
 //!
@@ -175,9 +175,9 @@ struct Proc {
     reader: Option<std::thread::JoinHandle<()>>,
 }
 
-/// What a server log must never show: heap corruption reported by glibc (the may bug behind
-/// the lingering close's old timed read, issue 6), an abort, or an unexpected read error
-/// before a request (the symptom it had on connections).
+/// What a server log must never show: heap corruption reported by glibc (what timed may I/O
+/// causes, which is why may is built without it), an abort, or an unexpected read error
+/// before a request (how that corruption shows on connections).
 const LOG_ALARMS: &[&str] = &[
     "tcache",
     "malloc",

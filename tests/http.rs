@@ -1,5 +1,5 @@
-//! The HTTP layer against the real binary, over raw sockets: one test per requirement of
-//! issue 3 ("The server: a strict HTTP/1.1 layer on may + httparse").
+//! The HTTP layer against the real binary, over raw sockets: one test per rule of the strict
+//! HTTP/1.1 layer (docs/http-api.md, "HTTP/1.1 as the server speaks it").
 
 mod common;
 

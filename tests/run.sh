@@ -10,5 +10,5 @@ cargo test --all-targets --no-fail-fast
 # The Debian package: built, installed, run as its units would, removed (needs root).
 bash tests/package.sh
 # Every fuzz target for a short fixed time (FUZZ_SECONDS each), so they cannot rot; fails on
-# any finding. Locally, `fuzz/run.sh 600` is the long run the README reports.
+# any finding. `fuzz/run.sh 600` is the long run docs/testing.md reports.
 bash fuzz/run.sh "${FUZZ_SECONDS:-20}"

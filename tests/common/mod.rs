@@ -11,12 +11,12 @@ pub use server::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The shared corpus (read-only). Tests fail, never skip, when it is missing.
+/// The corpus in tests/data (read-only). Tests fail, never skip, when it is missing.
 pub fn corpus() -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/corpus");
     assert!(
         p.join("MANIFEST.tsv").is_file(),
-        "the shared corpus is missing at {}",
+        "the corpus is missing at {}",
         p.display()
     );
     p
