@@ -1,5 +1,6 @@
-//! Hash and path parsing in URLs: `hash::Key::parse`, the lookup box and magnet links
-//! (`web::lookup`), `/sync/` day names (`store::day::Day::parse`) and `Store::torrent_path`.
+//! Hash and path parsing in URLs: `torrent::hash::Key::parse`, the lookup box and magnet links
+//! (`app::pages::lookup_query`, `magnet_target`), `/sync/` day names (`storage::day::Day::parse`)
+//! and `storage::local::store::Store::torrent_path`.
 //!
 //! The input is a request path or query (lossily UTF-8). It goes through the same steps as in
 //! the route table: `/torrent/<HASH>.torrent`, `/<HASH>.torrent`, `/info/<HASH>`, `/sync/<DAY>.txt`,
