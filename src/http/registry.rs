@@ -25,7 +25,7 @@ pub struct ConnState {
     /// Closed by the accept loop to make room at the cap (not to be picked twice).
     evicted: AtomicBool,
     /// When the read in progress must end, on [`monotonic_ms`] (0: no deadline).
-    /// Reads carry no may timer (a timed may read could corrupt the heap, issue 6): the
+    /// Reads carry no may timer (a timed may read could corrupt the heap; docs/benchmarks.md): the
     /// accept loop's sweep shuts the read side down once this passes.
     pub read_deadline: AtomicU64,
     /// Set by the sweep when it shut the read side down for a passed deadline (for good: every
@@ -141,7 +141,7 @@ impl Shared {
 /// Closes connections idle for longer than the idle timeout, and ends reads and writes past
 /// their deadlines. Waiting for the next request carries no timer of its own (a timer per
 /// request costs on the hot path), nor does any read or write (may is built without its I/O
-/// timers, issue 6); this sweep of the registry, a few times a second from the accept loop,
+/// timers; docs/benchmarks.md); this sweep of the registry, a few times a second from the accept loop,
 /// stands in for them.
 pub fn sweep_idle(shared: &Shared) {
     let now = monotonic_ms();

@@ -3,7 +3,7 @@
 //! Owns: every read from and write to a client socket, with a deadline on each read and on
 //! each wait for the client to take bytes, and the bounds of both buffers. No I/O carries a
 //! may timer (may is built without `io_timeout`: its timed I/O corrupted the heap now and
-//! then, issue 6): a deadline is published in the connection's `ConnState`, and the accept
+//! then; docs/benchmarks.md): a deadline is published in the connection's `ConnState`, and the accept
 //! loop's sweep (4 times a second) shuts the socket down once it passes. Must never:
 //! interpret the bytes (heads and bodies are parsed in `head.rs` and `body.rs`), block without
 //! a deadline, or grow a buffer past the limit its caller gives.

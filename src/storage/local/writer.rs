@@ -23,7 +23,7 @@ pub const MAX_BATCH: usize = 256;
 /// Threads writing uploads to their temp files, side by side.
 pub const STAGERS: usize = 4;
 /// Nice value asked for the committer thread by default: none (0 leaves its priority alone).
-/// Ahead of the request workers (it was at −10 until 27 Nov) it did not commit faster — a
+/// Ahead of the request workers (nice −10) it did not commit faster — a
 /// paired A/B of the upload rate gave 1.01× for 0 against −10 over 12 slices — but its
 /// `syncfs` calls, which submit the batch's metadata writes on its own CPU time (a fifth of
 /// the machine under a full upload load), then went ahead of downloads: GET p99 under that

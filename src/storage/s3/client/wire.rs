@@ -16,7 +16,7 @@
 //! the object-store outage test. Each kind has its own idle pool.
 //!
 //! Timeouts: no may socket timeouts (timed may reads corrupted the heap in may 0.3: see
-//! ARCHITECTURE.md, "HTTP decisions"). Each exchange instead registers its socket and deadline
+//! docs/benchmarks.md, "Measurements behind the defaults"). Each exchange instead registers its socket and deadline
 //! with the shared watchdog (`crate::deadline`), which shuts the socket down once the deadline
 //! passes; the blocked read or write then fails and the exchange reports a timeout.
 //! Connecting in a coroutine uses `deadline::connect_may` the same way.
