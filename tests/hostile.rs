@@ -912,7 +912,7 @@ fn deeply_nested_bencode_is_400_with_a_clear_message() {
             );
             assert_eq!(r.header("X-Thetorrent-Result"), Some("failed"));
             let msg = r.header("X-Thetorrent-Error").unwrap_or("").to_string();
-            assert!(msg.contains("nesting deeper than 100"), "{what}: {msg}");
+            assert!(msg.contains("nesting deeper than 99"), "{what}: {msg}");
             // raw body
             let r = post(&s, "/autoupload.php", "application/x-bittorrent", doc);
             assert_eq!(r.status, 400, "{what}");
@@ -931,7 +931,7 @@ fn deeply_nested_bencode_is_400_with_a_clear_message() {
             );
             let text = String::from_utf8_lossy(&r.body);
             assert_eq!(r.status, 500);
-            assert!(text.contains("nesting deeper than 100"), "{what}: {text}");
+            assert!(text.contains("nesting deeper than 99"), "{what}: {text}");
             messages.insert(what, msg);
         }
     });

@@ -1,10 +1,14 @@
 //! Bencode (BEP 3), parsed zero-copy.
 //!
-//! Owns: turning bytes into borrowed values that know their byte span, with the limits
-//! libtorrent's `bdecode` applies (nesting depth, integer length, no leading zeros).
+//! Owns: turning bytes into borrowed values that know their byte span, with exactly the rules
+//! and limits of libtorrent's `bdecode` (nesting depth, digits of integers and of string
+//! lengths, item count). Like `bdecode`, it accepts integers written with leading zeros (`i03e`)
+//! and negative zero (`i-0e`): the info hash is the SHA-1 of the raw bytes, so they need no
+//! normalising; [`check_canonical`] finds them where canonical form is required.
 //! Must never: copy strings, allocate per value, recurse (the parser runs on coroutine stacks
 //! that do not grow, so nesting is tracked in two 128-bit masks, not on the call stack), or
-//! accept integers longer than `MAX_INT_DIGITS`.
+//! accept integers longer than `MAX_INT_DIGITS` or string lengths longer than
+//! `MAX_LENGTH_DIGITS`.
 //!
 //! [`parse`] validates the whole first value once; the [`List`] and [`Dict`] views then walk
 //! the already validated bytes lazily, so nothing proportional to the input is built.
@@ -13,11 +17,18 @@ use nom::character::complete::digit1;
 use std::fmt;
 use std::ops::Range;
 
-/// Deepest nesting of lists and dicts accepted (libtorrent's default `max_decode_depth`).
+/// libtorrent's default `max_decode_depth`: no token may be read while this many lists and
+/// dicts are open, so at most `MAX_DEPTH - 1` of them nest (the innermost one's end is a
+/// token too).
 pub const MAX_DEPTH: usize = 100;
 
-/// Longest integer (digits, sign excluded) accepted, as libtorrent's `bdecode`.
+/// Longest integer (digits, sign excluded, leading zeros included) accepted, as libtorrent's
+/// `bdecode`. Values beyond 64 bits are still valid bencode; fields read them as 0.
 pub const MAX_INT_DIGITS: usize = 20;
+
+/// Longest string length prefix (digits, leading zeros included) accepted: libtorrent's
+/// decoder keeps the prefix's size in a 4-bit field and refuses longer ones.
+pub const MAX_LENGTH_DIGITS: usize = 16;
 
 /// Most tokens (values, keys and container ends) in one parsed value: libtorrent's default
 /// `max_decode_tokens`. Bounds the work a small hostile file can cause.
@@ -39,17 +50,15 @@ pub enum Error {
     ExpectedColon { at: usize },
     /// `ie`.
     EmptyInteger { at: usize },
-    /// `i03e` or `i-03e`.
-    LeadingZero { at: usize },
-    /// `i-0e`.
-    NegativeZero { at: usize },
-    /// An integer or string length longer than `MAX_INT_DIGITS` digits.
+    /// An integer longer than `MAX_INT_DIGITS` digits.
     IntegerTooLong { at: usize },
+    /// A string length longer than `MAX_LENGTH_DIGITS` digits.
+    LengthTooLong { at: usize },
     /// A dict key that is not a string.
     KeyNotString { at: usize },
     /// A dict closed after a key but before its value.
     MissingValue { at: usize },
-    /// More than `MAX_DEPTH` nested lists and dicts.
+    /// `MAX_DEPTH` or more nested lists and dicts.
     TooDeep { at: usize },
     /// More than `MAX_TOKENS` tokens.
     TooManyTokens { at: usize },
@@ -59,6 +68,9 @@ pub enum Error {
     DuplicateKey { at: usize },
     /// Found by [`check_canonical`] only: a string length written with a leading zero.
     LeadingZeroLength { at: usize },
+    /// Found by [`check_canonical`] only: `i03e` or `i00e` (libtorrent does not count `i-03e`
+    /// or `i-0e` as soft errors, so neither does this).
+    LeadingZero { at: usize },
 }
 
 impl Error {
@@ -71,8 +83,8 @@ impl Error {
             | Error::ExpectedColon { at }
             | Error::EmptyInteger { at }
             | Error::LeadingZero { at }
-            | Error::NegativeZero { at }
             | Error::IntegerTooLong { at }
+            | Error::LengthTooLong { at }
             | Error::KeyNotString { at }
             | Error::MissingValue { at }
             | Error::TooDeep { at }
@@ -89,7 +101,8 @@ impl fmt::Display for Error {
         let at = self.offset();
         let what = match *self {
             Error::TooDeep { .. } => {
-                return write!(f, "bencode nesting deeper than {MAX_DEPTH} at byte {at}");
+                let most = MAX_DEPTH - 1;
+                return write!(f, "bencode nesting deeper than {most} at byte {at}");
             }
             Error::TooManyTokens { .. } => {
                 return write!(
@@ -116,8 +129,8 @@ impl fmt::Display for Error {
             Error::ExpectedColon { .. } => "expected ':' after a string length",
             Error::EmptyInteger { .. } => "empty integer",
             Error::LeadingZero { .. } => "integer with a leading zero",
-            Error::NegativeZero { .. } => "negative zero",
             Error::IntegerTooLong { .. } => "integer longer than 20 digits",
+            Error::LengthTooLong { .. } => "string length longer than 16 digits",
             Error::KeyNotString { .. } => "dictionary key is not a string",
             Error::MissingValue { .. } => "dictionary key without a value",
             Error::UnsortedKey { .. } => "unsorted dictionary key",
@@ -148,7 +161,8 @@ fn digits(buf: &[u8], pos: usize) -> Option<&[u8]> {
     digit1::<&[u8], NomErr>(rest).ok().map(|(_, d)| d)
 }
 
-/// The value of at most `MAX_INT_DIGITS` digits; 10^20 fits an i128 with room to spare.
+/// The value of at most `MAX_INT_DIGITS` digits (or `MAX_LENGTH_DIGITS`); 10^20 fits an i128
+/// with room to spare.
 fn decimal(d: &[u8]) -> i128 {
     d.iter()
         .fold(0i128, |acc, &c| acc * 10 + i128::from(c - b'0'))
@@ -182,12 +196,6 @@ fn lex(buf: &[u8], pos: usize) -> Result<(Token, usize), Error> {
             if d.len() > MAX_INT_DIGITS {
                 return Err(Error::IntegerTooLong { at: pos });
             }
-            if d.len() > 1 && d[0] == b'0' {
-                return Err(Error::LeadingZero { at: pos });
-            }
-            if neg && d == b"0" {
-                return Err(Error::NegativeZero { at: pos });
-            }
             let end = p + d.len();
             match buf.get(end) {
                 Some(b'e') => {}
@@ -199,8 +207,8 @@ fn lex(buf: &[u8], pos: usize) -> Result<(Token, usize), Error> {
         }
         b'0'..=b'9' => {
             let d = digits(buf, pos).unwrap_or_default();
-            if d.len() > MAX_INT_DIGITS {
-                return Err(Error::IntegerTooLong { at: pos });
+            if d.len() > MAX_LENGTH_DIGITS {
+                return Err(Error::LengthTooLong { at: pos });
             }
             let colon = pos + d.len();
             match buf.get(colon) {
@@ -241,6 +249,9 @@ pub fn value_end(buf: &[u8], pos: usize) -> Result<usize, Error> {
         if tokens > MAX_TOKENS {
             return Err(Error::TooManyTokens { at });
         }
+        if depth >= MAX_DEPTH {
+            return Err(Error::TooDeep { at });
+        }
         let top = depth.wrapping_sub(1);
         let in_dict = depth > 0 && (dicts >> top) & 1 == 1;
         let want_key = in_dict && (keys >> top) & 1 == 1;
@@ -250,9 +261,6 @@ pub fn value_end(buf: &[u8], pos: usize) -> Result<usize, Error> {
             Token::List | Token::Dict => {
                 if want_key {
                     return Err(Error::KeyNotString { at });
-                }
-                if depth >= MAX_DEPTH {
-                    return Err(Error::TooDeep { at });
                 }
                 let bit = 1u128 << depth;
                 if matches!(tok, Token::Dict) {
@@ -501,8 +509,10 @@ impl<'a> Iterator for DictIter<'a> {
 }
 
 /// Checks what libtorrent calls "soft errors" in the value at `span`: dict keys out of order
-/// or repeated, and string lengths with leading zeros. Torrents with `meta version` 2 must be
-/// canonical in their info dict; v1 torrents are not held to it.
+/// or repeated, string lengths with leading zeros, and integers whose first digit is a zero
+/// followed by more (`i03e`, `i00e`; a sign before it hides it from libtorrent's check).
+/// Torrents with `meta version` above 0 must be canonical in their info dict; others are not
+/// held to it.
 ///
 /// `span` must be a value already accepted by [`parse`]. Iterative; the only allocation is
 /// one previous-key slot per nesting level (at most `MAX_DEPTH`).
@@ -513,13 +523,13 @@ pub fn check_canonical(buf: &[u8], span: Range<usize>) -> Result<(), Error> {
     let mut p = span.start;
     loop {
         let at = p;
+        if stack.len() >= MAX_DEPTH {
+            return Err(Error::TooDeep { at });
+        }
         let (tok, next) = lex(buf, p)?;
         p = next;
         match tok {
             Token::List | Token::Dict => {
-                if stack.len() >= MAX_DEPTH {
-                    return Err(Error::TooDeep { at });
-                }
                 let is_dict = matches!(tok, Token::Dict);
                 stack.push((is_dict, None));
                 want_key = is_dict;
@@ -555,7 +565,11 @@ pub fn check_canonical(buf: &[u8], span: Range<usize>) -> Result<(), Error> {
                     continue;
                 }
             }
-            Token::Int(_) => {}
+            Token::Int(_) => {
+                if buf.get(at + 1) == Some(&b'0') && buf.get(at + 2) != Some(&b'e') {
+                    return Err(Error::LeadingZero { at });
+                }
+            }
         }
         // A complete value ends here.
         match stack.last() {
@@ -589,11 +603,55 @@ mod tests {
     }
 
     #[test]
+    fn non_canonical_integers_are_bencode() {
+        // libtorrent's decoder takes them; only canonical checks refuse some of them
+        assert_eq!(parse(b"i03e").unwrap().value, Value::Int(3));
+        assert_eq!(parse(b"i-03e").unwrap().value, Value::Int(-3));
+        assert_eq!(parse(b"i-0e").unwrap().value, Value::Int(0));
+        assert_eq!(parse(b"i00e").unwrap().value, Value::Int(0));
+        let twenty = b"i00000000000000000001e";
+        assert_eq!(parse(twenty).unwrap().value, Value::Int(1));
+        assert_eq!(
+            parse(b"i000000000000000000001e"),
+            Err(Error::IntegerTooLong { at: 0 })
+        );
+        for (raw, canonical) in [
+            (&b"i03e"[..], false),
+            (b"i00e", false),
+            (b"i-03e", true),
+            (b"i-0e", true),
+            (b"i0e", true),
+            (b"i30e", true),
+        ] {
+            assert_eq!(
+                check_canonical(raw, 0..raw.len()).is_ok(),
+                canonical,
+                "{}",
+                raw.escape_ascii()
+            );
+        }
+    }
+
+    #[test]
+    fn string_length_digits() {
+        // 16 digits of prefix are accepted, 17 are not, whatever their value
+        let ok = b"0000000000000001:a";
+        assert_eq!(parse(ok).unwrap().value, Value::Bytes(b"a"));
+        assert_eq!(
+            parse(b"00000000000000001:a"),
+            Err(Error::LengthTooLong { at: 0 })
+        );
+        assert_eq!(
+            check_canonical(ok, 0..ok.len()),
+            Err(Error::LeadingZeroLength { at: 0 })
+        );
+    }
+
+    #[test]
     fn bad_integers() {
         assert_eq!(parse(b"ie"), Err(Error::EmptyInteger { at: 0 }));
-        assert_eq!(parse(b"i-0e"), Err(Error::NegativeZero { at: 0 }));
-        assert_eq!(parse(b"i03e"), Err(Error::LeadingZero { at: 0 }));
-        assert_eq!(parse(b"i-03e"), Err(Error::LeadingZero { at: 0 }));
+        assert_eq!(parse(b"i-e"), Err(Error::ExpectedDigit { at: 2 }));
+        assert_eq!(parse(b"i+3e"), Err(Error::ExpectedDigit { at: 1 }));
         assert_eq!(parse(b"i1x"), Err(Error::ExpectedDigit { at: 2 }));
         assert_eq!(parse(b"i12"), Err(Error::UnexpectedEof { at: 3 }));
         assert_eq!(
@@ -632,14 +690,19 @@ mod tests {
 
     #[test]
     fn depth_limit() {
-        assert!(parse(&nested(MAX_DEPTH)).is_ok());
+        assert!(parse(&nested(MAX_DEPTH - 1)).is_ok());
+        // the innermost list's end is read with MAX_DEPTH lists open
+        assert_eq!(
+            parse(&nested(MAX_DEPTH)),
+            Err(Error::TooDeep { at: MAX_DEPTH })
+        );
         assert_eq!(
             parse(&nested(MAX_DEPTH + 1)),
             Err(Error::TooDeep { at: MAX_DEPTH })
         );
         assert_eq!(
             Error::TooDeep { at: 1234 }.to_string(),
-            "bencode nesting deeper than 100 at byte 1234"
+            "bencode nesting deeper than 99 at byte 1234"
         );
     }
 

@@ -54,7 +54,13 @@ impl<'a, const N: usize> Keys<'a, N> {
     }
 }
 
-/// libtorrent reads integers as int64; wider values do not count as integers of the field.
+/// An integer field as libtorrent's `dict_find_int_value` reads it: `default` when missing or
+/// not an integer, and 0 when its magnitude does not fit an int64 (its `int_value` gives 0 on
+/// overflow; the sign is applied after the digits, so -2^63 overflows too).
 pub(super) fn int64(v: Option<i128>, default: i64) -> i64 {
-    v.and_then(|v| i64::try_from(v).ok()).unwrap_or(default)
+    match v {
+        None => default,
+        Some(v) if v.unsigned_abs() > i64::MAX as u128 => 0,
+        Some(v) => v as i64,
+    }
 }

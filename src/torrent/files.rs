@@ -11,7 +11,7 @@
 //! (so at most about 250 bytes each) and never empty.
 
 use super::bencode::List;
-use super::path::sanitize_append;
+use super::path::{sanitize_append, Element};
 use super::{TorrentError, BLOCK_SIZE, MAX_FILENAME, MAX_FILE_BLOCKS, MAX_FILE_SIZE};
 use std::collections::HashMap;
 
@@ -91,10 +91,11 @@ pub(super) fn check_file_size(size: i64) -> Result<(), TorrentError> {
     Ok(())
 }
 
-/// One sanitised path component; empty when libtorrent would drop it.
-pub(super) fn component(element: &[u8]) -> Vec<u8> {
+/// One sanitised path component; empty when libtorrent would drop it (only an
+/// `Element::Optional` one can be).
+pub(super) fn component(element: &[u8], kind: Element) -> Vec<u8> {
     let mut c = Vec::new();
-    sanitize_append(&mut c, element);
+    sanitize_append(&mut c, element, kind);
     c
 }
 
@@ -153,7 +154,7 @@ pub(super) fn symlink_target(d: Option<List<'_>>) -> Result<Option<Vec<u8>>, Tor
     let mut out = Vec::new();
     for e in list.iter() {
         let s = e.as_bytes().ok_or(TorrentError::InvalidPathElement)?;
-        sanitize_append(&mut out, s);
+        sanitize_append(&mut out, s, Element::Optional);
     }
     Ok(Some(out))
 }

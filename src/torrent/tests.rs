@@ -1,6 +1,6 @@
 //! Tests: Validation, hashes and summaries on corpus files and hand-built torrents, including hostile ones.
 
-use super::path::sanitize_append;
+use super::path::{sanitize_append, Element};
 use super::v2::{merkle_root, sha256_pair};
 use super::*;
 use sha1::{Digest, Sha1};
@@ -93,7 +93,7 @@ fn messages() {
         msg(b"d4:infod1:xi123456789012345678901eee"),
         "not a torrent file: invalid bencode: integer longer than 20 digits at byte 11"
     );
-    for m in [msg(b""), msg(b"d4:info"), msg(b"i-0e")] {
+    for m in [msg(b""), msg(b"d4:info"), msg(b"i-e")] {
         assert!(
             m.starts_with("not a torrent file: invalid bencode: "),
             "{m}"
@@ -111,17 +111,17 @@ fn deep_torrent(depth: usize) -> Vec<u8> {
 }
 
 #[test]
-fn depth_100_ok_101_rejected() {
-    assert!(validate(&deep_torrent(100)).is_ok());
-    let e = validate(&deep_torrent(101)).unwrap_err();
+fn depth_99_ok_100_rejected() {
+    assert!(validate(&deep_torrent(99)).is_ok());
+    let e = validate(&deep_torrent(100)).unwrap_err();
     assert!(matches!(
         e,
         TorrentError::Bencode(bencode::Error::TooDeep { .. })
     ));
-    // '{' of the 101st container: 34 bytes of prefix + "d1:x" + 98 lists
+    // the end of the 100th container: 34 bytes of prefix + "d1:x" + 98 lists
     assert_eq!(
         e.to_string(),
-        "not a torrent file: bencode nesting deeper than 100 at byte 136"
+        "not a torrent file: bencode nesting deeper than 99 at byte 136"
     );
 }
 
@@ -290,7 +290,7 @@ fn sanitizing() {
     let s = |parts: &[&[u8]]| {
         let mut p = Vec::new();
         for e in parts {
-            sanitize_append(&mut p, e);
+            sanitize_append(&mut p, e, Element::Optional);
         }
         String::from_utf8_lossy(&p).into_owned()
     };
@@ -300,6 +300,19 @@ fn sanitizing() {
     assert_eq!(s(&[b"\xff"]), "_");
     assert_eq!(s(&[b"\0\0"]), "");
     assert_eq!(s(&[b"x\xe2\x80\xaey"]), "xy");
+    // controls become '_', NUL and zero-width characters go
+    assert_eq!(s(&[b"a\x01\x7f\xc2\x85b"]), "a___b");
+    assert_eq!(s(&[b"a\0\xe2\x80\x8b\xef\xbb\xbfb"]), "ab");
+    // an invalid sequence is one '_' however many bytes it announced
+    assert_eq!(s(&[b"\xe2\x80x.\xc0\xaf"]), "_._");
+    let forced = |parts: &[&[u8]]| {
+        let mut p = b"root".to_vec();
+        for e in parts {
+            sanitize_append(&mut p, e, Element::Forced);
+        }
+        String::from_utf8_lossy(&p).into_owned()
+    };
+    assert_eq!(forced(&[b".", b"..", b"/", b"", b"x"]), "root/_/_/_/_/x");
 }
 
 #[test]

@@ -9,6 +9,7 @@ use super::files::{
     attributes, check_file_size, component, has_pad_marker, symlink_target, Dirs, FileList,
     FileRec, V1Place, ATTR_PAD, ATTR_SYMLINK, NO_DIR,
 };
+use super::path::Element;
 use super::TorrentError;
 
 /// One v1 file (`extract_single_file`).
@@ -44,7 +45,7 @@ pub(super) fn v1_file(
             if name.is_empty() {
                 return Err(TorrentError::MissingName);
             }
-            let leaf = component(name);
+            let leaf = component(name, Element::Optional);
             if leaf.is_empty() {
                 return Err(TorrentError::MissingName);
             }
@@ -102,15 +103,12 @@ fn path_under(
     let mut dir = root;
     let mut pending: Option<Vec<u8>> = None;
     for e in list.iter() {
-        let c = component(e.as_bytes().unwrap_or_default());
-        if c.is_empty() {
-            continue;
-        }
+        let c = component(e.as_bytes().unwrap_or_default(), Element::Forced);
         marker |= has_pad_marker(&c);
         if let Some(p) = pending.replace(c) {
             dir = dirs.intern(dir, &p);
         }
     }
-    // all elements sanitised away: libtorrent names the file "_"
+    // the list is not empty, so there is a last component
     Ok((dir, pending.unwrap_or_else(|| b"_".to_vec()), marker))
 }

@@ -11,6 +11,7 @@ use super::files::{
     attributes, check_file_size, component, symlink_target, Dirs, FileList, FileRec, ATTR_PAD,
     ATTR_SYMLINK, NO_DIR,
 };
+use super::path::Element;
 use super::{TorrentError, BLOCK_SIZE};
 use sha1::Digest;
 use sha2::Sha256;
@@ -44,8 +45,8 @@ pub(super) fn v2_file(
     }
     let symlink = symlink.filter(|s| !s.is_empty());
     let mut root = None;
-    // libtorrent 2.1 accepts empty files without a root (empty-files-*.torrent).
-    if symlink.is_none() && (size > 0 || k.item(3).is_some()) {
+    // libtorrent 2.1 ignores the root of an empty file, whatever it is (empty-files-*.torrent)
+    if symlink.is_none() && size > 0 {
         let r = k
             .bytes(3)
             .and_then(|r| <[u8; 32]>::try_from(r).ok())
@@ -156,19 +157,14 @@ pub(super) fn v2_files(
     dirs: &mut Dirs,
     piece_length: i64,
 ) -> Result<(), TorrentError> {
-    // directory ids of the open directories; a key sanitised away keeps its parent's id
+    // directory ids of the open directories
     let mut stack: Vec<u32> = vec![root];
     walk_tree(buf, tree, |ev, depth| {
         let cur = stack.last().copied().unwrap_or(root);
         match ev {
             TreeEvent::Enter(key) => {
-                let c = component(strip_slashes(key));
-                let id = if c.is_empty() {
-                    cur
-                } else {
-                    dirs.intern(cur, &c)
-                };
-                stack.push(id);
+                let c = component(strip_slashes(key), Element::Forced);
+                stack.push(dirs.intern(cur, &c));
             }
             TreeEvent::Leave => {
                 stack.pop();
@@ -180,17 +176,8 @@ pub(super) fn v2_files(
                 } else {
                     cur
                 };
-                let c = component(strip_slashes(key));
-                let (dir, leaf) = if !c.is_empty() {
-                    (base, c)
-                } else {
-                    // the name was sanitised away: the file takes its directory's path
-                    match dirs.get(base) {
-                        Some((parent, name)) => (*parent, name.clone()),
-                        None => (NO_DIR, Vec::new()),
-                    }
-                };
-                v2_file(file.as_dict(), dir, leaf, st, dirs, piece_length)?;
+                let leaf = component(strip_slashes(key), Element::Forced);
+                v2_file(file.as_dict(), base, leaf, st, dirs, piece_length)?;
             }
         }
         Ok(())
@@ -214,10 +201,14 @@ pub(super) fn files_compatible(v2: &FileList, v1: &FileList, piece_length: i64) 
     if n2 != v1.files.len() || total2 != v1.total {
         return false;
     }
-    // the virtual tail pad, if any, is never relevant
+    let relevant = |f: &FileRec| !f.pad && (f.size > 0 || f.symlink.is_some());
+    // the virtual tail pad, if any, is never relevant, so neither may its v1 counterpart be
+    if n2 > v2.files.len() && v1.files.last().is_some_and(relevant) {
+        return false;
+    }
     v2.files.iter().zip(v1.files.iter()).all(|(a, b)| {
-        let ra = !a.pad && (a.size > 0 || a.symlink.is_some());
-        let rb = !b.pad && (b.size > 0 || b.symlink.is_some());
+        let ra = relevant(a);
+        let rb = relevant(b);
         ra == rb
             && (!ra
                 || (a.size == b.size

@@ -7,6 +7,7 @@ use super::bencode::{self, Dict};
 use super::dict::{find_dict, int64, Keys};
 use super::duplicates::check_duplicates;
 use super::files::{component, has_pad_marker, Dirs, FileList, V1Place, NO_DIR};
+use super::path::Element;
 use super::v1::v1_file;
 use super::v2::{check_piece_layers, files_compatible, v2_files};
 use super::{Parsed, TorrentError, BLOCK_SIZE, MAX_PIECES, MAX_PIECE_SIZE};
@@ -84,7 +85,8 @@ pub fn validate(bytes: &[u8]) -> Result<Parsed, TorrentError> {
 /// Whether the torrent is v2 (`meta version` 2); a version above 1 also requires the info
 /// dict to be canonical bencode.
 fn meta_version(bytes: &[u8], span: &Range<usize>, k: &Keys<'_, 8>) -> Result<bool, TorrentError> {
-    let version = int64(k.int(META_VERSION), -1);
+    // libtorrent narrows `meta version` to an `int`: only the low 32 bits count
+    let version = i64::from(int64(k.int(META_VERSION), -1) as i32);
     if version > 0 {
         bencode::check_canonical(bytes, span.clone()).map_err(TorrentError::NotCanonical)?;
         if version > 2 {
@@ -138,7 +140,7 @@ impl Files {
         // A single-file v1 torrent needs none, so it costs no allocation there.
         let mut dirs = Dirs::default();
         let (root, root_marker) = if files_node.is_some() || (v2 && tree_node.is_some()) {
-            let mut root_name = component(name_bytes);
+            let mut root_name = component(name_bytes, Element::Optional);
             if root_name.is_empty() {
                 root_name = lower_hex(v1_hash);
             }
