@@ -19,7 +19,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use thetorrent::torrent::{self, TorrentError};
 
 /// Variants checked by a plain `cargo test` (a few seconds of libtorrent and of validation).
-const CI_VARIANTS: usize = 4000;
+const CI_VARIANTS: usize = 10_000;
 /// Seed of the CI run; any string works.
 const CI_SEED: &str = "ci";
 /// Distinct kinds of disagreement shrunk per run; the rest are counted and listed unshrunk.

@@ -53,8 +53,6 @@ pub(super) struct FileRec {
     pub(super) size: i64,
     pub(super) offset: i64,
     pub(super) pad: bool,
-    /// Sanitised symlink target, when the file is a symlink.
-    pub(super) symlink: Option<Vec<u8>>,
     /// v2 merkle root.
     pub(super) root: Option<[u8; 32]>,
 }
@@ -136,7 +134,6 @@ impl FileList {
                 size: pad,
                 offset: self.total,
                 pad: true,
-                symlink: None,
                 root: None,
             });
             self.total += pad;
@@ -148,15 +145,17 @@ impl FileList {
     }
 }
 
-/// Sanitised `symlink path`, or `Ok(None)` when absent; non-string elements are an error.
-pub(super) fn symlink_target(d: Option<List<'_>>) -> Result<Option<Vec<u8>>, TorrentError> {
-    let Some(list) = d else { return Ok(None) };
-    let mut out = Vec::new();
-    for e in list.iter() {
-        let s = e.as_bytes().ok_or(TorrentError::InvalidPathElement)?;
-        sanitize_append(&mut out, s, Element::Optional);
+/// A symlink's `symlink path` (when the file has the `l` attribute): every element must be a
+/// string (libtorrent's `path_length`). The target itself decides nothing: libtorrent 2.1.1
+/// compares neither symlinks nor any other empty file between a hybrid's two file lists.
+pub(super) fn check_symlink_path(flags: u8, d: Option<List<'_>>) -> Result<(), TorrentError> {
+    let Some(list) = d.filter(|_| flags & ATTR_SYMLINK != 0) else {
+        return Ok(());
+    };
+    if list.iter().any(|e| e.as_bytes().is_none()) {
+        return Err(TorrentError::InvalidPathElement);
     }
-    Ok(Some(out))
+    Ok(())
 }
 
 /// Where a v1 file goes: the info dict of a single-file torrent, or an entry of `files` under

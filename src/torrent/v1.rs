@@ -6,7 +6,7 @@
 use super::bencode::{Dict, List};
 use super::dict::{int64, Keys};
 use super::files::{
-    attributes, check_file_size, component, has_pad_marker, symlink_target, Dirs, FileList,
+    attributes, check_file_size, check_symlink_path, component, has_pad_marker, Dirs, FileList,
     FileRec, V1Place, ATTR_PAD, ATTR_SYMLINK, NO_DIR,
 };
 use super::path::Element;
@@ -68,11 +68,7 @@ pub(super) fn v1_file(
     if marker {
         flags |= ATTR_PAD;
     }
-    let mut symlink = None;
-    if flags & ATTR_SYMLINK != 0 {
-        symlink = symlink_target(k.list(6))?;
-    }
-    let symlink = symlink.filter(|s| !s.is_empty());
+    check_symlink_path(flags, k.list(6))?;
     st.add(
         dirs,
         FileRec {
@@ -81,7 +77,6 @@ pub(super) fn v1_file(
             size,
             offset: 0,
             pad: flags & ATTR_PAD != 0,
-            symlink,
             root: None,
         },
         piece_length,

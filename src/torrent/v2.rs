@@ -8,7 +8,7 @@ use super::bencode::Dict;
 use super::bencode::Item;
 use super::dict::{int64, Keys};
 use super::files::{
-    attributes, check_file_size, component, symlink_target, Dirs, FileList, FileRec, ATTR_PAD,
+    attributes, check_file_size, check_symlink_path, component, Dirs, FileList, FileRec, ATTR_PAD,
     ATTR_SYMLINK, NO_DIR,
 };
 use super::path::Element;
@@ -39,19 +39,15 @@ pub(super) fn v2_file(
         int64(k.int(1), -1)
     };
     check_file_size(size)?;
-    let mut symlink = None;
-    if flags & ATTR_SYMLINK != 0 {
-        symlink = symlink_target(k.list(2))?;
-    }
-    let symlink = symlink.filter(|s| !s.is_empty());
+    check_symlink_path(flags, k.list(2))?;
     let mut root = None;
-    // libtorrent 2.1 ignores the root of an empty file, whatever it is (empty-files-*.torrent)
-    if symlink.is_none() && size > 0 {
+    // libtorrent 2.1 ignores the root of an empty file (symlinks are empty), whatever it is
+    if size > 0 {
         let r = k
             .bytes(3)
             .and_then(|r| <[u8; 32]>::try_from(r).ok())
             .ok_or(TorrentError::MissingPiecesRoot)?;
-        if size > 0 && r == [0u8; 32] {
+        if r == [0u8; 32] {
             return Err(TorrentError::MissingPiecesRoot);
         }
         root = Some(r);
@@ -64,7 +60,6 @@ pub(super) fn v2_file(
             size,
             offset: 0,
             pad: false,
-            symlink,
             root,
         },
         piece_length,
@@ -184,9 +179,10 @@ pub(super) fn v2_files(
     })
 }
 
-/// `aux::files_compatible`: a hybrid's two file lists must agree on every file that holds
-/// data (or is a symlink): index, path, size, offset. libtorrent adds a tail pad to the v2 list
-/// and drops it again when the v1 list has none, so both forms of the v1 list are accepted.
+/// `aux::files_compatible` as in 2.1.1: a hybrid's two file lists must agree on every file
+/// that holds data (not a pad file, not empty; symlinks are empty): index, path, size, offset.
+/// libtorrent adds a tail pad to the v2 list and drops it again when the v1 list has none, so
+/// both forms of the v1 list are accepted.
 pub(super) fn files_compatible(v2: &FileList, v1: &FileList, piece_length: i64) -> bool {
     let tail = if v2.total % piece_length != 0 {
         piece_length - v2.total % piece_length
@@ -201,7 +197,7 @@ pub(super) fn files_compatible(v2: &FileList, v1: &FileList, piece_length: i64) 
     if n2 != v1.files.len() || total2 != v1.total {
         return false;
     }
-    let relevant = |f: &FileRec| !f.pad && (f.size > 0 || f.symlink.is_some());
+    let relevant = |f: &FileRec| !f.pad && f.size > 0;
     // the virtual tail pad, if any, is never relevant, so neither may its v1 counterpart be
     if n2 > v2.files.len() && v1.files.last().is_some_and(relevant) {
         return false;
@@ -211,11 +207,7 @@ pub(super) fn files_compatible(v2: &FileList, v1: &FileList, piece_length: i64) 
         let rb = relevant(b);
         ra == rb
             && (!ra
-                || (a.size == b.size
-                    && a.dir == b.dir
-                    && a.leaf == b.leaf
-                    && a.offset == b.offset
-                    && (a.symlink.is_none() || a.symlink == b.symlink)))
+                || (a.size == b.size && a.dir == b.dir && a.leaf == b.leaf && a.offset == b.offset))
     })
 }
 

@@ -300,7 +300,7 @@ def rand_files(rng, n):
 
 def build(rng):
     """A random valid torrent: (node, description)."""
-    kind = rng.choice(["v1single", "v1multi", "v1pad", "v2", "hybrid", "v2single"])
+    kind = rng.choice(["v1single", "v1multi", "v1pad", "v2", "hybrid", "v2single", "hybridsingle"])
     pl = rng.choice([BLOCK, 2 * BLOCK, 4 * BLOCK])
     top = []
     if rng.random() < 0.7:
@@ -320,7 +320,31 @@ def build(rng):
             put(info, b"private", I(1))
         top.append((b"info", info))
         return D(top), kind
+    if kind == "hybridsingle":
+        size = rng.choice([1, 1000, BLOCK, 3 * BLOCK + 5])
+        npieces = -(-size // pl)
+        leaf = [(b"length", I(size))]
+        if size > pl:
+            hashes = [rand_bytes(rng, 32) for _ in range(npieces)]
+            root = merkle_root(hashes, pl // BLOCK)
+            top.append((b"piece layers", D([(root, S(b"".join(hashes)))])))
+        else:
+            root = rand_bytes(rng, 32)
+        leaf.append((b"pieces root", S(root)))
+        info = D([
+            (b"file tree", D([(name, D([(b"", D(leaf))]))])), (b"length", I(size)),
+            (b"meta version", I(2)), (b"name", S(name)), (b"piece length", I(pl)),
+            (b"pieces", S(rand_bytes(rng, 20 * npieces))),
+        ])
+        top.append((b"info", info))
+        return D(top), kind
     files = rand_files(rng, rng.randint(1, 5))
+    # now and then a file becomes a symlink to the first one (BEP 47)
+    links = {}
+    if len(files) > 1 and rng.random() < 0.2:
+        i = rng.randrange(1, len(files))
+        links[files[i][0]] = files[0][0]
+        files[i] = (files[i][0], 0)
     if kind == "v2single":
         files = [((rng.choice(NAMES),), rng.choice([s for s in SIZES if s > 0]))]
     if all(s == 0 for _, s in files):
@@ -328,7 +352,10 @@ def build(rng):
     v1_entries = []
     offset = 0
     for i, (path, size) in enumerate(files):
-        v1_entries.append(D([(b"length", I(size)), (b"path", L(*[S(c) for c in path]))]))
+        entry = [(b"length", I(size)), (b"path", L(*[S(c) for c in path]))]
+        if path in links:
+            entry += [(b"attr", S(b"l")), (b"symlink path", L(*[S(c) for c in links[path]]))]
+        v1_entries.append(D(entry))
         offset += size
         aligned = kind in ("v1pad", "hybrid")
         last = i == len(files) - 1
@@ -352,6 +379,8 @@ def build(rng):
                     put(node, comp, sub)
                 node = sub
             leaf = [(b"length", I(size))]
+            if path in links:
+                leaf += [(b"attr", S(b"l")), (b"symlink path", L(*[S(c) for c in links[path]]))]
             if size > 0:
                 npieces = -(-size // pl)
                 if size > pl:
@@ -678,7 +707,7 @@ def m_path(rng, tree):
         return "path insert %r at %d" % (s[:20], i)
     if how == "many":
         files = get(info_of(tree), b"files")
-        n = rng.choice([2, 10, 60, 118, 150])
+        n = rng.choice([2, 10, 44, 45, 46, 47, 60, 118, 150])
         i = files[1].index(f)
         for _ in range(n):
             files[1].insert(i, clone(f))
