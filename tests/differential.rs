@@ -573,8 +573,9 @@ fn oracle_reproduces_the_manifests() {
 }
 
 #[test]
-fn shrinking_keeps_the_disagreement_and_drops_the_rest() {
-    // An entry that matters (the bad integer) and entries that do not.
+fn shrink_candidates_drop_entries_and_trailing_bytes() {
+    // A dict entry spans its key through its value; input that cannot be read has no spans;
+    // the candidates drop trailing bytes and whole entries.
     let spans_of = spans(b"d1:ai1e1:bli2eee").expect("readable").0;
     assert!(spans_of
         .iter()
