@@ -370,3 +370,151 @@ fn version_is_printed_by_the_program_and_each_command() {
         assert_eq!(stdout(&o), want, "{args:?}");
     }
 }
+
+/// Runs `thetorrent generate <what> <dir>` and returns its output.
+fn generate(what: &str, dir: &Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_thetorrent"))
+        .args(["generate", what])
+        .arg(dir)
+        .output()
+        .expect("run thetorrent")
+}
+
+/// The files directly in `dir`, by name.
+fn files_in(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .map(|e| {
+            let e = e.unwrap();
+            let bytes = std::fs::read(e.path()).unwrap();
+            (e.file_name().to_string_lossy().into_owned(), bytes)
+        })
+        .collect()
+}
+
+/// The man pages and completions the Debian package installs are committed under packaging/
+/// (nothing generates them at build time): they must be what the binary writes today.
+#[test]
+fn packaged_man_pages_and_completions_are_what_the_binary_writes() {
+    let packaging = Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging");
+    for what in ["man", "completions"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let o = generate(what, tmp.path());
+        assert_eq!(o.status.code(), Some(0), "generate {what}: {}", stderr(&o));
+        let fresh = files_in(tmp.path());
+        let committed = files_in(&packaging.join(what));
+        let mut stale = Vec::new();
+        for (name, bytes) in &fresh {
+            match committed.get(name) {
+                None => stale.push(format!("{name} is missing")),
+                Some(old) if old != bytes => stale.push(format!("{name} differs")),
+                Some(_) => {}
+            }
+        }
+        for name in committed.keys().filter(|n| !fresh.contains_key(*n)) {
+            stale.push(format!("{name} is no longer written"));
+        }
+        assert!(
+            stale.is_empty(),
+            "packaging/{what}/ is stale ({}): run `thetorrent generate {what} packaging/{what}` \
+             (`cargo run -- generate {what} packaging/{what}`) to update packaging/",
+            stale.join(", ")
+        );
+    }
+}
+
+#[test]
+fn generated_files_leave_out_what_the_command_line_hides() {
+    let tmp = tempfile::tempdir().unwrap();
+    for what in ["man", "completions"] {
+        let o = generate(what, tmp.path());
+        assert_eq!(o.status.code(), Some(0), "generate {what}: {}", stderr(&o));
+    }
+    let files = files_in(tmp.path());
+    assert!(files.contains_key("thetorrent.1") && files.contains_key("thetorrent-serve.1"));
+    for (name, bytes) in files {
+        let text = String::from_utf8(bytes).unwrap();
+        for hidden in ["generate", "test-routes", "test\\-routes"] {
+            assert!(!text.contains(hidden), "{name} mentions {hidden}");
+        }
+    }
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_thetorrent"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(!stdout(&help).contains("generate"), "{}", stdout(&help));
+}
+
+#[test]
+fn main_man_page_lists_the_exit_statuses_and_the_command_pages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = generate("man", tmp.path());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let page = std::fs::read_to_string(tmp.path().join("thetorrent.1")).unwrap();
+    let sections: Vec<&str> = page.lines().filter(|l| l.starts_with(".SH ")).collect();
+    let at = |s: &str| sections.iter().position(|l| *l == s);
+    let (exit, files, see_also) = (
+        at(".SH \"EXIT STATUS\""),
+        at(".SH FILES"),
+        at(".SH \"SEE ALSO\""),
+    );
+    assert!(
+        exit.is_some() && exit < files && files < see_also,
+        "{sections:?}"
+    );
+    assert_eq!(
+        at(".SH \"SEE ALSO\""),
+        Some(sections.len() - 1),
+        "{sections:?}"
+    );
+    let exit_section = page.split(".SH \"EXIT STATUS\"").nth(1).unwrap();
+    let exit_section = exit_section.split("\n.SH ").next().unwrap();
+    for code in 0..=3 {
+        assert!(
+            exit_section.contains(&format!(".TP\n\\fB{code}\\fR\n")),
+            "exit status {code} is not described:\n{exit_section}"
+        );
+    }
+    for command in ["serve", "add", "import", "migrate"] {
+        assert!(
+            page.contains(&format!("\\fBthetorrent\\-{command}\\fR(1)")),
+            "SEE ALSO does not name thetorrent-{command}(1)"
+        );
+    }
+}
+
+#[test]
+fn generate_man_removes_only_pages_of_commands_that_are_gone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("man");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(
+        dir.join("thetorrent-gone.1"),
+        "a command that no longer exists",
+    )
+    .unwrap();
+    std::fs::write(dir.join("other.1"), "not ours").unwrap();
+    std::fs::write(dir.join("thetorrent-notes.txt"), "not a page").unwrap();
+    let o = generate("man", &dir);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!dir.join("thetorrent-gone.1").exists());
+    assert!(dir.join("other.1").is_file() && dir.join("thetorrent-notes.txt").is_file());
+    assert!(dir.join("thetorrent-add.1").is_file());
+}
+
+#[test]
+fn generate_into_a_folder_that_cannot_be_made_names_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("afile");
+    std::fs::write(&file, b"x").unwrap();
+    let o = generate("completions", &file.join("sub"));
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        stderr(&o).contains(&format!(
+            "cannot create folder {}",
+            file.join("sub").display()
+        )),
+        "{}",
+        stderr(&o)
+    );
+}

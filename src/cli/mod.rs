@@ -1,13 +1,14 @@
 //! The command line (clap): `serve`, `add`, `import`, `count`, `verify`, `block`, `unblock`,
-//! `reindex`, `mirror`, `migrate`. `serve`, `add`, `count`, `block`, `unblock` and
-//! `reindex` work on either backend (`--store s3://…`); the others walk or write a local data
-//! directory.
+//! `reindex`, `mirror`, `migrate`, and the hidden `generate` (man pages and completions for the
+//! package). `serve`, `add`, `count`, `block`, `unblock` and `reindex` work on either backend
+//! (`--store s3://…`); the others walk or write a local data directory.
 //!
 //! Owns: argument parsing, what each command prints, and the exit codes scripts rely on.
 //! Must never: bypass `store` to write the data directory, or print a hash as stored before
 //! `Store::commit` returned it.
 
 mod args;
+mod generate;
 mod import;
 mod migrate;
 mod mirror;
@@ -84,6 +85,9 @@ pub enum Command {
     /// Copy a store into another: a local data directory into an S3 bucket or back
     /// (resumable, verifies every file's hash).
     Migrate(migrate::MigrateArgs),
+    /// Write the man pages or the shell completions (the packaged copies are in packaging/).
+    #[command(hide = true)]
+    Generate(generate::GenerateArgs),
 }
 
 fn config(cli: &Cli) -> storage::Config {
@@ -191,6 +195,13 @@ fn run(cli: Cli) -> Result<i32, i32> {
             mirror::run(&open_writable(&cli)?, args)
         }
         Command::Migrate(args) => migrate::run(&cli, args),
+        Command::Generate(args) => {
+            generate::run(args).map_err(|e| {
+                eprintln!("thetorrent: {e}");
+                EXIT_FAILURE
+            })?;
+            Ok(EXIT_OK)
+        }
         Command::Reindex => {
             if let Some(url) = cli.s3.store.as_deref().filter(|u| storage::is_s3_url(u)) {
                 let s3 = S3Store::open(url, &cli.s3.options(), config(&cli)).map_err(|e| {
