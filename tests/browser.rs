@@ -3,7 +3,8 @@
 //!
 //! Owns: choosing the corpus torrents and their expected hashes (libtorrent's, from
 //! MANIFEST.tsv), running the script under a time limit, and checking the server side
-//! afterwards. Screenshots of each page land in `target/screenshots/` (not committed).
+//! afterwards. Screenshots of each page at 1280 and 420 px wide land in
+//! `target/screenshots/` (not committed; `.ci/run` keeps them as the run's artifacts).
 //! Must never: skip — a missing `node`, `chromium` or `tests/browser/node_modules` is a
 //! failure that says to run `tests/setup.sh`.
 
@@ -142,13 +143,15 @@ fn front_page_uploads_lookup_and_pages_in_chromium() {
     let bytes = std::fs::read(&js[0].0).unwrap();
     let name = thetorrent::torrent::summary(&bytes).unwrap().name;
     assert!(!name.is_empty());
+    // What a download of it is saved as.
+    let file = thetorrent::app::names::file_name(&name).unwrap();
 
     let server = start(&[]);
     let base = format!("http://{}", server.addr);
     let shots = screenshot_dir();
     let config = format!(
         "{{\"base\":{},\"chromium\":{},\"shots\":{},\"js\":[{}],\"bad\":{},\"nojs\":{},\
-         \"lookup\":{{\"hash\":{},\"name\":{}}}}}",
+         \"lookup\":{{\"hash\":{},\"name\":{},\"file\":{}}}}}",
         json_str(&base),
         json_str(&chromium),
         json_str(&shots.to_string_lossy()),
@@ -160,6 +163,7 @@ fn front_page_uploads_lookup_and_pages_in_chromium() {
         file_json(&nojs.0, &nojs.1),
         json_str(&js[0].1),
         json_str(&name),
+        json_str(&file),
     );
     let (ok, log) = run_script(&dir, &config);
     println!("{log}");
@@ -184,13 +188,22 @@ fn front_page_uploads_lookup_and_pages_in_chromium() {
     c.send(b"GET /api/stats HTTP/1.1\r\nHost: t\r\n\r\n");
     let stats = String::from_utf8_lossy(&c.response().body).into_owned();
     assert!(stats.contains("\"count\":3"), "{stats}");
-    for name in [
+    let pages = [
         "01-front",
         "02-uploaded-js",
         "03-upload-result-nojs",
         "04-info",
         "05-api",
-    ] {
+        "06-sync",
+        "07-not-found",
+        "10-lookup-error",
+        "11-upload-address",
+    ];
+    let names = pages
+        .iter()
+        .flat_map(|p| [format!("{p}-1280"), format!("{p}-420")])
+        .chain(["08-front-phone".into(), "09-info-phone".into()]);
+    for name in names {
         let p = shots.join(format!("{name}.png"));
         let len = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
         assert!(len > 1000, "screenshot {} missing or empty", p.display());

@@ -163,9 +163,15 @@ fn import_corpus_agrees_with_manifest_and_verifies() {
         })
         .collect();
     let accepted = rows.iter().filter(|r| r.accept).count();
-    // Every file of the corpus folder, MANIFEST.tsv (not a torrent) included.
+    // Every file of the corpus folder: MANIFEST.tsv and PROVENANCE.md are not torrents at all
+    // (counted apart), the rest are torrents libtorrent accepts or rejects.
     let files = files_under(&corpus());
-    let rejected = files.len() - accepted;
+    let not_torrents = files
+        .iter()
+        .filter(|f| f.extension().is_none_or(|e| e != "torrent"))
+        .count();
+    assert_eq!(not_torrents, 2, "MANIFEST.tsv and PROVENANCE.md");
+    let rejected = files.len() - accepted - not_torrents;
 
     let o = run(
         &data,
@@ -185,7 +191,7 @@ fn import_corpus_agrees_with_manifest_and_verifies() {
     );
     let out = stdout(&o);
     let expect = format!(
-        "{} stored, {} already stored, {} rejected",
+        "{} stored, {} already stored, {} rejected, 2 not torrents (skipped; listed in the report)",
         keys.len(),
         accepted - keys.len(),
         rejected
@@ -193,8 +199,11 @@ fn import_corpus_agrees_with_manifest_and_verifies() {
     assert!(out.contains(&expect), "want {expect:?} in:\n{out}");
     assert!(out.contains("not a torrent file"), "{out}");
     let report = std::fs::read_to_string(&report).unwrap();
-    assert_eq!(report.lines().count(), rejected, "{report}");
-    assert!(report.contains("MANIFEST.tsv\t"));
+    assert_eq!(report.lines().count(), rejected + not_torrents, "{report}");
+    assert!(
+        report.contains("MANIFEST.tsv\tnot a torrent, skipped: "),
+        "{report}"
+    );
     for row in rows.iter().filter(|r| !r.accept) {
         assert!(
             report.contains(row.path.to_str().unwrap()),
@@ -334,7 +343,14 @@ fn reindex_rebuilds_lists_from_the_tree() {
     assert_eq!(count(data), 0);
     assert_eq!(run(data, &["verify"]).status.code(), Some(1));
     let o = run(data, &["reindex"]);
-    assert_eq!(stdout(&o).trim(), "3", "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        format!(
+            "reindexed {}: 3 torrents listed in 1 day list (the count was 0, now 3)\n",
+            data.display()
+        )
+    );
     assert_eq!(count(data), 3);
     assert_eq!(run(data, &["verify"]).status.code(), Some(0));
 }
@@ -517,4 +533,236 @@ fn generate_into_a_folder_that_cannot_be_made_names_it() {
         "{}",
         stderr(&o)
     );
+}
+
+#[test]
+fn add_says_what_to_do() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let folder = tmp.path().join("folder");
+    std::fs::create_dir(&folder).unwrap();
+    let o = run(&data, &["add", folder.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains(&format!(
+            "is a folder: to store the files under it, run `thetorrent import {}`",
+            folder.display()
+        )),
+        "{}",
+        stderr(&o)
+    );
+    let empty = tmp.path().join("empty.torrent");
+    std::fs::write(&empty, b"").unwrap();
+    let o = run(&data, &["add", empty.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stderr(&o), format!("{}: empty file\n", empty.display()));
+    // Sizes take units: 23821 bytes is over 16K and under 24K.
+    let o = run(
+        &data,
+        &[
+            "--max-torrent-size",
+            "16K",
+            "add",
+            corpus_file(DEBIAN).to_str().unwrap(),
+        ],
+    );
+    assert!(
+        stderr(&o).contains("torrent too large: 23821 bytes (limit 16384)"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(
+        &data,
+        &[
+            "--max-torrent-size",
+            "24KiB",
+            "add",
+            corpus_file(DEBIAN).to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = run(&data, &["--max-torrent-size", "10 parsecs", "count"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("not a size: 10 parsecs"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn block_twice_and_unblock_what_is_not_blocked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path();
+    assert!(add(data, DEBIAN).status.success());
+    for _ in 0..2 {
+        let o = run(data, &["block", DEBIAN_V1, "--reason", "notice 7"]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    }
+    let o = run(data, &["block", DEBIAN_V1, "--reason", "notice 7"]);
+    assert_eq!(
+        stdout(&o),
+        format!("already blocked {DEBIAN_V1} (same reason)\n")
+    );
+    let bl = std::fs::read_to_string(data.join("blocklist.tsv")).unwrap();
+    assert_eq!(
+        bl,
+        format!("{DEBIAN_V1}\tnotice 7\n"),
+        "one line for one takedown"
+    );
+    let o = run(data, &["unblock", DEBIAN_V1]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(stdout(&o), format!("unblocked {DEBIAN_V1}\n"));
+    let o = run(data, &["unblock", DEBIAN_V1]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        format!("thetorrent: {DEBIAN_V1} is not blocked: nothing to unblock\n")
+    );
+    assert!(stdout(&o).is_empty());
+}
+
+#[test]
+fn import_names_bad_paths_counts_other_files_apart_and_keeps_numbers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let folder = tmp.path().join("release");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::copy(corpus_file(DEBIAN), folder.join("debian.torrent")).unwrap();
+    std::fs::write(folder.join("README"), b"# How to use these torrents\n").unwrap();
+    std::fs::write(folder.join("MANIFEST.tsv"), b"path\thash\n").unwrap();
+    // Only files that are not torrents beside the torrent: exit 0.
+    let o = run(&data, &["import", "--quiet", folder.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("1 stored, 0 already stored, 0 rejected, 2 not torrents (skipped)"),
+        "{}",
+        stdout(&o)
+    );
+    // A path that is not there is named on stderr (no --report needed), and is a rejection.
+    let missing = tmp.path().join("no-such-folder");
+    let o = run(
+        &data,
+        &[
+            "import",
+            "--quiet",
+            missing.to_str().unwrap(),
+            folder.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains(&format!("thetorrent: cannot read {}: ", missing.display())),
+        "{}",
+        stderr(&o)
+    );
+    // Reasons keep their real numbers.
+    let other = tempfile::tempdir().unwrap();
+    let o = run(
+        other.path(),
+        &[
+            "--max-torrent-size",
+            "1000",
+            "import",
+            "--quiet",
+            folder.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("         1  torrent too large: 23821 bytes (limit 1000)"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn serve_checks_its_options_before_listening() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let missing = tmp.path().join("no-such-folder/access.log");
+    for (args, want) in [
+        (
+            vec![
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--access-log",
+                missing.to_str().unwrap(),
+            ],
+            "its folder must exist",
+        ),
+        (
+            vec![
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--public-url",
+                "torrents.example.org",
+            ],
+            "not an http:// or https:// URL",
+        ),
+        (
+            vec![
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--public-url",
+                "https://",
+            ],
+            "no host",
+        ),
+        (
+            vec![
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--max-body-bytes",
+                "lots",
+            ],
+            "not a size: lots",
+        ),
+    ] {
+        let o = run(&data, &args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
+        assert!(
+            !stderr(&o).contains("listening"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
+}
+
+#[test]
+fn serve_help_groups_its_options() {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_thetorrent"))
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let help = stdout(&o);
+    let mut at = 0;
+    for heading in [
+        "Listening:",
+        "Limits (sizes take units: 16K, 10MiB, 1G):",
+        "Uploads:",
+        "Mirror feeds:",
+        "Storage:",
+        "S3 bucket (--store s3://...):",
+    ] {
+        let i = help[at..]
+            .find(heading)
+            .unwrap_or_else(|| panic!("no {heading:?} after byte {at} in:\n{help}"));
+        at += i;
+    }
+    assert!(
+        help.contains("Worker threads of may, the coroutine runtime"),
+        "{help}"
+    );
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_thetorrent"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(stdout(&o).contains("Exit status: 0 done"), "{}", stdout(&o));
 }

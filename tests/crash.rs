@@ -289,8 +289,8 @@ fn sync_keys(addr: SocketAddr) -> BTreeSet<String> {
     let mut keys = BTreeSet::new();
     for part in text.split("href=\"").skip(1) {
         let name = part.split('"').next().unwrap();
-        if !name.ends_with(".txt") {
-            continue; // the stylesheet and icon links
+        if !(name.len() == 12 && name.ends_with(".txt")) {
+            continue; // the stylesheet and icon links, the takedowns feed
         }
         let day = get(addr, &format!("/sync/{name}")).expect("GET a day list");
         assert_eq!(day.status, 200, "/sync/{name}");

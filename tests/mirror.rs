@@ -1,9 +1,13 @@
-//! `thetorrent mirror`: two real instances on loopback (A serves, B mirrors it), and a fake
-//! source speaking chunked bodies, closing connections and sending wrong files.
+//! `thetorrent mirror`: two real instances on loopback (A serves, B mirrors it), A behind a
+//! TLS-terminating proxy (`tests/tls/proxy.py`, with a certificate made by `openssl` for the
+//! test), and a fake source speaking chunked bodies, closing connections and sending wrong
+//! files.
 //!
 //! Owns: checking that B ends up with A's count and A's files byte for byte, that a re-run
-//! fetches nothing, that a torrent blocked on A is reported failed while the rest is copied,
-//! and the exit codes. Must never: write B's data directory other than through the binary.
+//! fetches nothing, that a torrent taken down on A is counted as such (not failed) while the
+//! rest is copied, that `--follow-takedowns` blocks A's takedowns here, that `https://` works
+//! with `--ca-file` and fails without it, and the exit codes. Must never: write B's data
+//! directory other than through the binary, or skip when `openssl` or `python3` is missing.
 
 mod common;
 
@@ -11,7 +15,7 @@ use common::*;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// Files under `torrents/` of a data directory, relative path → bytes.
@@ -40,6 +44,13 @@ fn mirror(data: &Path, from: &str, extra: &[&str]) -> Output {
 
 /// The summary line's numbers: (fetched, already there, failed).
 fn summary(o: &Output) -> (u64, u64, u64) {
+    let (f, a, x, _) = summary4(o);
+    (f, a, x)
+}
+
+/// The summary line's numbers with the takedowns: (fetched, already there, failed, taken down
+/// at the source).
+fn summary4(o: &Output) -> (u64, u64, u64, u64) {
     let out = stdout(o);
     let line = out
         .lines()
@@ -55,7 +66,33 @@ fn summary(o: &Output) -> (u64, u64, u64) {
             .parse()
             .unwrap()
     };
-    (num(" fetched"), num(" already there"), num(" failed"))
+    let taken_down = if line.contains(" taken down at the source") {
+        num(" taken down at the source")
+    } else {
+        0
+    };
+    (
+        num(" fetched"),
+        num(" already there"),
+        num(" failed"),
+        taken_down,
+    )
+}
+
+/// Blocks `hash` on A and waits until A answers 451 for it.
+fn take_down(a: &Server, hash: &str, reason: &str) {
+    let o = run(&a.data.0, &["block", hash, "--reason", reason]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut c = a.connect();
+        c.send(format!("HEAD /torrent/{hash}.torrent HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
+        if c.head_response().status == 451 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "A never answered 451");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// A with the whole corpus imported, serving.
@@ -94,48 +131,92 @@ fn mirrors_everything_then_nothing_and_reports_a_blocked_one() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(summary(&o), (0, 0, 0), "{}", stdout(&o));
 
-    // One torrent taken down on A: a fresh mirror gets all but that one, and says so.
+    // One torrent taken down on A: a fresh mirror gets all but that one, counts it as taken
+    // down (not as a failure: exit 0), and fetches it again never.
     let blocked = "7431A969B347E14BBA641B3517C024F7B40DFB7F";
-    let o = run(&a.data.0, &["block", blocked, "--reason", "test takedown"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let mut c = a.connect();
-        c.send(format!("HEAD /torrent/{blocked}.torrent HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
-        if c.head_response().status == 451 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "A never answered 451");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    take_down(&a, blocked, "test takedown");
     let c = TempDir::new();
     let o = mirror(&c.0, &from, &["--since", "19700101"]);
-    assert_eq!(o.status.code(), Some(1), "{}\n{}", stdout(&o), stderr(&o));
-    assert_eq!(summary(&o), (n - 1, 0, 1), "{}", stdout(&o));
-    assert!(
-        stdout(&o).contains("blocked on the source (451)"),
-        "{}",
-        stdout(&o)
-    );
-    assert!(stderr(&o).contains(blocked), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(&o), stderr(&o));
+    assert_eq!(summary4(&o), (n - 1, 0, 0, 1), "{}", stdout(&o));
     assert_eq!(count(&c.0), n - 1);
     let mut want = torrents(&a.data.0);
     want.retain(|(p, _)| !p.ends_with(format!("{blocked}.torrent")));
     assert_eq!(torrents(&c.0), want);
+
+    // A publishes its takedowns, hashes only by default.
+    let mut h = a.connect();
+    h.send(b"GET /sync/takedowns.txt HTTP/1.1\r\nHost: t\r\n\r\n");
+    let feed = h.response();
+    assert_eq!(feed.status, 200);
+    assert_eq!(String::from_utf8_lossy(&feed.body), format!("{blocked}\n"));
+
+    // Following A's takedowns: B (which has the torrent) blocks it here and keeps the file.
+    let o = mirror(&b.0, &from, &["--follow-takedowns"]);
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!(
+            "takedowns at {from}: 1 listed, 1 newly blocked here"
+        )),
+        "{}",
+        stdout(&o)
+    );
+    let bl = std::fs::read_to_string(b.0.join("blocklist.tsv")).unwrap();
+    assert_eq!(bl, format!("{blocked}\ttaken down at {from}\n"));
+    assert!(
+        stored_path(&b.0, blocked).is_file(),
+        "a takedown keeps the file"
+    );
+    // Again: nothing new to block, no second line.
+    let o = mirror(&b.0, &from, &["--follow-takedowns"]);
+    assert!(
+        stdout(&o).contains("1 listed, 0 newly blocked here"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(
+        std::fs::read_to_string(b.0.join("blocklist.tsv")).unwrap(),
+        bl
+    );
+}
+
+#[test]
+fn takedown_reasons_are_published_only_when_asked() {
+    let a = start(&["--publish-takedown-reasons"]);
+    let hash = "0123456789ABCDEF0123456789ABCDEF01234567";
+    take_down(&a, hash, "court order 12");
+    let from = format!("http://{}", a.addr);
+    let d = TempDir::new();
+    let o = mirror(&d.0, &from, &["--follow-takedowns"]);
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(&o), stderr(&o));
+    let bl = std::fs::read_to_string(d.0.join("blocklist.tsv")).unwrap();
+    assert_eq!(
+        bl,
+        format!("{hash}\ttaken down at {from}: court order 12\n")
+    );
+    // A source without the feed (here: nothing listens) is the source's failure (exit 4).
+    let o = mirror(&d.0, "http://127.0.0.1:1", &["--follow-takedowns"]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot read the takedowns feed"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
 fn bad_urls_and_unreachable_sources() {
     let d = TempDir::new();
-    for bad in ["https://example.org", "ftp://x", "http://"] {
+    for bad in ["ftp://x", "http://", "example.org", "https://u@x"] {
         let o = mirror(&d.0, bad, &[]);
         assert_eq!(o.status.code(), Some(2), "{bad}: {}", stderr(&o));
     }
     let o = mirror(&d.0, "http://127.0.0.1:9", &["--since", "2026-01-01"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    // Nothing listens on port 1 (privileged, unused): fatal.
+    // Nothing listens on port 1 (privileged, unused): the source's failure, exit 4 (not 3,
+    // which says the data directory cannot be used).
     let o = mirror(&d.0, "http://127.0.0.1:1", &[]);
-    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("cannot read the day index"),
         "{}",
@@ -271,4 +352,146 @@ fn chunked_closing_and_lying_sources() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stdout(&o).contains("answer too large"), "{}", stdout(&o));
     assert_eq!(count(&e.0), 0);
+}
+
+/// Runs `openssl` with `args` in `dir`; fails (never skips) when it is missing.
+fn openssl(dir: &Path, args: &[&str]) {
+    let o = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl is missing: run tests/setup.sh");
+    assert!(o.status.success(), "openssl {args:?}: {}", stderr(&o));
+}
+
+/// A test CA and a certificate it signed for 127.0.0.1: (ca.pem, cert.pem, key.pem) in `dir`.
+fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend_from_slice(&ec);
+    ca.extend_from_slice(&["-keyout", "ca.key", "-out", "ca.pem", "-days", "2"]);
+    ca.extend_from_slice(&["-subj", "/CN=thetorrent test CA"]);
+    openssl(dir, &ca);
+    let mut req = vec!["req"];
+    req.extend_from_slice(&ec);
+    req.extend_from_slice(&[
+        "-keyout",
+        "key.pem",
+        "-out",
+        "req.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    openssl(dir, &req);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+         keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "req.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "cert.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
+    (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    )
+}
+
+/// `tests/tls/proxy.py` in front of `upstream`, killed on drop.
+struct TlsProxy {
+    child: Child,
+    port: u16,
+}
+
+impl TlsProxy {
+    fn start(upstream: std::net::SocketAddr, cert: &Path, key: &Path) -> TlsProxy {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tls/proxy.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg(upstream.to_string())
+            .arg(cert)
+            .arg(key)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 is missing: run tests/setup.sh");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("listening ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("proxy said {line:?}"));
+        TlsProxy { child, port }
+    }
+}
+
+impl Drop for TlsProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn mirrors_over_https_with_its_ca_and_refuses_an_unknown_certificate() {
+    let (a, n) = source();
+    let certs = TempDir::new();
+    let (ca, cert, key) = certificates(&certs.0);
+    let proxy = TlsProxy::start(a.addr, &cert, &key);
+    let from = format!("https://127.0.0.1:{}", proxy.port);
+
+    // The test CA is not among the web roots: refused, as the source's failure (exit 4).
+    let b = TempDir::new();
+    let o = mirror(&b.0, &from, &[]);
+    assert_eq!(o.status.code(), Some(4), "{}\n{}", stdout(&o), stderr(&o));
+    assert!(
+        stderr(&o).contains("TLS: invalid peer certificate") && stderr(&o).contains("--ca-file"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(count(&b.0), 0);
+
+    // Trusting it: everything, byte for byte.
+    let o = mirror(&b.0, &from, &["--ca-file", ca.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(&o), stderr(&o));
+    assert_eq!(summary(&o), (n, 0, 0), "{}", stdout(&o));
+    assert_eq!(torrents(&b.0), torrents(&a.data.0));
+
+    // A --ca-file that holds no certificate is a usage error.
+    let o = mirror(&b.0, &from, &["--ca-file", key.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no certificate in it"),
+        "{}",
+        stderr(&o)
+    );
 }

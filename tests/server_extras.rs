@@ -295,3 +295,103 @@ fn refused_upload_bodies_answer_in_the_routes_format() {
     assert!(stats.contains("\"count\":0"), "{stats}");
     assert!(stats.contains("\"failed\":4"), "{stats}");
 }
+
+fn head(s: &Server, method: &str, path: &str) -> Resp {
+    let mut c = s.connect();
+    c.send(format!("{method} {path} HTTP/1.1\r\nHost: example.org\r\n\r\n").as_bytes());
+    c.try_response(method == "HEAD").expect("answer")
+}
+
+#[test]
+fn pages_say_what_to_do() {
+    let s = start(&[]);
+    let bytes = std::fs::read(corpus_file(DEBIAN)).unwrap();
+    let r = post_raw(&s, "/api/upload", &bytes);
+    assert_eq!(r.header("X-Thetorrent-Stored"), Some("new"));
+    let r = post_raw(&s, "/api/upload", &bytes);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("X-Thetorrent-Result"), Some("stored"));
+    assert_eq!(r.header("X-Thetorrent-Stored"), Some("already"));
+
+    // Downloads are saved under the torrent's name; the hash is the ASCII fallback.
+    for method in ["GET", "HEAD"] {
+        let r = head(&s, method, &format!("/torrent/{DEBIAN_V1}.torrent"));
+        assert_eq!(r.status, 200);
+        assert_eq!(
+            r.header("Content-Disposition"),
+            Some(&*format!(
+                "attachment; filename=\"{DEBIAN_V1}.torrent\"; \
+                 filename*=UTF-8''debian-9.4.0-amd64-netinst.iso.torrent"
+            )),
+            "{method}"
+        );
+    }
+
+    // Without `.torrent`: redirected to the file; not a hash: a 404 page.
+    let r = get(&s, &format!("/torrent/{}", DEBIAN_V1.to_lowercase()));
+    assert_eq!(r.status, 301);
+    assert_eq!(
+        r.header("Location"),
+        Some(&*format!("/torrent/{DEBIAN_V1}.torrent"))
+    );
+    let r = get(&s, "/torrent/not-a-hash");
+    assert_eq!(r.status, 404);
+    assert!(r.header("Content-Type").unwrap().starts_with("text/html"));
+
+    // A browser opening an upload address: a page that says how to upload (405, Allow: POST).
+    for path in ["/api/upload", "/upload", "/autoupload.php", "/api/soap"] {
+        let r = get(&s, path);
+        assert_eq!(r.status, 405, "{path}");
+        assert_eq!(r.header("Allow"), Some("POST"), "{path}");
+        assert!(
+            r.header("Content-Type").unwrap().starts_with("text/html"),
+            "{path}"
+        );
+        let page = String::from_utf8_lossy(&r.body);
+        assert!(
+            page.contains("This address takes uploads"),
+            "{path}: {page}"
+        );
+        if path == "/api/soap" {
+            assert!(page.contains("/api/thetorrent.wsdl"), "{page}");
+        } else {
+            assert!(page.contains("<a class=\"button\" href=\"/\">Upload with the form</a>"));
+            assert!(page.contains(&format!(
+                "curl -F torrent=@file.torrent http://example.org{path}"
+            )));
+        }
+        let r = head(&s, "HEAD", path);
+        assert_eq!(r.status, 405, "HEAD {path}");
+    }
+
+    // The lookup box keeps what was typed and says what it takes.
+    let r = get(&s, "/lookup?q=debian+12+%3Cnetinst%3E");
+    assert_eq!(r.status, 400);
+    let page = String::from_utf8_lossy(&r.body);
+    assert!(
+        page.contains("value=\"debian 12 &lt;netinst&gt;\""),
+        "{page}"
+    );
+    assert!(page.contains("The box takes 40 hex digits"), "{page}");
+
+    // The torrent's page: when it was stored here, its piece size.
+    let page = String::from_utf8_lossy(&get(&s, &format!("/info/{DEBIAN_V1}")).body).into_owned();
+    assert!(
+        page.contains("<dt>Stored here</dt><dd><time datetime=\""),
+        "{page}"
+    );
+    assert!(
+        page.contains("<dt>Piece size</dt><dd>256 KiB <span class=\"muted\">(262,144 bytes)"),
+        "{page}"
+    );
+
+    // /sync/ in the site's layout, its numbers labelled, the takedowns feed linked.
+    let page = String::from_utf8_lossy(&get(&s, "/sync/").body).into_owned();
+    assert!(page.contains("<header class=\"site\">"), "{page}");
+    assert!(page.contains("Torrents stored"), "{page}");
+    assert!(page.contains("1 torrent in 1 day list."), "{page}");
+    assert!(page.contains("<a href=\"takedowns.txt\">"), "{page}");
+    let feed = get(&s, "/sync/takedowns.txt");
+    assert_eq!(feed.status, 200);
+    assert!(feed.body.is_empty());
+}

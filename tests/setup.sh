@@ -5,7 +5,8 @@
 # need one of these fail when it is missing. WITH_BENCH=1 also installs what benches/*.sh use (wrk, nginx).
 set -euo pipefail
 # systemd and man-db: tests/package.sh (systemd-analyze, systemd-socket-activate, man -w).
-APT_PKGS=(curl aria2 bc systemd man-db python3-pip php-cli php-soap php-curl libsoap-lite-perl chromium)
+# openssl: the mirror test's certificates for its https source (tests/mirror.rs).
+APT_PKGS=(curl aria2 bc systemd man-db python3-pip php-cli php-soap php-curl libsoap-lite-perl chromium openssl)
 # Node: Debian's nodejs and npm only where no node is installed (a NodeSource nodejs brings
 # its own npm, and Debian's npm package would conflict with it).
 if ! command -v node >/dev/null 2>&1; then APT_PKGS+=(nodejs); fi

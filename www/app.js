@@ -44,13 +44,14 @@
   }
 
   async function upload({ file, li, status }) {
-    let result = "failed", hash = "", error = "";
+    let result = "failed", hash = "", error = "", already = false;
     try {
       const body = new FormData();
       body.append("torrent", file, file.name);
       const r = await fetch("/api/upload", { method: "POST", body });
       result = r.headers.get("X-Thetorrent-Result") || "failed";
       hash = (r.headers.get("X-Thetorrent-Hash") || "").trim();
+      already = r.headers.get("X-Thetorrent-Stored") === "already";
       // The body is the hash or the message, one line, in UTF-8 (headers may not be).
       const text = (await r.text()).trim().split("\n")[0];
       error = text || r.headers.get("X-Thetorrent-Error") || "HTTP " + r.status;
@@ -63,9 +64,10 @@
       a.href = "/info/" + hash;
       a.append(el("code", "hash", hash));
       li.className = "ok";
-      status.textContent = "stored";
+      // The same words as the result page of the form without JavaScript.
+      status.textContent = already ? "already stored" : "stored";
       li.append(" ", a);
-      refreshCount();
+      if (!already) refreshCount();
     } else {
       li.className = "err";
       status.textContent = "failed:";

@@ -581,7 +581,7 @@ _thetorrent() {
             return 0
             ;;
         thetorrent__subcmd__mirror)
-            opts="-h -V --from --since --quiet --data --max-torrent-size --store --s3-endpoint --s3-credentials --s3-no-conditional-put --s3-create-bucket --s3-cache-mb --s3-miss-ttl --s3-list-ttl --node-id --help --version"
+            opts="-h -V --from --since --follow-takedowns --ca-file --quiet --data --max-torrent-size --store --s3-endpoint --s3-credentials --s3-no-conditional-put --s3-create-bucket --s3-cache-mb --s3-miss-ttl --s3-list-ttl --node-id --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -592,6 +592,10 @@ _thetorrent() {
                     return 0
                     ;;
                 --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -689,7 +693,7 @@ _thetorrent() {
             return 0
             ;;
         thetorrent__subcmd__serve)
-            opts="-h -V --listen --workers --public-url --max-head-bytes --max-headers --max-body-bytes --max-connections --head-timeout --idle-timeout --body-grace --body-min-rate --write-timeout --shutdown-grace --file-cache --stat-cache --access-log --writer-nice --upload-rate --upload-burst --rate-limit-loopback --data --max-torrent-size --store --s3-endpoint --s3-credentials --s3-no-conditional-put --s3-create-bucket --s3-cache-mb --s3-miss-ttl --s3-list-ttl --node-id --help --version"
+            opts="-h -V --listen --public-url --access-log --workers --max-head-bytes --max-headers --max-body-bytes --max-connections --head-timeout --idle-timeout --body-grace --body-min-rate --write-timeout --shutdown-grace --upload-rate --upload-burst --rate-limit-loopback --writer-nice --publish-takedown-reasons --file-cache --stat-cache --data --max-torrent-size --store --s3-endpoint --s3-credentials --s3-no-conditional-put --s3-create-bucket --s3-cache-mb --s3-miss-ttl --s3-list-ttl --node-id --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -699,11 +703,15 @@ _thetorrent() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --workers)
+                --public-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --public-url)
+                --access-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --workers)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -747,15 +755,11 @@ _thetorrent() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --file-cache)
+                --upload-rate)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --stat-cache)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --access-log)
+                --upload-burst)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -763,11 +767,11 @@ _thetorrent() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --upload-rate)
+                --file-cache)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --upload-burst)
+                --stat-cache)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

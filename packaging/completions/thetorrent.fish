@@ -25,7 +25,7 @@ function __fish_thetorrent_using_subcommand
 end
 
 complete -c thetorrent -n "__fish_thetorrent_needs_command" -l data -d 'Data directory' -r -F
-complete -c thetorrent -n "__fish_thetorrent_needs_command" -l max-torrent-size -d 'Largest torrent file accepted, in bytes' -r
+complete -c thetorrent -n "__fish_thetorrent_needs_command" -l max-torrent-size -d 'Largest torrent file accepted (a size: `10MiB`, `16M`, or bytes)' -r
 complete -c thetorrent -n "__fish_thetorrent_needs_command" -l store -d 'Where torrents live: `s3://bucket` or `s3://bucket/prefix` for an S3 bucket (default: the local `--data` directory)' -r
 complete -c thetorrent -n "__fish_thetorrent_needs_command" -l s3-endpoint -d 'The S3 endpoint, e.g. `http://127.0.0.1:8333` (needed with an `s3://` store)' -r
 complete -c thetorrent -n "__fish_thetorrent_needs_command" -l s3-credentials -d 'Credentials file (`~/.aws/credentials` format); `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_REGION` win over it' -r -F
@@ -38,37 +38,37 @@ complete -c thetorrent -n "__fish_thetorrent_needs_command" -l s3-create-bucket 
 complete -c thetorrent -n "__fish_thetorrent_needs_command" -s h -l help -d 'Print help'
 complete -c thetorrent -n "__fish_thetorrent_needs_command" -s V -l version -d 'Print version'
 complete -c thetorrent -n "__fish_thetorrent_needs_command" -f -a "serve" -d 'Serve the store over HTTP'
-complete -c thetorrent -n "__fish_thetorrent_needs_command" -f -a "add" -d 'Store .torrent files; prints `<HASH>  <name>` per file, or its error'
+complete -c thetorrent -n "__fish_thetorrent_needs_command" -f -a "add" -d 'Store .torrent files; prints `<HASH>  <name>` per file, or its error (for folders, use `import`)'
 complete -c thetorrent -n "__fish_thetorrent_needs_command" -f -a "import" -d 'Store every file under the given folders (recursively) and files, in parallel'
 complete -c thetorrent -n "__fish_thetorrent_needs_command" -f -a "count" -d 'Print the number of stored torrents'
 complete -c thetorrent -n "__fish_thetorrent_needs_command" -f -a "verify" -d 'Re-hash every stored file and report files that are invalid or misnamed'
 complete -c thetorrent -n "__fish_thetorrent_needs_command" -f -a "block" -d 'Take a torrent down: downloads answer 451, uploads are refused'
-complete -c thetorrent -n "__fish_thetorrent_needs_command" -f -a "unblock" -d 'Lift a takedown'
-complete -c thetorrent -n "__fish_thetorrent_needs_command" -f -a "reindex" -d 'Rebuild the day lists (and so the count and /sync/) by walking the whole tree; with `--store s3://…`, list the torrents no list segment names (prints how many)'
+complete -c thetorrent -n "__fish_thetorrent_needs_command" -f -a "unblock" -d 'Lift a takedown (exit 1 when the hash is not blocked)'
+complete -c thetorrent -n "__fish_thetorrent_needs_command" -f -a "reindex" -d 'Rebuild the day lists (and so the count and /sync/) by walking the whole tree; with `--store s3://…`, list the torrents no list segment names'
 complete -c thetorrent -n "__fish_thetorrent_needs_command" -f -a "mirror" -d 'Fetch what another instance lists under /sync/ and this store does not have'
 complete -c thetorrent -n "__fish_thetorrent_needs_command" -f -a "migrate" -d 'Copy a store into another: a local data directory into an S3 bucket or back (resumable, verifies every file\'s hash)'
 complete -c thetorrent -n "__fish_thetorrent_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l listen -d 'Address to listen on (IPv4 `1.2.3.4:80` or IPv6 `[::1]:80`), may be repeated. Ignored when systemd passes sockets (`LISTEN_FDS`)' -r
-complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l workers -d 'may worker threads (0: one per core)' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l public-url -d 'Public base URL (e.g. `https://torrents.example.org`), used in links and the WSDL; default: built from the request\'s Host header' -r
-complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l max-head-bytes -d 'Largest request head in bytes (431 over it)' -r
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l access-log -d 'Access log in combined log format: a file to append to (its folder must exist), or `-` for stdout (off if unset)' -r
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l workers -d 'Worker threads of may, the coroutine runtime that runs the connections (0: one per core)' -r
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l max-head-bytes -d 'Largest request head (431 over it)' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l max-headers -d 'Most header lines in a request (431 over it)' -r
-complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l max-body-bytes -d 'Largest request body in bytes (413 over it)' -r
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l max-body-bytes -d 'Largest request body (413 over it)' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l max-connections -d 'Most open connections' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l head-timeout -d 'Seconds allowed to send a request head' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l idle-timeout -d 'Seconds an idle kept-alive connection stays open' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l body-grace -d 'Seconds a body sender gets before the rate floor applies' -r
-complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l body-min-rate -d 'Slowest accepted body upload, bytes per second (0: no floor)' -r
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l body-min-rate -d 'Slowest accepted body upload, bytes per second (a size: `1K` is 1024 bytes a second; 0: no floor)' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l write-timeout -d 'Seconds a slow reader gets to take each 64 KiB of an answer' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l shutdown-grace -d 'Seconds requests in flight get to finish after SIGTERM' -r
-complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l file-cache -d 'Open torrent files kept for downloads (0: no cache)' -r
-complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l stat-cache -d 'Stored files whose length and modification time are remembered, so that reopening one that is no longer open needs no `stat` (0: none)' -r
-complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l access-log -d 'Access log in combined log format: a file to append to, or `-` for stdout (off if unset)' -r
-complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l writer-nice -d 'Nice value of the upload committer thread (lower runs first; 0, the default: leave it as is). Ahead of the request workers it slows downloads under upload load' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l upload-rate -d 'Uploads per second allowed per client address (IPv6: per /64); 0 turns limiting off' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l upload-burst -d 'Uploads an idle address may make at once before the rate applies' -r
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l writer-nice -d 'Nice value of the upload committer thread (lower runs first; 0, the default: leave it as is). Ahead of the request workers it slows downloads under upload load' -r
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l file-cache -d 'Open torrent files kept for downloads (0: no cache)' -r
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l stat-cache -d 'Stored files whose length and modification time are remembered, so that reopening one that is no longer open needs no `stat` (0: none)' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l data -d 'Data directory' -r -F
-complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l max-torrent-size -d 'Largest torrent file accepted, in bytes' -r
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l max-torrent-size -d 'Largest torrent file accepted (a size: `10MiB`, `16M`, or bytes)' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l store -d 'Where torrents live: `s3://bucket` or `s3://bucket/prefix` for an S3 bucket (default: the local `--data` directory)' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l s3-endpoint -d 'The S3 endpoint, e.g. `http://127.0.0.1:8333` (needed with an `s3://` store)' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l s3-credentials -d 'Credentials file (`~/.aws/credentials` format); `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_REGION` win over it' -r -F
@@ -77,12 +77,13 @@ complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l s3-miss-
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l s3-list-ttl -d 'Seconds between re-readings of the shared lists and blocklist' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l node-id -d 'This front end\'s name in list segments (`[a-z0-9]`, at most 32); default: random' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l rate-limit-loopback -d 'Rate-limit loopback clients too (off by default: a local reverse proxy or script)'
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l publish-takedown-reasons -d 'Publish the reasons of takedowns in `/sync/takedowns.txt` (default: hashes only)'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l s3-no-conditional-put -d 'For stores that ignore `If-None-Match: *`: HEAD, then PUT (racy, but safe: the key is the content\'s hash; two front ends may then both list one upload)'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l s3-create-bucket -d 'Create the bucket when it does not exist'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand add" -l data -d 'Data directory' -r -F
-complete -c thetorrent -n "__fish_thetorrent_using_subcommand add" -l max-torrent-size -d 'Largest torrent file accepted, in bytes' -r
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand add" -l max-torrent-size -d 'Largest torrent file accepted (a size: `10MiB`, `16M`, or bytes)' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand add" -l store -d 'Where torrents live: `s3://bucket` or `s3://bucket/prefix` for an S3 bucket (default: the local `--data` directory)' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand add" -l s3-endpoint -d 'The S3 endpoint, e.g. `http://127.0.0.1:8333` (needed with an `s3://` store)' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand add" -l s3-credentials -d 'Credentials file (`~/.aws/credentials` format); `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_REGION` win over it' -r -F
@@ -97,7 +98,7 @@ complete -c thetorrent -n "__fish_thetorrent_using_subcommand add" -s V -l versi
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand import" -l report -d 'Write one line per rejected file (`path<TAB>reason`) to this file' -r -F
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand import" -l jobs -d 'Worker threads (default: one per core)' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand import" -l data -d 'Data directory' -r -F
-complete -c thetorrent -n "__fish_thetorrent_using_subcommand import" -l max-torrent-size -d 'Largest torrent file accepted, in bytes' -r
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand import" -l max-torrent-size -d 'Largest torrent file accepted (a size: `10MiB`, `16M`, or bytes)' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand import" -l store -d 'Where torrents live: `s3://bucket` or `s3://bucket/prefix` for an S3 bucket (default: the local `--data` directory)' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand import" -l s3-endpoint -d 'The S3 endpoint, e.g. `http://127.0.0.1:8333` (needed with an `s3://` store)' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand import" -l s3-credentials -d 'Credentials file (`~/.aws/credentials` format); `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_REGION` win over it' -r -F
@@ -111,7 +112,7 @@ complete -c thetorrent -n "__fish_thetorrent_using_subcommand import" -l s3-crea
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand import" -s h -l help -d 'Print help'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand import" -s V -l version -d 'Print version'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand count" -l data -d 'Data directory' -r -F
-complete -c thetorrent -n "__fish_thetorrent_using_subcommand count" -l max-torrent-size -d 'Largest torrent file accepted, in bytes' -r
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand count" -l max-torrent-size -d 'Largest torrent file accepted (a size: `10MiB`, `16M`, or bytes)' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand count" -l store -d 'Where torrents live: `s3://bucket` or `s3://bucket/prefix` for an S3 bucket (default: the local `--data` directory)' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand count" -l s3-endpoint -d 'The S3 endpoint, e.g. `http://127.0.0.1:8333` (needed with an `s3://` store)' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand count" -l s3-credentials -d 'Credentials file (`~/.aws/credentials` format); `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_REGION` win over it' -r -F
@@ -124,7 +125,7 @@ complete -c thetorrent -n "__fish_thetorrent_using_subcommand count" -l s3-creat
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand count" -s h -l help -d 'Print help'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand count" -s V -l version -d 'Print version'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand verify" -l data -d 'Data directory' -r -F
-complete -c thetorrent -n "__fish_thetorrent_using_subcommand verify" -l max-torrent-size -d 'Largest torrent file accepted, in bytes' -r
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand verify" -l max-torrent-size -d 'Largest torrent file accepted (a size: `10MiB`, `16M`, or bytes)' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand verify" -l store -d 'Where torrents live: `s3://bucket` or `s3://bucket/prefix` for an S3 bucket (default: the local `--data` directory)' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand verify" -l s3-endpoint -d 'The S3 endpoint, e.g. `http://127.0.0.1:8333` (needed with an `s3://` store)' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand verify" -l s3-credentials -d 'Credentials file (`~/.aws/credentials` format); `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_REGION` win over it' -r -F
@@ -138,7 +139,7 @@ complete -c thetorrent -n "__fish_thetorrent_using_subcommand verify" -s h -l he
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand verify" -s V -l version -d 'Print version'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand block" -l reason -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand block" -l data -d 'Data directory' -r -F
-complete -c thetorrent -n "__fish_thetorrent_using_subcommand block" -l max-torrent-size -d 'Largest torrent file accepted, in bytes' -r
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand block" -l max-torrent-size -d 'Largest torrent file accepted (a size: `10MiB`, `16M`, or bytes)' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand block" -l store -d 'Where torrents live: `s3://bucket` or `s3://bucket/prefix` for an S3 bucket (default: the local `--data` directory)' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand block" -l s3-endpoint -d 'The S3 endpoint, e.g. `http://127.0.0.1:8333` (needed with an `s3://` store)' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand block" -l s3-credentials -d 'Credentials file (`~/.aws/credentials` format); `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_REGION` win over it' -r -F
@@ -151,7 +152,7 @@ complete -c thetorrent -n "__fish_thetorrent_using_subcommand block" -l s3-creat
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand block" -s h -l help -d 'Print help'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand block" -s V -l version -d 'Print version'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand unblock" -l data -d 'Data directory' -r -F
-complete -c thetorrent -n "__fish_thetorrent_using_subcommand unblock" -l max-torrent-size -d 'Largest torrent file accepted, in bytes' -r
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand unblock" -l max-torrent-size -d 'Largest torrent file accepted (a size: `10MiB`, `16M`, or bytes)' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand unblock" -l store -d 'Where torrents live: `s3://bucket` or `s3://bucket/prefix` for an S3 bucket (default: the local `--data` directory)' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand unblock" -l s3-endpoint -d 'The S3 endpoint, e.g. `http://127.0.0.1:8333` (needed with an `s3://` store)' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand unblock" -l s3-credentials -d 'Credentials file (`~/.aws/credentials` format); `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_REGION` win over it' -r -F
@@ -164,7 +165,7 @@ complete -c thetorrent -n "__fish_thetorrent_using_subcommand unblock" -l s3-cre
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand unblock" -s h -l help -d 'Print help'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand unblock" -s V -l version -d 'Print version'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand reindex" -l data -d 'Data directory' -r -F
-complete -c thetorrent -n "__fish_thetorrent_using_subcommand reindex" -l max-torrent-size -d 'Largest torrent file accepted, in bytes' -r
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand reindex" -l max-torrent-size -d 'Largest torrent file accepted (a size: `10MiB`, `16M`, or bytes)' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand reindex" -l store -d 'Where torrents live: `s3://bucket` or `s3://bucket/prefix` for an S3 bucket (default: the local `--data` directory)' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand reindex" -l s3-endpoint -d 'The S3 endpoint, e.g. `http://127.0.0.1:8333` (needed with an `s3://` store)' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand reindex" -l s3-credentials -d 'Credentials file (`~/.aws/credentials` format); `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_REGION` win over it' -r -F
@@ -176,10 +177,11 @@ complete -c thetorrent -n "__fish_thetorrent_using_subcommand reindex" -l s3-no-
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand reindex" -l s3-create-bucket -d 'Create the bucket when it does not exist'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand reindex" -s h -l help -d 'Print help'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand reindex" -s V -l version -d 'Print version'
-complete -c thetorrent -n "__fish_thetorrent_using_subcommand mirror" -l from -d 'Base URL of the other instance, e.g. `http://torrents.example.org:8080` (http only)' -r
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand mirror" -l from -d 'Base URL of the other instance: `http://…` or `https://…`, e.g. `https://torrents.example.org`' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand mirror" -l since -d 'First day (UTC) to copy, `YYYYMMDD` (default: every day the source lists)' -r
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand mirror" -l ca-file -d 'For an `https://` source: trust only the certificates in this PEM file (a private CA, a self-signed certificate) instead of the built-in web roots' -r -F
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand mirror" -l data -d 'Data directory' -r -F
-complete -c thetorrent -n "__fish_thetorrent_using_subcommand mirror" -l max-torrent-size -d 'Largest torrent file accepted, in bytes' -r
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand mirror" -l max-torrent-size -d 'Largest torrent file accepted (a size: `10MiB`, `16M`, or bytes)' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand mirror" -l store -d 'Where torrents live: `s3://bucket` or `s3://bucket/prefix` for an S3 bucket (default: the local `--data` directory)' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand mirror" -l s3-endpoint -d 'The S3 endpoint, e.g. `http://127.0.0.1:8333` (needed with an `s3://` store)' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand mirror" -l s3-credentials -d 'Credentials file (`~/.aws/credentials` format); `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_REGION` win over it' -r -F
@@ -187,6 +189,7 @@ complete -c thetorrent -n "__fish_thetorrent_using_subcommand mirror" -l s3-cach
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand mirror" -l s3-miss-ttl -d 'Seconds a miss (404) is remembered' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand mirror" -l s3-list-ttl -d 'Seconds between re-readings of the shared lists and blocklist' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand mirror" -l node-id -d 'This front end\'s name in list segments (`[a-z0-9]`, at most 32); default: random' -r
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand mirror" -l follow-takedowns -d 'Apply the source\'s takedowns here: block every hash its `/sync/takedowns.txt` lists (blocks here are never lifted by it; `thetorrent unblock` does that)'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand mirror" -l quiet -d 'No progress bar'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand mirror" -l s3-no-conditional-put -d 'For stores that ignore `If-None-Match: *`: HEAD, then PUT (racy, but safe: the key is the content\'s hash; two front ends may then both list one upload)'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand mirror" -l s3-create-bucket -d 'Create the bucket when it does not exist'
@@ -196,7 +199,7 @@ complete -c thetorrent -n "__fish_thetorrent_using_subcommand migrate" -l from -
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand migrate" -l to -d 'Destination: `s3://bucket[/prefix]`, or a data directory' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand migrate" -l jobs -d 'Parallel requests to the object store' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand migrate" -l data -d 'Data directory' -r -F
-complete -c thetorrent -n "__fish_thetorrent_using_subcommand migrate" -l max-torrent-size -d 'Largest torrent file accepted, in bytes' -r
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand migrate" -l max-torrent-size -d 'Largest torrent file accepted (a size: `10MiB`, `16M`, or bytes)' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand migrate" -l store -d 'Where torrents live: `s3://bucket` or `s3://bucket/prefix` for an S3 bucket (default: the local `--data` directory)' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand migrate" -l s3-endpoint -d 'The S3 endpoint, e.g. `http://127.0.0.1:8333` (needed with an `s3://` store)' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand migrate" -l s3-credentials -d 'Credentials file (`~/.aws/credentials` format); `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_REGION` win over it' -r -F
@@ -210,13 +213,13 @@ complete -c thetorrent -n "__fish_thetorrent_using_subcommand migrate" -l s3-cre
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand migrate" -s h -l help -d 'Print help'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand migrate" -s V -l version -d 'Print version'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand help; and not __fish_seen_subcommand_from serve add import count verify block unblock reindex mirror migrate help" -f -a "serve" -d 'Serve the store over HTTP'
-complete -c thetorrent -n "__fish_thetorrent_using_subcommand help; and not __fish_seen_subcommand_from serve add import count verify block unblock reindex mirror migrate help" -f -a "add" -d 'Store .torrent files; prints `<HASH>  <name>` per file, or its error'
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand help; and not __fish_seen_subcommand_from serve add import count verify block unblock reindex mirror migrate help" -f -a "add" -d 'Store .torrent files; prints `<HASH>  <name>` per file, or its error (for folders, use `import`)'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand help; and not __fish_seen_subcommand_from serve add import count verify block unblock reindex mirror migrate help" -f -a "import" -d 'Store every file under the given folders (recursively) and files, in parallel'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand help; and not __fish_seen_subcommand_from serve add import count verify block unblock reindex mirror migrate help" -f -a "count" -d 'Print the number of stored torrents'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand help; and not __fish_seen_subcommand_from serve add import count verify block unblock reindex mirror migrate help" -f -a "verify" -d 'Re-hash every stored file and report files that are invalid or misnamed'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand help; and not __fish_seen_subcommand_from serve add import count verify block unblock reindex mirror migrate help" -f -a "block" -d 'Take a torrent down: downloads answer 451, uploads are refused'
-complete -c thetorrent -n "__fish_thetorrent_using_subcommand help; and not __fish_seen_subcommand_from serve add import count verify block unblock reindex mirror migrate help" -f -a "unblock" -d 'Lift a takedown'
-complete -c thetorrent -n "__fish_thetorrent_using_subcommand help; and not __fish_seen_subcommand_from serve add import count verify block unblock reindex mirror migrate help" -f -a "reindex" -d 'Rebuild the day lists (and so the count and /sync/) by walking the whole tree; with `--store s3://…`, list the torrents no list segment names (prints how many)'
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand help; and not __fish_seen_subcommand_from serve add import count verify block unblock reindex mirror migrate help" -f -a "unblock" -d 'Lift a takedown (exit 1 when the hash is not blocked)'
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand help; and not __fish_seen_subcommand_from serve add import count verify block unblock reindex mirror migrate help" -f -a "reindex" -d 'Rebuild the day lists (and so the count and /sync/) by walking the whole tree; with `--store s3://…`, list the torrents no list segment names'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand help; and not __fish_seen_subcommand_from serve add import count verify block unblock reindex mirror migrate help" -f -a "mirror" -d 'Fetch what another instance lists under /sync/ and this store does not have'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand help; and not __fish_seen_subcommand_from serve add import count verify block unblock reindex mirror migrate help" -f -a "migrate" -d 'Copy a store into another: a local data directory into an S3 bucket or back (resumable, verifies every file\'s hash)'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand help; and not __fish_seen_subcommand_from serve add import count verify block unblock reindex mirror migrate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

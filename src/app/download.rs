@@ -1,5 +1,5 @@
 //! Downloads: `GET`/`HEAD /torrent/<HASH>.torrent` and `/<HASH>.torrent` — conditional
-//! requests, single ranges, caching headers, 404/451/400.
+//! requests, single ranges, caching headers, the name to save it under, 404/451/400.
 //!
 //! Owns: the answer to a download from the stored bytes. Must never: change served bytes (no
 //! encoding, no re-encoding), or send a range it cannot satisfy (416).
@@ -62,13 +62,13 @@ impl App {
             Some((a, b)) => (206, a, b - a + 1),
             None => (200, 0, len),
         };
-        let mut disposition = String::with_capacity(72);
-        disposition.push_str("attachment; filename=\"");
-        disposition.push_str(hex);
-        disposition.push_str(".torrent\"");
+        // The torrent's name, read once per key (then cached: the bytes never change).
+        let disposition = self.names.disposition(&key, || {
+            body.to_vec(len).ok().and_then(|b| crate::torrent::name(&b))
+        });
         let mut resp = common(status, etag, last_modified)
             .header("Content-Type", "application/x-bittorrent")
-            .header("Content-Disposition", disposition)
+            .header("Content-Disposition", disposition.to_string())
             .header("Accept-Ranges", "bytes");
         if status == 206 {
             resp = resp.header(

@@ -1,5 +1,5 @@
 //! The application: `thetorrent serve` wires a storage backend to the HTTP layer and routes
-//! requests to downloads (`download`), uploads (`upload`, with the `soap` and `multipart`
+//! requests to downloads (`download`, with the file name from `names`), uploads (`upload`, with the `soap` and `multipart`
 //! formats), pages (`pages`), statistics (`stats`), rate limiting and the access log.
 //!
 //! Owns: the settings of `serve` (`ServeConfig`, filled in by the CLI), the route table, and
@@ -18,6 +18,7 @@ use upload::Endpoint;
 pub mod accesslog;
 mod download;
 pub mod multipart;
+pub mod names;
 pub mod pages;
 pub mod ratelimit;
 pub mod soap;
@@ -76,6 +77,8 @@ pub struct ServeConfig {
     pub upload_burst: f64,
     /// Rate-limit loopback clients too (off by default: a local reverse proxy or script).
     pub rate_limit_loopback: bool,
+    /// `/sync/takedowns.txt` gives each takedown's reason after its hash (default: hashes only).
+    pub publish_takedown_reasons: bool,
     /// Adds routes used by the test suite only (`/__test/echo`, `/__test/panic`,
     /// `/__test/sleep`). Never use in production.
     pub test_routes: bool,
@@ -106,9 +109,13 @@ pub struct App {
     pub storage: Arc<dyn Storage>,
     pub public_url: Option<String>,
     pub test_routes: bool,
+    /// Whether `/sync/takedowns.txt` gives reasons.
+    pub publish_takedown_reasons: bool,
     /// The HTTP layer's body limit (named in the answer to a body over it).
     pub max_body_bytes: u64,
     stats: Stats,
+    /// The `Content-Disposition` of recent downloads.
+    names: names::Names,
     limiter: RateLimiter,
     access_log: Option<AccessLog>,
 }
@@ -190,6 +197,8 @@ impl App {
                 }
             }
             let resp = match ep {
+                // A browser that opens the address: a page that says how to upload.
+                _ if get => self.post_only(req, ep == Endpoint::Soap),
                 Endpoint::Soap => self.soap(req),
                 Endpoint::Post(flavor) => self.upload(req, flavor),
             };
@@ -206,6 +215,12 @@ impl App {
         if let Some(hash) = hash {
             return (Route::Download, self.download(req, hash));
         }
+        if let Some(hash) = path
+            .strip_prefix("/torrent/")
+            .filter(|h| !h.is_empty() && !h.contains('/'))
+        {
+            return (Route::Download, self.torrent_redirect(hash));
+        }
         if let Some(a) = pages::asset(path) {
             return (Route::Asset, self.asset(req, a));
         }
@@ -214,7 +229,7 @@ impl App {
         }
         if let Some(name) = path.strip_prefix("/sync/") {
             let resp = if name.is_empty() {
-                self.sync_index()
+                self.sync_index(req)
             } else {
                 self.sync_day(name)
             };
@@ -265,42 +280,76 @@ impl App {
             storage,
             public_url,
             test_routes: false,
+            publish_takedown_reasons: false,
             max_body_bytes: http::config::MAX_BODY_BYTES,
             stats: Stats::default(),
+            names: names::Names::default(),
             limiter: RateLimiter::new(0.0, 1.0, false),
             access_log: None,
         }
     }
 }
 
-/// Runs the server until SIGTERM. `data` is the data directory.
+/// Why the server did not start (or stopped with an error).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServeError {
+    /// A setting cannot be used as given (e.g. `--access-log` in a folder that does not exist).
+    Setting(String),
+    /// The server could not start or run: the port, the storage, a thread.
+    Start(String),
+}
+
+impl std::fmt::Display for ServeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServeError::Setting(m) | ServeError::Start(m) => f.write_str(m),
+        }
+    }
+}
+
+/// Runs the server until SIGTERM. `data` is the data directory. Every setting is checked
+/// before "listening" is printed: a server that says it listens serves.
 pub fn serve(
     data: PathBuf,
     store: Option<&str>,
     s3: &storage::s3::S3Options,
     config: storage::Config,
     args: ServeConfig,
-) -> Result<(), String> {
+) -> Result<(), ServeError> {
+    let start = ServeError::Start;
     // Before any thread exists (the store may start some): see block_shutdown_signals.
-    crate::signals::block_shutdown_signals().map_err(|e| format!("signal setup: {e}"))?;
-    // Bind first: a port already in use is the most common start-up failure, and it must
+    crate::signals::block_shutdown_signals().map_err(|e| start(format!("signal setup: {e}")))?;
+    let access_log = match &args.access_log {
+        Some(path) => Some(AccessLog::open(path).map_err(|e| {
+            ServeError::Setting(format!(
+                "--access-log {path}: cannot open: {e}{}",
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    " (its folder must exist)"
+                } else {
+                    ""
+                }
+            ))
+        })?),
+        None => None,
+    };
+    // Bind next: a port already in use is the most common start-up failure, and it must
     // be reported before anything else happens.
-    let listeners = http::bind(&args.listen)?;
+    let listeners = http::bind(&args.listen).map_err(start)?;
     // Leave room under the descriptor limit for the connections.
     let fds = http::socket::raise_nofile_limit();
     // Before the storage opens: the S3 client's may sockets start may's scheduler.
     http::listen::configure_runtime(&args.http_config());
     let storage: Arc<dyn Storage> = if let Some(url) = store {
         if !storage::is_s3_url(url) {
-            return Err(format!(
+            return Err(ServeError::Setting(format!(
                 "--store {url}: expected s3://bucket[/prefix] (a local store is --data DIR)"
-            ));
+            )));
         }
-        let s = storage::s3::S3Store::open(url, s3, config)?;
+        let s = storage::s3::S3Store::open(url, s3, config).map_err(start)?;
         eprintln!("thetorrent: storing in {}", s.describe());
         Arc::new(s)
     } else {
-        let store = Store::open(&data, config).map_err(|e| e.to_string())?;
+        let store = Store::open(&data, config).map_err(|e| start(e.to_string()))?;
         if store.read_only() {
             eprintln!(
                 "thetorrent: data directory {} is on a read-only file system: serving downloads \
@@ -318,7 +367,7 @@ pub fn serve(
                 args.stat_cache,
                 (args.writer_nice != 0).then_some(args.writer_nice),
             )
-            .map_err(|e| format!("cannot start the writer thread: {e}"))?,
+            .map_err(|e| start(format!("cannot start the writer thread: {e}")))?,
         )
     };
     for a in listeners.addrs() {
@@ -339,9 +388,7 @@ pub fn serve(
         args.upload_burst,
         args.rate_limit_loopback,
     );
-    if let Some(path) = &args.access_log {
-        app.access_log =
-            Some(AccessLog::open(path).map_err(|e| format!("cannot open access log {path}: {e}"))?);
-    }
-    http::run(listeners, Arc::new(app), args.http_config())
+    app.access_log = access_log;
+    app.publish_takedown_reasons = args.publish_takedown_reasons;
+    http::run(listeners, Arc::new(app), args.http_config()).map_err(start)
 }

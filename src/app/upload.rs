@@ -323,11 +323,16 @@ fn answer(flavor: Flavor, files: Vec<FileOutcome>) -> Response {
     let mut body = String::new();
     for f in &files {
         match &f.result {
-            Ok((key, _)) => {
+            Ok((key, outcome)) => {
                 let hex = key.to_string();
+                let stored = match outcome {
+                    Outcome::Stored => "new",
+                    Outcome::AlreadyStored => "already",
+                };
                 resp = resp
                     .header("X-Thetorrent-Result", "stored")
-                    .header("X-Thetorrent-Hash", hex.clone());
+                    .header("X-Thetorrent-Hash", hex.clone())
+                    .header("X-Thetorrent-Stored", stored);
                 if flavor == Flavor::Torrage {
                     resp = resp.header("X-Torrage-Infohash", hex.clone());
                 }

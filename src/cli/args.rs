@@ -1,7 +1,8 @@
 //! The command-line options that configure the server and the storage backends, and their
 //! conversion to the plain settings `app` and `storage` take.
 //!
-//! Owns: option names, defaults as the help shows them, and parsing option text (seconds).
+//! Owns: option names, their help groups, defaults as the help shows them, and parsing option
+//! text (seconds, sizes with units, the public URL).
 //! Must never: hold behaviour beyond the conversion (the layers below never see `clap`).
 
 use crate::app::ServeConfig;
@@ -20,8 +21,122 @@ pub(crate) fn secs(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(v))
 }
 
+/// Multipliers of the size units, all binary (as nginx and systemd read `K`, `M`, `G`): `16M`,
+/// `16MB` and `16MiB` are each 16 × 1024 × 1024 bytes.
+const SIZE_UNITS: [(&str, u64); 11] = [
+    ("", 1),
+    ("b", 1),
+    ("k", 1 << 10),
+    ("kb", 1 << 10),
+    ("kib", 1 << 10),
+    ("m", 1 << 20),
+    ("mb", 1 << 20),
+    ("mib", 1 << 20),
+    ("g", 1 << 30),
+    ("gb", 1 << 30),
+    ("gib", 1 << 30),
+];
+
+/// Parses a size in bytes: a number (fractions allowed) with an optional unit, `B`, `K`/`KB`/
+/// `KiB`, `M`/`MB`/`MiB`, `G`/`GB`/`GiB` (any case, binary multiples: see [`SIZE_UNITS`]).
+pub(crate) fn size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let unit = unit.trim().to_ascii_lowercase();
+    let mult = SIZE_UNITS
+        .iter()
+        .find(|(u, _)| *u == unit)
+        .map(|(_, m)| *m)
+        .ok_or_else(|| {
+            format!("not a size: {s} (a number of bytes, or with a unit: 16K, 10MiB, 1G)")
+        })?;
+    let (whole, frac) = num.split_once('.').unwrap_or((num, ""));
+    if whole.is_empty() && frac.is_empty() || frac.contains('.') {
+        return Err(format!(
+            "not a size: {s} (a number of bytes, or with a unit: 16K, 10MiB, 1G)"
+        ));
+    }
+    let too_large = || format!("size too large: {s}");
+    let whole: u64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| too_large())?
+    };
+    let mut bytes = whole.checked_mul(mult).ok_or_else(too_large)?;
+    // The fraction's digits, exactly: at most 9 count (finer than a byte of a GiB).
+    let digits = &frac[..frac.len().min(9)];
+    if !digits.is_empty() {
+        let scale = 10u64.pow(digits.len() as u32);
+        let f: u64 = digits.parse().map_err(|_| too_large())?;
+        bytes = bytes.checked_add(f * mult / scale).ok_or_else(too_large)?;
+    }
+    Ok(bytes)
+}
+
+/// [`size`] for options held as `usize`.
+pub(crate) fn size_usize(s: &str) -> Result<usize, String> {
+    size(s).and_then(|n| usize::try_from(n).map_err(|_| format!("size too large: {s}")))
+}
+
+/// Checks `--public-url`: see [`base_url`].
+pub(crate) fn public_url(s: &str) -> Result<String, String> {
+    base_url("--public-url", s)
+}
+
+/// Checks a base URL given to `option`: an absolute `http://` or `https://` URL with a host,
+/// and nothing after its path (paths are appended to it); returned without a trailing slash.
+pub(crate) fn base_url(option: &str, s: &str) -> Result<String, String> {
+    let bad = |why: &str| {
+        format!(
+            "{option} {s}: {why} (expected an absolute URL such as https://torrents.example.org)"
+        )
+    };
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+        .ok_or_else(|| bad("not an http:// or https:// URL"))?;
+    let host = rest.split('/').next().unwrap_or("");
+    if host.is_empty() || host.starts_with(':') {
+        return Err(bad("no host"));
+    }
+    if host.contains('@') {
+        return Err(bad("user info is not allowed"));
+    }
+    if s.bytes()
+        .any(|b| b <= b' ' || b >= 0x7f || b == b'"' || b == b'<' || b == b'>')
+    {
+        return Err(bad(
+            "spaces, quotes and non-ASCII characters are not allowed",
+        ));
+    }
+    if rest.contains(['?', '#']) {
+        return Err(bad("a query or fragment is not allowed"));
+    }
+    Ok(s.trim_end_matches('/').to_string())
+}
+
+/// The help heading of each group of `serve` options.
+pub mod heading {
+    pub const LISTENING: &str = "Listening";
+    pub const LIMITS: &str = "Limits (sizes take units: 16K, 10MiB, 1G)";
+    pub const UPLOADS: &str = "Uploads";
+    pub const STORAGE: &str = "Storage";
+    pub const S3: &str = "S3 bucket (--store s3://...)";
+    pub const MIRRORS: &str = "Mirror feeds";
+    /// For the options of fetching missing torrents from their swarm.
+    #[expect(
+        dead_code,
+        reason = "the fetch options' group, named beside the others"
+    )]
+    pub const FETCHING: &str = "Fetching";
+}
+
 /// Options of the S3 backend (global command-line options).
 #[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = heading::S3)]
 pub struct S3Args {
     /// Where torrents live: `s3://bucket` or `s3://bucket/prefix` for an S3 bucket
     /// (default: the local `--data` directory).
@@ -71,73 +186,79 @@ impl S3Args {
     }
 }
 
-/// Options of `thetorrent serve`.
+/// Options of `thetorrent serve`, in the groups its help shows.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
     /// Address to listen on (IPv4 `1.2.3.4:80` or IPv6 `[::1]:80`), may be repeated.
     /// Ignored when systemd passes sockets (`LISTEN_FDS`).
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    #[arg(long, default_value = "127.0.0.1:8080", help_heading = heading::LISTENING)]
     pub listen: Vec<String>,
-    /// may worker threads (0: one per core).
-    #[arg(long, default_value_t = 0)]
-    pub workers: usize,
     /// Public base URL (e.g. `https://torrents.example.org`), used in links and the WSDL;
     /// default: built from the request's Host header.
-    #[arg(long)]
+    #[arg(long, value_parser = public_url, help_heading = heading::LISTENING)]
     pub public_url: Option<String>,
-    /// Largest request head in bytes (431 over it).
-    #[arg(long, default_value_t = crate::http::config::MAX_HEAD_BYTES)]
+    /// Access log in combined log format: a file to append to (its folder must exist), or `-`
+    /// for stdout (off if unset).
+    #[arg(long, help_heading = heading::LISTENING)]
+    pub access_log: Option<String>,
+    /// Worker threads of may, the coroutine runtime that runs the connections (0: one per
+    /// core).
+    #[arg(long, default_value_t = 0, help_heading = heading::LISTENING)]
+    pub workers: usize,
+    /// Largest request head (431 over it).
+    #[arg(long, value_parser = size_usize, default_value_t = crate::http::config::MAX_HEAD_BYTES, help_heading = heading::LIMITS)]
     pub max_head_bytes: usize,
     /// Most header lines in a request (431 over it).
-    #[arg(long, default_value_t = crate::http::config::MAX_HEADERS)]
+    #[arg(long, default_value_t = crate::http::config::MAX_HEADERS, help_heading = heading::LIMITS)]
     pub max_headers: usize,
-    /// Largest request body in bytes (413 over it).
-    #[arg(long, default_value_t = crate::http::config::MAX_BODY_BYTES)]
+    /// Largest request body (413 over it).
+    #[arg(long, value_parser = size, default_value_t = crate::http::config::MAX_BODY_BYTES, help_heading = heading::LIMITS)]
     pub max_body_bytes: u64,
     /// Most open connections.
-    #[arg(long, default_value_t = crate::http::config::MAX_CONNECTIONS)]
+    #[arg(long, default_value_t = crate::http::config::MAX_CONNECTIONS, help_heading = heading::LIMITS)]
     pub max_connections: usize,
     /// Seconds allowed to send a request head.
-    #[arg(long, value_parser = secs, default_value = "10")]
+    #[arg(long, value_parser = secs, default_value = "10", help_heading = heading::LIMITS)]
     pub head_timeout: Duration,
     /// Seconds an idle kept-alive connection stays open.
-    #[arg(long, value_parser = secs, default_value = "60")]
+    #[arg(long, value_parser = secs, default_value = "60", help_heading = heading::LIMITS)]
     pub idle_timeout: Duration,
     /// Seconds a body sender gets before the rate floor applies.
-    #[arg(long, value_parser = secs, default_value = "10")]
+    #[arg(long, value_parser = secs, default_value = "10", help_heading = heading::LIMITS)]
     pub body_grace: Duration,
-    /// Slowest accepted body upload, bytes per second (0: no floor).
-    #[arg(long, default_value_t = crate::http::config::BODY_MIN_RATE)]
+    /// Slowest accepted body upload, bytes per second (a size: `1K` is 1024 bytes a second;
+    /// 0: no floor).
+    #[arg(long, value_parser = size, default_value_t = crate::http::config::BODY_MIN_RATE, help_heading = heading::LIMITS)]
     pub body_min_rate: u64,
     /// Seconds a slow reader gets to take each 64 KiB of an answer.
-    #[arg(long, value_parser = secs, default_value = "60")]
+    #[arg(long, value_parser = secs, default_value = "60", help_heading = heading::LIMITS)]
     pub write_timeout: Duration,
     /// Seconds requests in flight get to finish after SIGTERM.
-    #[arg(long, value_parser = secs, default_value = "10")]
+    #[arg(long, value_parser = secs, default_value = "10", help_heading = heading::LIMITS)]
     pub shutdown_grace: Duration,
+    /// Uploads per second allowed per client address (IPv6: per /64); 0 turns limiting off.
+    #[arg(long, default_value_t = crate::app::ratelimit::DEFAULT_UPLOAD_RATE, help_heading = heading::UPLOADS)]
+    pub upload_rate: f64,
+    /// Uploads an idle address may make at once before the rate applies.
+    #[arg(long, default_value_t = crate::app::ratelimit::DEFAULT_UPLOAD_BURST, help_heading = heading::UPLOADS)]
+    pub upload_burst: f64,
+    /// Rate-limit loopback clients too (off by default: a local reverse proxy or script).
+    #[arg(long, help_heading = heading::UPLOADS)]
+    pub rate_limit_loopback: bool,
+    /// Nice value of the upload committer thread (lower runs first; 0, the default: leave
+    /// it as is). Ahead of the request workers it slows downloads under upload load.
+    #[arg(long, default_value_t = crate::storage::local::writer::WRITER_NICE, allow_negative_numbers = true, help_heading = heading::UPLOADS)]
+    pub writer_nice: i32,
+    /// Publish the reasons of takedowns in `/sync/takedowns.txt` (default: hashes only).
+    #[arg(long, help_heading = heading::MIRRORS)]
+    pub publish_takedown_reasons: bool,
     /// Open torrent files kept for downloads (0: no cache).
-    #[arg(long, default_value_t = crate::storage::local::FILE_CACHE_ENTRIES)]
+    #[arg(long, default_value_t = crate::storage::local::FILE_CACHE_ENTRIES, help_heading = heading::STORAGE)]
     pub file_cache: usize,
     /// Stored files whose length and modification time are remembered, so that reopening one
     /// that is no longer open needs no `stat` (0: none).
-    #[arg(long, default_value_t = crate::storage::local::STAT_CACHE_ENTRIES)]
+    #[arg(long, default_value_t = crate::storage::local::STAT_CACHE_ENTRIES, help_heading = heading::STORAGE)]
     pub stat_cache: usize,
-    /// Access log in combined log format: a file to append to, or `-` for stdout (off if unset).
-    #[arg(long)]
-    pub access_log: Option<String>,
-    /// Nice value of the upload committer thread (lower runs first; 0, the default: leave
-    /// it as is). Ahead of the request workers it slows downloads under upload load.
-    #[arg(long, default_value_t = crate::storage::local::writer::WRITER_NICE, allow_negative_numbers = true)]
-    pub writer_nice: i32,
-    /// Uploads per second allowed per client address (IPv6: per /64); 0 turns limiting off.
-    #[arg(long, default_value_t = crate::app::ratelimit::DEFAULT_UPLOAD_RATE)]
-    pub upload_rate: f64,
-    /// Uploads an idle address may make at once before the rate applies.
-    #[arg(long, default_value_t = crate::app::ratelimit::DEFAULT_UPLOAD_BURST)]
-    pub upload_burst: f64,
-    /// Rate-limit loopback clients too (off by default: a local reverse proxy or script).
-    #[arg(long)]
-    pub rate_limit_loopback: bool,
     /// Adds routes used by the test suite only (`/__test/echo`, `/__test/panic`,
     /// `/__test/sleep`). Never use in production.
     #[arg(long, hide = true)]
@@ -168,7 +289,69 @@ impl ServeArgs {
             upload_rate: self.upload_rate,
             upload_burst: self.upload_burst,
             rate_limit_loopback: self.rate_limit_loopback,
+            publish_takedown_reasons: self.publish_takedown_reasons,
             test_routes: self.test_routes,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_with_and_without_units() {
+        for (text, want) in [
+            ("0", 0),
+            ("1000", 1000),
+            ("512B", 512),
+            ("16K", 16 << 10),
+            ("16kb", 16 << 10),
+            ("16KiB", 16 << 10),
+            ("10MiB", 10 << 20),
+            ("16M", 16 << 20),
+            ("16MB", 16 << 20),
+            ("16 MiB", 16 << 20),
+            ("1G", 1 << 30),
+            ("2GiB", 2 << 30),
+            ("1.5M", 3 << 19),
+            (".5K", 512),
+        ] {
+            assert_eq!(size(text), Ok(want), "{text}");
+        }
+        for bad in [
+            "",
+            "M",
+            "ten",
+            "10 TB",
+            "1.2.3K",
+            "-1",
+            "1e6",
+            "99999999999999999999",
+        ] {
+            assert!(size(bad).is_err(), "{bad}");
+        }
+        assert!(size("17179869184G").unwrap_err().contains("too large"));
+    }
+
+    #[test]
+    fn public_urls() {
+        assert_eq!(
+            public_url("https://torrents.example.org/").as_deref(),
+            Ok("https://torrents.example.org")
+        );
+        assert!(public_url("http://[::1]:8080/t").is_ok());
+        for bad in [
+            "torrents.example.org",
+            "ftp://x",
+            "https://",
+            "https:///path",
+            "http://u@host",
+            "http://host/a b",
+            "http://host/?q=1",
+            "/relative",
+        ] {
+            assert!(public_url(bad).is_err(), "{bad}");
         }
     }
 }

@@ -10,7 +10,7 @@
 //! date, host or environment: one source gives one set of files), or delete a file in the
 //! output folder that is not a man page of thetorrent.
 
-use super::{Cli, EXIT_FAILURE, EXIT_OK, EXIT_REJECTED, EXIT_USAGE};
+use super::{Cli, EXIT_OK, EXIT_REJECTED, EXIT_SOURCE, EXIT_STORAGE, EXIT_USAGE};
 use clap::CommandFactory;
 use clap_complete::Shell;
 use std::collections::BTreeSet;
@@ -59,7 +59,7 @@ const SHELLS: [Shell; 3] = [Shell::Bash, Shell::Zsh, Shell::Fish];
 
 /// thetorrent(1)'s EXIT STATUS: every code `cli` exits with, and when. A new code belongs here
 /// too: the page is where the authors of scripts look.
-const EXIT_STATUSES: [(i32, &str); 4] = [
+const EXIT_STATUSES: [(i32, &str); 5] = [
     (
         EXIT_OK,
         "Everything asked was done (each torrent stored or already stored; \
@@ -68,17 +68,25 @@ const EXIT_STATUSES: [(i32, &str); 4] = [
     (
         EXIT_REJECTED,
         "Some inputs were rejected (add, import, mirror, migrate), or verify found problems; \
-         the rest was done.",
+         the rest was done. Also: nothing to do (unblock of a hash that is not blocked).",
     ),
     (
         EXIT_USAGE,
-        "Bad arguments: an unknown option or command, a malformed hash, or --store s3://... \
-         for a command that works on a local data directory only.",
+        "Bad arguments: an unknown option or command, a malformed hash or size, a serve \
+         option that cannot be used (--access-log in a missing folder, a --public-url that is \
+         not an absolute http(s) URL), or --store s3://... for a command that works on a local \
+         data directory only.",
     ),
     (
-        EXIT_FAILURE,
+        EXIT_STORAGE,
         "A store could not be used (the data directory or the S3 bucket: I/O error, \
-         permissions, disk full), serve could not start, or mirror stopped.",
+         permissions, disk full), or serve could not start.",
+    ),
+    (
+        EXIT_SOURCE,
+        "mirror: the source could not be used (unreachable, a TLS failure, too many network \
+         failures in a row, no day index or takedowns feed); nothing is wrong here, run it \
+         again later.",
     ),
 ];
 

@@ -10,7 +10,7 @@
 //! under the day of the migration (as `import` does). Must never: copy a file whose content
 //! does not hash to its key, or write the source.
 
-use super::{progress_bar, Cli, EXIT_FAILURE, EXIT_OK, EXIT_REJECTED, EXIT_USAGE};
+use super::{progress_bar, Cli, CliError, Done};
 use crate::storage::day::Day;
 use crate::storage::day::LINE_LEN;
 use crate::storage::local::store::Store;
@@ -54,12 +54,9 @@ struct Tally {
     rejected: AtomicU64,
 }
 
-pub fn run(cli: &Cli, args: &MigrateArgs) -> Result<i32, i32> {
+pub fn run(cli: &Cli, args: &MigrateArgs) -> Result<Done, CliError> {
     let config = super::config(cli);
-    let fail = |e: String| {
-        eprintln!("thetorrent: {e}");
-        EXIT_FAILURE
-    };
+    let fail = CliError::Storage;
     let tally = Tally::default();
     match (storage::is_s3_url(&args.from), storage::is_s3_url(&args.to)) {
         (false, true) => {
@@ -81,12 +78,11 @@ pub fn run(cli: &Cli, args: &MigrateArgs) -> Result<i32, i32> {
             to_directory(&src, &dst, args, &tally)?;
         }
         _ => {
-            eprintln!(
-                "thetorrent: migrate copies between a data directory and an s3:// bucket \
+            return Err(CliError::Usage(format!(
+                "migrate copies between a data directory and an s3:// bucket \
                  (got --from {} --to {})",
                 args.from, args.to
-            );
-            return Err(EXIT_USAGE);
+            )));
         }
     }
     let (c, p, r) = (
@@ -95,7 +91,7 @@ pub fn run(cli: &Cli, args: &MigrateArgs) -> Result<i32, i32> {
         tally.rejected.load(Ordering::Relaxed),
     );
     println!("copied {c}, already there {p}, rejected {r}");
-    Ok(if r > 0 { EXIT_REJECTED } else { EXIT_OK })
+    Ok(Done::unless(r > 0))
 }
 
 /// Checks that `bytes` is a valid torrent filed under `key` (its primary key).
@@ -134,19 +130,24 @@ fn parallel<T: Sync>(items: &[T], jobs: usize, f: impl Fn(&T) + Sync) {
     });
 }
 
-fn to_bucket(src: &Store, dst: &S3Store, args: &MigrateArgs, tally: &Tally) -> Result<(), i32> {
+fn to_bucket(
+    src: &Store,
+    dst: &S3Store,
+    args: &MigrateArgs,
+    tally: &Tally,
+) -> Result<(), CliError> {
     let pb = progress_bar(args.quiet);
     pb.set_length(src.count());
-    let days = src.days().days().map_err(|e| {
-        eprintln!("thetorrent: cannot list {}: {e}", src.root().display());
-        EXIT_FAILURE
-    })?;
+    let days = src
+        .days()
+        .days()
+        .map_err(|e| CliError::Storage(format!("cannot list {}: {e}", src.root().display())))?;
     let failed = Mutex::new(None::<String>);
     for day in days {
-        let list = src.days().read(day).map_err(|e| {
-            eprintln!("thetorrent: cannot read the list of {day}: {e}");
-            EXIT_FAILURE
-        })?;
+        let list = src
+            .days()
+            .read(day)
+            .map_err(|e| CliError::Storage(format!("cannot read the list of {day}: {e}")))?;
         let keys = parse_lines(&list);
         let listed = Mutex::new(Vec::with_capacity(keys.len()));
         parallel(&keys, args.jobs, |key| {
@@ -164,16 +165,16 @@ fn to_bucket(src: &Store, dst: &S3Store, args: &MigrateArgs, tally: &Tally) -> R
         });
         if let Some(e) = lock(&failed).take() {
             pb.abandon();
-            eprintln!("thetorrent: {e} (run migrate again to resume)");
-            return Err(EXIT_FAILURE);
+            return Err(CliError::Storage(format!(
+                "{e} (run migrate again to resume)"
+            )));
         }
         let listed = listed.into_inner().unwrap_or_else(|p| p.into_inner());
         write_segments(dst, day, &keys, listed).map_err(|e| {
             pb.abandon();
-            eprintln!(
-                "thetorrent: cannot write the list of {day}: {e} (run migrate again to resume)"
-            );
-            EXIT_FAILURE
+            CliError::Storage(format!(
+                "cannot write the list of {day}: {e} (run migrate again to resume)"
+            ))
         })?;
     }
     pb.finish_and_clear();
@@ -245,13 +246,17 @@ fn write_segments(
     Ok(())
 }
 
-fn to_directory(src: &S3Store, dst: &Store, args: &MigrateArgs, tally: &Tally) -> Result<(), i32> {
+fn to_directory(
+    src: &S3Store,
+    dst: &Store,
+    args: &MigrateArgs,
+    tally: &Tally,
+) -> Result<(), CliError> {
     let pb = progress_bar(args.quiet);
     pb.set_length(src.count());
     let fail = |e: String| {
         pb.abandon();
-        eprintln!("thetorrent: {e} (run migrate again to resume)");
-        EXIT_FAILURE
+        CliError::Storage(format!("{e} (run migrate again to resume)"))
     };
     let days = src
         .days()

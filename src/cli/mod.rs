@@ -3,16 +3,20 @@
 //! package). `serve`, `add`, `count`, `block`, `unblock` and `reindex` work on either backend
 //! (`--store s3://…`); the others walk or write a local data directory.
 //!
-//! Owns: argument parsing, what each command prints, and the exit codes scripts rely on.
-//! Must never: bypass `store` to write the data directory, or print a hash as stored before
-//! `Store::commit` returned it.
+//! Owns: argument parsing, what each command prints, and the exit codes scripts rely on: every
+//! command returns `Result<Done, CliError>` (`error`), and [`main`] alone prints the error and
+//! turns it into the exit code. Must never: bypass `store` to write the data directory, or
+//! print a hash as stored before `Store::commit` returned it.
 
 mod args;
+mod error;
 mod generate;
 mod import;
 mod migrate;
 mod mirror;
 mod verify;
+
+pub use error::{CliError, Done, EXIT_OK, EXIT_REJECTED, EXIT_SOURCE, EXIT_STORAGE, EXIT_USAGE};
 
 use crate::storage::local::store::Store;
 use crate::storage::local::Local;
@@ -20,33 +24,27 @@ use crate::storage::s3::S3Store;
 use crate::storage::Outcome;
 use crate::storage::{self, Storage};
 use crate::torrent::hash::Key;
-use args::{S3Args, ServeArgs};
+use args::{heading, S3Args, ServeArgs};
 use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
-
-/// Everything asked was done (stored or already stored; verify found nothing wrong).
-pub const EXIT_OK: i32 = 0;
-/// Some inputs were rejected, or `verify` found problems; the rest was done.
-pub const EXIT_REJECTED: i32 = 1;
-/// Bad arguments (clap's own code).
-pub const EXIT_USAGE: i32 = 2;
-/// The data directory could not be used (I/O error, permissions, disk full).
-pub const EXIT_FAILURE: i32 = 3;
 
 #[derive(Parser, Debug)]
 #[command(
     name = "thetorrent",
     version,
     propagate_version = true,
-    about = "A self-hosted store for .torrent files"
+    about = "A self-hosted store for .torrent files",
+    after_help = "Exit status: 0 done; 1 some inputs rejected (the rest done), or nothing to do \
+                  (unblock of a hash that is not blocked); 2 bad arguments; 3 the data directory \
+                  or bucket cannot be used; 4 (mirror) the source cannot be used."
 )]
 pub struct Cli {
     /// Data directory.
-    #[arg(long, global = true, default_value = "./data")]
+    #[arg(long, global = true, default_value = "./data", help_heading = heading::STORAGE)]
     pub data: PathBuf,
-    /// Largest torrent file accepted, in bytes.
-    #[arg(long, global = true, default_value_t = storage::DEFAULT_MAX_TORRENT_SIZE)]
+    /// Largest torrent file accepted (a size: `10MiB`, `16M`, or bytes).
+    #[arg(long, global = true, value_parser = args::size_usize, default_value_t = storage::DEFAULT_MAX_TORRENT_SIZE, help_heading = heading::STORAGE)]
     pub max_torrent_size: usize,
     #[command(flatten)]
     pub s3: S3Args,
@@ -58,7 +56,8 @@ pub struct Cli {
 pub enum Command {
     /// Serve the store over HTTP.
     Serve(ServeArgs),
-    /// Store .torrent files; prints `<HASH>  <name>` per file, or its error.
+    /// Store .torrent files; prints `<HASH>  <name>` per file, or its error (for folders, use
+    /// `import`).
     Add {
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -75,10 +74,10 @@ pub enum Command {
         #[arg(long)]
         reason: String,
     },
-    /// Lift a takedown.
+    /// Lift a takedown (exit 1 when the hash is not blocked).
     Unblock { hash: String },
     /// Rebuild the day lists (and so the count and /sync/) by walking the whole tree; with
-    /// `--store s3://…`, list the torrents no list segment names (prints how many).
+    /// `--store s3://…`, list the torrents no list segment names.
     Reindex,
     /// Fetch what another instance lists under /sync/ and this store does not have.
     Mirror(mirror::MirrorArgs),
@@ -96,39 +95,31 @@ fn config(cli: &Cli) -> storage::Config {
     }
 }
 
-fn open(cli: &Cli) -> Result<Store, i32> {
-    Store::open(&cli.data, config(cli)).map_err(|e| {
-        eprintln!("thetorrent: {e}");
-        EXIT_FAILURE
-    })
+fn open(cli: &Cli) -> Result<Store, CliError> {
+    Store::open(&cli.data, config(cli)).map_err(CliError::storage)
 }
 
 /// `open` for the commands that write: a read-only data directory is refused up front.
-fn open_writable(cli: &Cli) -> Result<Store, i32> {
+fn open_writable(cli: &Cli) -> Result<Store, CliError> {
     let store = open(cli)?;
     if store.read_only() {
-        eprintln!(
-            "thetorrent: cannot write data directory {}: read-only file system",
+        return Err(CliError::Storage(format!(
+            "cannot write data directory {}: read-only file system",
             cli.data.display()
-        );
-        return Err(EXIT_FAILURE);
+        )));
     }
     Ok(store)
 }
 
 /// The `--store` of the commands that work on either backend.
-fn open_storage(cli: &Cli, writable: bool) -> Result<Box<dyn Storage>, i32> {
+fn open_storage(cli: &Cli, writable: bool) -> Result<Box<dyn Storage>, CliError> {
     match cli.s3.store.as_deref() {
         Some(url) if storage::is_s3_url(url) => S3Store::open(url, &cli.s3.options(), config(cli))
             .map(|s| Box::new(s) as Box<dyn Storage>)
-            .map_err(|e| {
-                eprintln!("thetorrent: {e}");
-                EXIT_FAILURE
-            }),
-        Some(other) => {
-            eprintln!("thetorrent: --store {other}: expected s3://bucket[/prefix] (a local store is --data DIR)");
-            Err(EXIT_USAGE)
-        }
+            .map_err(CliError::Storage),
+        Some(other) => Err(CliError::Usage(format!(
+            "--store {other}: expected s3://bucket[/prefix] (a local store is --data DIR)"
+        ))),
         None => {
             let store = if writable {
                 open_writable(cli)?
@@ -141,89 +132,110 @@ fn open_storage(cli: &Cli, writable: bool) -> Result<Box<dyn Storage>, i32> {
 }
 
 /// The commands that only work on a local data directory refuse `--store s3://…`.
-fn local_only(cli: &Cli, what: &str) -> Result<(), i32> {
+fn local_only(cli: &Cli, what: &str) -> Result<(), CliError> {
     if cli.s3.store.is_some() {
-        eprintln!(
-            "thetorrent: {what} works on a local data directory only (--data); \
+        return Err(CliError::Usage(format!(
+            "{what} works on a local data directory only (--data); \
              to move a store into a bucket use `thetorrent migrate`"
-        );
-        return Err(EXIT_USAGE);
+        )));
     }
     Ok(())
 }
 
+/// Runs the command line; returns the process's exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
-    match run(cli) {
-        Ok(code) | Err(code) => code,
+    match run(&cli) {
+        Ok(done) => done.code(),
+        Err(e) => {
+            eprintln!("thetorrent: {e}");
+            e.code()
+        }
     }
 }
 
-fn run(cli: Cli) -> Result<i32, i32> {
+fn run(cli: &Cli) -> Result<Done, CliError> {
     match &cli.command {
-        Command::Serve(args) => {
-            crate::app::serve(
-                cli.data.clone(),
-                cli.s3.store.as_deref(),
-                &cli.s3.options(),
-                config(&cli),
-                args.config(),
-            )
-            .map_err(|e| {
-                eprintln!("thetorrent: {e}");
-                EXIT_FAILURE
-            })?;
-            Ok(EXIT_OK)
-        }
-        Command::Add { files } => add(&*open_storage(&cli, true)?, files),
+        Command::Serve(args) => serve(cli, args),
+        Command::Add { files } => add(&*open_storage(cli, true)?, files),
         Command::Import(args) => {
-            local_only(&cli, "import")?;
-            import::run(&open_writable(&cli)?, args)
+            local_only(cli, "import")?;
+            import::run(&open_writable(cli)?, args)
         }
         Command::Count => {
-            println!("{}", open_storage(&cli, false)?.count());
-            Ok(EXIT_OK)
+            println!("{}", open_storage(cli, false)?.count());
+            Ok(Done::All)
         }
         Command::Verify => {
-            local_only(&cli, "verify")?;
-            verify::run(&open(&cli)?)
+            local_only(cli, "verify")?;
+            verify::run(&open(cli)?)
         }
-        Command::Block { hash, reason } => block(&*open_storage(&cli, true)?, hash, Some(reason)),
-        Command::Unblock { hash } => block(&*open_storage(&cli, true)?, hash, None),
+        Command::Block { hash, reason } => block(&*open_storage(cli, true)?, hash, reason),
+        Command::Unblock { hash } => unblock(&*open_storage(cli, true)?, hash),
         Command::Mirror(args) => {
-            local_only(&cli, "mirror")?;
-            mirror::run(&open_writable(&cli)?, args)
+            local_only(cli, "mirror")?;
+            mirror::run(&open_writable(cli)?, args)
         }
-        Command::Migrate(args) => migrate::run(&cli, args),
         Command::Generate(args) => {
-            generate::run(args).map_err(|e| {
-                eprintln!("thetorrent: {e}");
-                EXIT_FAILURE
-            })?;
-            Ok(EXIT_OK)
+            generate::run(args).map_err(CliError::storage)?;
+            Ok(Done::All)
         }
-        Command::Reindex => {
-            if let Some(url) = cli.s3.store.as_deref().filter(|u| storage::is_s3_url(u)) {
-                let s3 = S3Store::open(url, &cli.s3.options(), config(&cli)).map_err(|e| {
-                    eprintln!("thetorrent: {e}");
-                    EXIT_FAILURE
-                })?;
-                let n = s3.reindex().map_err(|e| {
-                    eprintln!("thetorrent: reindex failed: {e}");
-                    EXIT_FAILURE
-                })?;
-                println!("{n}");
-                return Ok(EXIT_OK);
-            }
-            local_only(&cli, "reindex")?;
-            let n = open_writable(&cli)?.reindex().map_err(|e| {
-                eprintln!("thetorrent: reindex failed: {e}");
-                EXIT_FAILURE
-            })?;
-            println!("{n}");
-            Ok(EXIT_OK)
-        }
+        Command::Migrate(args) => migrate::run(cli, args),
+        Command::Reindex => reindex(cli),
     }
+}
+
+fn serve(cli: &Cli, args: &ServeArgs) -> Result<Done, CliError> {
+    crate::app::serve(
+        cli.data.clone(),
+        cli.s3.store.as_deref(),
+        &cli.s3.options(),
+        config(cli),
+        args.config(),
+    )
+    .map_err(|e| match e {
+        crate::app::ServeError::Setting(m) => CliError::Usage(m),
+        crate::app::ServeError::Start(m) => CliError::Storage(m),
+    })?;
+    Ok(Done::All)
+}
+
+/// `reindex`: rebuilds the lists and says what changed.
+fn reindex(cli: &Cli) -> Result<Done, CliError> {
+    if let Some(url) = cli.s3.store.as_deref().filter(|u| storage::is_s3_url(u)) {
+        let s3 = S3Store::open(url, &cli.s3.options(), config(cli)).map_err(CliError::Storage)?;
+        let n = s3
+            .reindex()
+            .map_err(|e| CliError::Storage(format!("reindex of {url} failed: {e}")))?;
+        println!(
+            "reindexed {url}: {} no list segment named, listed now; {} stored",
+            storage_count(n, "stored torrent", "stored torrents"),
+            s3.count()
+        );
+        return Ok(Done::All);
+    }
+    local_only(cli, "reindex")?;
+    let store = open_writable(cli)?;
+    let before = store.count();
+    let n = store.reindex().map_err(|e| {
+        CliError::Storage(format!(
+            "reindex of {} failed: {e}; the day lists are as they were",
+            cli.data.display()
+        ))
+    })?;
+    let days = store.days().days().map(|d| d.len()).unwrap_or(0);
+    println!(
+        "reindexed {}: {} listed in {} (the count was {before}, now {n})",
+        cli.data.display(),
+        storage_count(n, "torrent", "torrents"),
+        storage_count(days as u64, "day list", "day lists"),
+    );
+    Ok(Done::All)
+}
+
+/// `n` with its noun: `1 torrent`, `3 torrents`.
+fn storage_count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// The progress bar of bulk commands (rate and ETA; its length grows as work is found), on
@@ -244,25 +256,39 @@ pub(crate) fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
     pb
 }
 
-/// Reads a file for storing, refusing before reading when it is over the limit.
+/// Reads a file for storing, refusing before reading when it is over the limit, when it is a
+/// folder, or when it is empty.
 pub(crate) fn read_limited(
     config: &storage::Config,
     path: &std::path::Path,
 ) -> Result<Vec<u8>, String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+    if meta.is_dir() {
+        return Err(format!(
+            "is a folder: to store the files under it, run `thetorrent import {}`",
+            path.display()
+        ));
+    }
+    if meta.len() == 0 && meta.is_file() {
+        return Err("empty file".into());
+    }
     config.check_size(meta.len()).map_err(|e| e.to_string())?;
-    std::fs::read(path).map_err(|e| format!("cannot read: {e}"))
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.is_empty() {
+        return Err("empty file".into());
+    }
+    Ok(bytes)
 }
 
-fn add(storage: &dyn Storage, files: &[PathBuf]) -> Result<i32, i32> {
-    let mut code = EXIT_OK;
+fn add(storage: &dyn Storage, files: &[PathBuf]) -> Result<Done, CliError> {
+    let mut rejected = false;
     let mut out = std::io::stdout().lock();
     for path in files {
         let bytes = match read_limited(storage.config(), path) {
             Ok(b) => b,
             Err(e) => {
                 eprintln!("{}: {e}", path.display());
-                code = EXIT_REJECTED;
+                rejected = true;
                 continue;
             }
         };
@@ -278,26 +304,27 @@ fn add(storage: &dyn Storage, files: &[PathBuf]) -> Result<i32, i32> {
             }
             Err(e) if e.is_client_error() => {
                 eprintln!("{}: {e}", path.display());
-                code = EXIT_REJECTED;
+                rejected = true;
             }
             Err(e) => {
-                if let storage::PutError::Storage(err) = &e {
-                    eprintln!("thetorrent: {err}");
-                }
-                eprintln!("{}: {e}", path.display());
-                return Err(EXIT_FAILURE);
+                let cause = match &e {
+                    storage::PutError::Storage(err) => format!(" ({err})"),
+                    _ => String::new(),
+                };
+                return Err(CliError::Storage(format!(
+                    "{}: {e}{cause}; files printed above are stored",
+                    path.display()
+                )));
             }
         }
     }
-    Ok(code)
+    Ok(Done::unless(rejected))
 }
 
-fn block(storage: &dyn Storage, hash: &str, reason: Option<&String>) -> Result<i32, i32> {
-    let key = Key::parse(hash).map_err(|e| {
-        eprintln!("thetorrent: {e}");
-        EXIT_USAGE
-    })?;
-    // A hybrid is blocked (and unblocked) under both of its keys.
+/// The keys a hash stands for: itself, and for a stored hybrid its other key too (a hybrid is
+/// blocked and unblocked under both).
+fn keys_of(storage: &dyn Storage, hash: &str) -> Result<Vec<Key>, CliError> {
+    let key = Key::parse(hash).map_err(|e| CliError::Usage(e.to_string()))?;
     let mut keys = vec![key];
     if let Ok(Some(bytes)) = storage.get(&key).map(|f| f.and_then(|f| f.to_vec().ok())) {
         if let Ok(p) = crate::torrent::validate(&bytes) {
@@ -311,21 +338,51 @@ fn block(storage: &dyn Storage, hash: &str, reason: Option<&String>) -> Result<i
             }
         }
     }
-    let res = match reason {
-        Some(r) => storage.block(&keys, r),
-        None => storage.unblock(&keys),
-    };
-    res.map_err(|e| {
-        eprintln!("thetorrent: cannot write the blocklist: {e}");
-        EXIT_FAILURE
-    })?;
-    let verb = if reason.is_some() {
-        "blocked"
-    } else {
-        "unblocked"
-    };
-    for k in keys {
-        println!("{verb} {k}");
+    Ok(keys)
+}
+
+fn block(storage: &dyn Storage, hash: &str, reason: &str) -> Result<Done, CliError> {
+    let keys = keys_of(storage, hash)?;
+    let reason = storage::clean_reason(reason);
+    // Only what changes is written: blocking twice adds no second line.
+    let new: Vec<Key> = keys
+        .iter()
+        .copied()
+        .filter(|k| storage.blocked(k).as_deref() != Some(reason.as_str()))
+        .collect();
+    if !new.is_empty() {
+        storage
+            .block(&new, &reason)
+            .map_err(|e| CliError::Storage(format!("cannot write the blocklist: {e}")))?;
     }
-    Ok(EXIT_OK)
+    for k in keys {
+        if new.contains(&k) {
+            println!("blocked {k}");
+        } else {
+            println!("already blocked {k} (same reason)");
+        }
+    }
+    Ok(Done::All)
+}
+
+fn unblock(storage: &dyn Storage, hash: &str) -> Result<Done, CliError> {
+    let keys = keys_of(storage, hash)?;
+    let blocked: Vec<Key> = keys
+        .iter()
+        .copied()
+        .filter(|k| storage.blocked(k).is_some())
+        .collect();
+    if blocked.is_empty() {
+        return Err(CliError::Refused(format!(
+            "{} is not blocked: nothing to unblock",
+            keys[0]
+        )));
+    }
+    storage
+        .unblock(&blocked)
+        .map_err(|e| CliError::Storage(format!("cannot write the blocklist: {e}")))?;
+    for k in blocked {
+        println!("unblocked {k}");
+    }
+    Ok(Done::All)
 }

@@ -3,14 +3,14 @@
 //! Reports files that are not valid torrents, files whose content does not hash to the name
 //! they are filed under, and a count that disagrees with the files. Changes nothing.
 
-use super::{EXIT_FAILURE, EXIT_OK, EXIT_REJECTED};
+use super::{CliError, Done};
 use crate::storage::local::store::{key_of_path, Store};
 use crate::torrent;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
-pub fn run(store: &Store) -> Result<i32, i32> {
+pub fn run(store: &Store) -> Result<Done, CliError> {
     let (tx, rx) = mpsc::sync_channel::<(PathBuf, u64)>(1024);
     let rx = Arc::new(Mutex::new(rx));
     let problems = AtomicU64::new(0);
@@ -61,8 +61,10 @@ pub fn run(store: &Store) -> Result<i32, i32> {
         r
     });
     if let Err(e) = walk {
-        eprintln!("thetorrent: cannot walk {}: {e}", store.root().display());
-        return Err(EXIT_FAILURE);
+        return Err(CliError::Storage(format!(
+            "cannot walk {}: {e}",
+            store.root().display()
+        )));
     }
     let count = store.count();
     let files = primaries.load(Ordering::Relaxed);
@@ -75,5 +77,5 @@ pub fn run(store: &Store) -> Result<i32, i32> {
         "{} files checked, {files} torrents, {bad} problems",
         checked.load(Ordering::Relaxed)
     );
-    Ok(if bad == 0 { EXIT_OK } else { EXIT_REJECTED })
+    Ok(Done::unless(bad > 0))
 }

@@ -99,6 +99,8 @@ pub trait Storage: Send + Sync {
     fn block(&self, keys: &[Key], reason: &str) -> Result<usize, StorageError>;
     /// Lifts blocks; returns how many were blocked.
     fn unblock(&self, keys: &[Key]) -> Result<usize, StorageError>;
+    /// Every blocked key with its reason, sorted by key (the takedowns feed).
+    fn takedowns(&self) -> Vec<(Key, String)>;
 }
 
 /// How to open a storage: `--store` (absent: the local `--data` directory).

@@ -21,7 +21,10 @@ mod v1;
 mod v2;
 mod validate;
 
-pub use summary::{summary, FileEntry, Summary, MAX_SUMMARY_FILES, MAX_SUMMARY_PATH_BYTES};
+pub use summary::{
+    name, summary, FileEntry, Summary, MAX_SUMMARY_FILES, MAX_SUMMARY_PATH_BYTES,
+    MAX_SUMMARY_WEB_SEEDS,
+};
 pub use validate::validate;
 
 use hash::Key;

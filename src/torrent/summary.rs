@@ -1,9 +1,8 @@
-//! A torrent's summary for pages: name, files, sizes, trackers.
+//! A torrent's summary for pages: name, files, sizes, piece size, trackers, web seeds; and its
+//! name alone, for a download's file name.
 //!
 //! Owns: the capped listing of files. Must never: list more than `MAX_SUMMARY_FILES` files
-//! or `MAX_SUMMARY_PATH_BYTES` of paths.
-//!
-//! Summary for pages.
+//! or `MAX_SUMMARY_PATH_BYTES` of paths, or more than `MAX_SUMMARY_WEB_SEEDS` web seeds.
 
 use super::bencode;
 use super::bencode::Item;
@@ -36,6 +35,11 @@ pub struct Summary {
     pub file_count: usize,
     /// `announce` then every `announce-list` tier, deduplicated, in order.
     pub trackers: Vec<String>,
+    /// `piece length` of the info dictionary, in bytes.
+    pub piece_length: Option<u64>,
+    /// Web seeds (BEP 19 `url-list`, a string or a list), deduplicated, in order; at most
+    /// `MAX_SUMMARY_WEB_SEEDS`.
+    pub web_seeds: Vec<String>,
     pub private: bool,
     pub creation_date: Option<i64>,
     pub created_by: Option<String>,
@@ -55,6 +59,9 @@ pub const MAX_SUMMARY_FILES: usize = 10_000;
 /// Most bytes of file paths listed in a [`Summary`]: a deep v2 tree repeats its directory
 /// names in every path, so paths are bounded separately from the number of files.
 pub const MAX_SUMMARY_PATH_BYTES: usize = 4 << 20;
+
+/// Most web seeds listed in a [`Summary`].
+pub const MAX_SUMMARY_WEB_SEEDS: usize = 100;
 
 /// Collects files for a summary within the listing limits.
 #[derive(Default)]
@@ -120,6 +127,7 @@ pub fn summary(bytes: &[u8]) -> Result<Summary, TorrentError> {
                 .unwrap_or_default(),
         ),
         private: find_int(info, b"private").is_some_and(|v| v != 0),
+        piece_length: find_int(info, b"piece length").and_then(|v| u64::try_from(v).ok()),
         creation_date: find_int(top, b"creation date").and_then(|v| i64::try_from(v).ok()),
         created_by: find_bytes(top, b"created by.utf-8")
             .or_else(|| find_bytes(top, b"created by"))
@@ -183,5 +191,33 @@ pub fn summary(bytes: &[u8]) -> Result<Summary, TorrentError> {
             }
         }
     }
+    let mut seeds = HashSet::new();
+    let mut seed = |url: &[u8], out: &mut Vec<String>| {
+        let u = lossy(url).trim().to_string();
+        if !u.is_empty() && out.len() < MAX_SUMMARY_WEB_SEEDS && seeds.insert(u.clone()) {
+            out.push(u);
+        }
+    };
+    match top.get(b"url-list").map(|i| i.value) {
+        Some(Value::Bytes(b)) => seed(b, &mut s.web_seeds),
+        Some(Value::List(l)) => {
+            for u in l.iter() {
+                if let Some(b) = u.as_bytes() {
+                    seed(b, &mut s.web_seeds);
+                }
+            }
+        }
+        _ => {}
+    }
     Ok(s)
+}
+
+/// The name of a torrent (`name.utf-8`, else `name`, lossily decoded), without the rest of a
+/// [`summary`]: what a download is saved as.
+pub fn name(bytes: &[u8]) -> Option<String> {
+    let top = bencode::parse(bytes).ok()?;
+    let info = find_dict(top.as_dict()?, b"info")?;
+    find_bytes(info, b"name.utf-8")
+        .or_else(|| find_bytes(info, b"name"))
+        .map(lossy)
 }

@@ -1,20 +1,27 @@
 // End-to-end test of thetorrent's pages in headless Chromium, driven by tests/browser.rs.
 //
 // Owns: what a person does in a browser — the front page's count, uploads through the file
-// input (JavaScript) and through the plain form (JavaScript off), the lookup box with a magnet
-// link, the torrent page, the API page — and a screenshot of each page. Must never: talk to
-// anything but the server under test, download a browser, or pass when a step did not happen
-// (every wait has a timeout and every check throws with what it saw).
+// input (JavaScript, a file stored twice says "already stored") and through the plain form
+// (JavaScript off), the lookup box with a magnet link and with text it does not take, the
+// torrent page and the file name a download is saved under, the API page, an upload address
+// opened in the browser, the mirror lists — and screenshots of each page at 1280 and 420 px
+// wide (no page may scroll sideways at 420). Must never: talk to anything but the server under
+// test, download a browser, or pass when a step did not happen (every wait has a timeout and
+// every check throws with what it saw).
 //
 // Input: one JSON argument (see tests/browser.rs): { base, chromium, shots, js: [{path, hash}],
-// bad: {path}, nojs: {path, hash}, lookup: {hash, name} }. Output: one line per step on stdout; exit 0 when
-// every check held, 1 with the reason otherwise.
+// bad: {path}, nojs: {path, hash}, lookup: {hash, name, file} }. Output: one line per step on
+// stdout; exit 0 when every check held, 1 with the reason otherwise.
 import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 
 /// Longest wait for any one thing to appear in a page.
 const STEP_TIMEOUT_MS = 15_000;
+/// The widths every page is photographed at: a desktop window and a phone.
+const WIDE = 1280;
+const NARROW = 420;
+const HEIGHT = 800;
 /// Flags that work on this machine (no sandbox as root, no GPU, no network but the server).
 const CHROMIUM_FLAGS = [
   "--no-sandbox",
@@ -59,10 +66,20 @@ function watch(page, label) {
   });
 }
 
+// Photographs `page` at both widths (as `NAME-1280.png` and `NAME-420.png`) and checks that
+// at the narrow one nothing makes it scroll sideways; leaves the page at the wide width.
 async function shot(page, name) {
-  const path = join(cfg.shots, `${name}.png`);
-  await page.screenshot({ path, fullPage: true });
-  step(`screenshot ${path}`);
+  for (const width of [WIDE, NARROW]) {
+    await page.setViewportSize({ width, height: HEIGHT });
+    const path = join(cfg.shots, `${name}-${width}.png`);
+    await page.screenshot({ path, fullPage: true });
+    if (width === NARROW) {
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      check(overflow <= 0, `${name} fits ${NARROW} px (overflows by ${overflow}px)`);
+    }
+    step(`screenshot ${path}`);
+  }
+  await page.setViewportSize({ width: WIDE, height: HEIGHT });
 }
 
 const browser = await chromium.launch({
@@ -72,7 +89,7 @@ const browser = await chromium.launch({
   timeout: 30_000,
 });
 try {
-  const ctx = await browser.newContext({ viewport: { width: 1000, height: 800 } });
+  const ctx = await browser.newContext({ viewport: { width: WIDE, height: HEIGHT }, acceptDownloads: true });
   ctx.setDefaultTimeout(STEP_TIMEOUT_MS);
   const page = await ctx.newPage();
   watch(page, "js");
@@ -124,10 +141,24 @@ try {
   step(`rejected with JavaScript: ${bad.msg}`);
   await page.waitForTimeout(500); // a count refresh would have landed by now
   check(parseCount(await page.textContent("#count-line")) === after, "a rejected file leaves the count");
+
+  // The first file again: its row says "already stored", as the form's result page does.
+  await page.setInputFiles("#torrent", cfg.js[0].path);
+  await page.waitForFunction(
+    (n) => document.querySelectorAll("#results li.ok, #results li.err").length >= n,
+    cfg.js.length + 2);
+  const again = await page.$eval("#results li:last-child", (li) => ({
+    cls: li.className, status: li.querySelector(".status")?.textContent,
+    hash: li.querySelector("code.hash")?.textContent.trim() }));
+  check(again.cls === "ok" && again.status === "already stored" && again.hash === cfg.js[0].hash,
+    `a file stored before says so: ${JSON.stringify(again)}`);
+  step(`uploaded again with JavaScript: ${again.status}`);
+  await page.waitForTimeout(500);
+  check(parseCount(await page.textContent("#count-line")) === after, "a file stored before leaves the count");
   await shot(page, "02-uploaded-js");
 
   // 3. The same form without JavaScript: a plain POST to /upload and a result page.
-  const nojs = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 1000, height: 800 } });
+  const nojs = await browser.newContext({ javaScriptEnabled: false, viewport: { width: WIDE, height: HEIGHT } });
   nojs.setDefaultTimeout(STEP_TIMEOUT_MS);
   const plain = await nojs.newPage();
   watch(plain, "no-js");
@@ -168,8 +199,43 @@ try {
     `download link answers the file: ${file.status()} ${file.headers()["content-type"]}`);
   const magnetShown = await page.textContent("code.magnet");
   check(magnetShown.startsWith(`magnet:?xt=urn:btih:${cfg.lookup.hash}`), `magnet link on the page: ${magnetShown}`);
+  for (const fact of ["Stored here", "Piece size"]) {
+    check(facts.includes(fact), `torrent page shows "${fact}": ${facts}`);
+  }
   step(`lookup by magnet link: ${page.url()} shows ${JSON.stringify(name)}`);
   await shot(page, "04-info");
+
+  // The download link saves the file under the torrent's name (Content-Disposition).
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("a[download]")]);
+  check(download.suggestedFilename() === cfg.lookup.file,
+    `saved as ${JSON.stringify(download.suggestedFilename())}, not ${JSON.stringify(cfg.lookup.file)}`);
+  const saved = await download.path();
+  check(saved && statSync(saved).size > 1000, `the download completed: ${saved}`);
+  step(`download saved as ${download.suggestedFilename()}`);
+  // The file's address without ".torrent" leads to it.
+  const bare = await page.request.get(`${cfg.base}/torrent/${cfg.lookup.hash}`, { maxRedirects: 0 });
+  check(bare.status() === 301 && bare.headers()["location"] === `/torrent/${cfg.lookup.hash}.torrent`,
+    `/torrent/HASH redirects: ${bare.status()} ${bare.headers()["location"]}`);
+
+  // Text the lookup box does not take: the box keeps it and says what it takes.
+  await page.goto(cfg.base + "/");
+  const typed = "debian 9.4 netinst";
+  await page.fill("#q", typed);
+  await Promise.all([page.waitForURL("**/lookup?**"), page.press("#q", "Enter")]);
+  check(await page.inputValue("#q") === typed, `the box keeps what was typed: ${await page.inputValue("#q")}`);
+  const said = await page.textContent("#q-error");
+  check(said.includes(typed) && said.includes("not an info hash or a magnet link"), `the page says why: ${said}`);
+  check((await page.textContent("#q-hint")).includes("40 hex digits"), "the page says what the box takes");
+  step(`lookup of ${JSON.stringify(typed)}: ${said}`);
+  await shot(page, "10-lookup-error");
+
+  // An upload address opened in the browser: a page with the way to upload.
+  resp = await page.goto(cfg.base + "/api/upload");
+  check(resp.status() === 405, `GET /api/upload answered ${resp.status()}`);
+  check((await page.textContent("h1")).includes("This address takes uploads"), "the upload address explains itself");
+  await shot(page, "11-upload-address");
+  await Promise.all([page.waitForURL(cfg.base + "/"), page.click("text=Upload with the form")]);
+  step("upload address: a page that links the form");
 
   // 5. The API page, with the host filled into the examples.
   resp = await page.goto(cfg.base + "/api");
@@ -184,7 +250,11 @@ try {
   // 6. The mirror feed, as a browser sees it: today's list links to the three hashes.
   resp = await page.goto(cfg.base + "/sync/");
   check(resp.status() === 200, `GET /sync/ answered ${resp.status()}`);
-  const lists = await page.$$eval("a[href$='.txt']", (as) => as.map((a) => a.getAttribute("href")));
+  check(await page.isVisible("header.site"), "/sync/ wears the site's layout");
+  const heads = await page.$$eval("table.days th", (ths) => ths.map((t) => t.textContent.trim()));
+  check(JSON.stringify(heads) === JSON.stringify(["Day (UTC)", "Torrents stored", "List"]),
+    `the day table labels its columns: ${JSON.stringify(heads)}`);
+  const lists = await page.$$eval("table.days a[href$='.txt']", (as) => as.map((a) => a.getAttribute("href")));
   check(lists.length === 1 && /^\d{8}\.txt$/.test(lists[0]), `one day list linked: ${JSON.stringify(lists)}`);
   await shot(page, "06-sync");
   const list = await page.request.get(`${cfg.base}/sync/${lists[0]}`);
@@ -196,24 +266,30 @@ try {
   // 7. A page that does not exist is a 404 page, not a 200.
   resp = await page.goto(cfg.base + "/no/such/page");
   check(resp.status() === 404, `GET /no/such/page answered ${resp.status()}`);
-  // The two errors asked for: the rejected upload's 400 and this 404.
+  // The errors asked for: the rejected upload's 400, this 404, the lookup's 400 and the
+  // upload address's 405.
   problems.splice(0, problems.length, ...problems.filter((p) =>
     !(p.includes("/no/such/page") && p.includes("404"))
-    && !(p.includes("/api/upload") && p.includes("400"))));
+    && !(p.includes("/api/upload") && (p.includes("400") || p.includes("405")))
+    && !(p.includes("/lookup?") && p.includes("400"))
+    // A download hands the response over to the download manager; Chromium may then report
+    // the page's request as aborted (the file itself is checked above).
+    && !(p.includes(`/torrent/${cfg.lookup.hash}.torrent`) && p.includes("ERR_ABORTED"))));
   await shot(page, "07-not-found");
 
-  // 8. On a phone-sized screen: the front page and the torrent page.
+  // 8. On a phone (a touch screen, 375 px, twice the pixels): the front page and the torrent
+  // page fit it too.
   const phone = await browser.newContext({ viewport: { width: 375, height: 740 }, isMobile: true, deviceScaleFactor: 2 });
   const small = await phone.newPage();
   watch(small, "phone");
-  await small.goto(cfg.base + "/");
-  const overflow = await small.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  check(overflow <= 0, `front page fits a phone screen (overflows by ${overflow}px)`);
-  await shot(small, "08-front-phone");
-  await small.goto(`${cfg.base}/info/${cfg.lookup.hash}`);
-  const overflow2 = await small.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  check(overflow2 <= 0, `torrent page fits a phone screen (overflows by ${overflow2}px)`);
-  await shot(small, "09-info-phone");
+  for (const [path, name] of [["/", "08-front-phone"], [`/info/${cfg.lookup.hash}`, "09-info-phone"]]) {
+    await small.goto(cfg.base + path);
+    const overflow = await small.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    check(overflow <= 0, `${path} fits a phone screen (overflows by ${overflow}px)`);
+    const file = join(cfg.shots, `${name}.png`);
+    await small.screenshot({ path: file, fullPage: true });
+    step(`screenshot ${file}`);
+  }
   await phone.close();
 
   check(problems.length === 0, `no errors in the pages:\n  ${problems.join("\n  ")}`);

@@ -66,6 +66,26 @@ pub fn lookup_query(query: &str) -> Option<Key> {
         .and_then(|(_, v)| lookup_target(&percent_decode(v, true)))
 }
 
+/// What was typed into the lookup box, from the raw query string (`q=…`, form-encoded), for
+/// putting it back into the box; empty when there is none.
+pub fn lookup_typed(query: &str) -> String {
+    query
+        .split('&')
+        .filter_map(|p| p.split_once('='))
+        .find(|(k, _)| *k == "q")
+        .map(|(_, v)| percent_decode(&v[..floor_boundary(v, MAX_LOOKUP_LEN)], true))
+        .unwrap_or_default()
+}
+
+/// The largest index at most `max` that is a character boundary of `s`.
+fn floor_boundary(s: &str, max: usize) -> usize {
+    let mut i = max.min(s.len());
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
 fn starts_with_ci(s: &str, prefix: &str) -> bool {
     s.get(..prefix.len())
         .is_some_and(|p| p.eq_ignore_ascii_case(prefix))

@@ -1,5 +1,7 @@
 //! The read-only routes besides downloads: pages, the WSDL, assets, `/info`, `/magnet`,
-//! `/lookup`, the mirror feeds under `/sync/`, `/api/stats`, `/metrics`.
+//! `/lookup`, the mirror feeds under `/sync/` (day lists and takedowns), `/api/stats`,
+//! `/metrics`, and the pages a browser gets for `GET` on an upload address or
+//! `/torrent/<HASH>` without `.torrent`.
 //!
 //! Owns: choosing the page and its status; the HTML itself comes from the submodules below. Must never:
 //! answer a missing thing with 200 (a 404 is a 404), or build a path from request text other
@@ -18,11 +20,12 @@ mod render;
 mod text;
 
 pub use assets::{asset, Asset, APP_JS, FAVICON_SVG, HTML_CONTENT_TYPE, PAGE_LIMIT, STYLE_CSS};
-pub use lookup::{lookup_query, lookup_target, magnet_target, MAX_LOOKUP_LEN};
+pub use lookup::{lookup_query, lookup_target, lookup_typed, magnet_target, MAX_LOOKUP_LEN};
 pub use render::{
-    api, api_examples, bad_request, blocked, count_sentence, index, info, magnet_link, not_found,
-    upload_result, UploadResult, INFO_BUDGET, MAX_FILES_SHOWN, MAX_MAGNET_TRACKERS,
-    MAX_TRACKERS_SHOWN,
+    api, api_examples, bad_request, blocked, count_sentence, index, info, lookup_error,
+    magnet_link, not_found, post_only, sync_index, upload_result, SyncDay, UploadResult,
+    INFO_BUDGET, LOOKUP_TAKES, MAX_FILES_SHOWN, MAX_MAGNET_TRACKERS, MAX_TRACKERS_SHOWN,
+    MAX_WEB_SEEDS_SHOWN,
 };
 pub use text::{
     civil_from_unix, format_count, html_escape, human_size, iso_utc, percent_decode,
@@ -107,8 +110,12 @@ impl App {
         if let Some(reason) = self.storage.blocked(&key) {
             return html(451, self::blocked(&reason));
         }
+        let mut stored = None;
         let bytes = match self.storage.get(&key) {
-            Ok(Some(found)) => found.to_vec().map_err(StorageError::from),
+            Ok(Some(found)) => {
+                stored = i64::try_from(found.mtime).ok();
+                found.to_vec().map_err(StorageError::from)
+            }
             Ok(None) => {
                 return html(
                     404,
@@ -137,6 +144,7 @@ impl App {
                 &summary,
                 parsed.v1.as_ref(),
                 parsed.v2.as_ref(),
+                stored,
                 &self.base_url(req),
             ),
         )
@@ -169,23 +177,38 @@ impl App {
         Response::new(302).header("Location", format!("/torrent/{key}.torrent"))
     }
 
-    /// `GET /lookup?q=…` (the front page's box): 302 to the torrent's page.
+    /// `GET /lookup?q=…` (the front page's box): 302 to the torrent's page, or the box again
+    /// with what was typed in it and what it takes.
     pub(super) fn lookup(&self, req: &Request<'_>) -> Response {
-        match req.query().and_then(self::lookup_query) {
+        let query = req.query().unwrap_or("");
+        match self::lookup_query(query) {
             Some(key) => Response::new(302).header("Location", format!("/info/{key}")),
-            None => html(
-                400,
-                self::bad_request(
-                    "not a hash or magnet link: paste 40 hex digits, 32 base32 characters, \
-                     a 64-hex v2 hash or a magnet: link",
-                ),
+            None => html(400, self::lookup_error(&self::lookup_typed(query))),
+        }
+    }
+
+    /// `GET`/`HEAD` on an upload address: 405 (the address takes `POST` only, which `Allow`
+    /// says) with a page that says how to upload, since a person with a browser is the one who
+    /// gets here.
+    pub(super) fn post_only(&self, req: &Request<'_>, soap: bool) -> Response {
+        html(405, self::post_only(req.path(), soap, &self.base_url(req))).header("Allow", "POST")
+    }
+
+    /// `GET /torrent/<HASH>` (no `.torrent`): 301 to the file's address, or a 404 page when
+    /// it is not a hash.
+    pub(super) fn torrent_redirect(&self, hash: &str) -> Response {
+        match Key::parse(hash) {
+            Ok(key) => Response::new(301).header("Location", format!("/torrent/{key}.torrent")),
+            Err(e) => html(
+                404,
+                self::not_found(&format!("There is no page at this address: {e}.")),
             ),
         }
     }
 
-    /// `GET /sync/`: the days that have a list, newest first, as links (for people and for
-    /// mirror scripts that look for `YYYYMMDD.txt`).
-    pub(super) fn sync_index(&self) -> Response {
+    /// `GET /sync/`: the days that have a list, newest first, as links with their counts, and
+    /// the takedowns feed (for people and for mirror scripts that look for `YYYYMMDD.txt`).
+    pub(super) fn sync_index(&self, req: &Request<'_>) -> Response {
         let days = match self.storage.days() {
             Ok(d) => d,
             Err(e) => {
@@ -193,27 +216,44 @@ impl App {
                 return Response::error(500);
             }
         };
-        // The site's stylesheet and icon (without the icon link browsers ask for a
-        // /favicon.ico that does not exist); the links stay plain for mirror scripts.
-        let mut page = String::from(
-            "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-             <title>sync · thetorrent</title><link rel=\"stylesheet\" href=\"/style.css\">\
-             <link rel=\"icon\" href=\"/favicon.svg\" type=\"image/svg+xml\"></head>\
-             <body><main class=\"wrap\"><h1>Stored hashes by day (UTC)</h1>\n\
-             <p><a href=\"/\">thetorrent</a> · for mirrors: \
-             <code>thetorrent mirror --from URL</code></p>\n<ul>\n",
-        );
-        for d in days.iter().rev() {
-            let n = self.storage.day_len(*d).unwrap_or(0);
-            page.push_str(&format!("<li><a href=\"{d}.txt\">{d}.txt</a> {n}</li>\n"));
+        let days: Vec<self::SyncDay> = days
+            .iter()
+            .rev()
+            .map(|d| self::SyncDay {
+                day: d.to_string(),
+                count: self.storage.day_len(*d).unwrap_or(0),
+            })
+            .collect();
+        let takedowns = self.storage.takedowns().len();
+        html(200, self::sync_index(&days, takedowns, &self.base_url(req)))
+            .header("Cache-Control", "no-cache")
+    }
+
+    /// `GET /sync/takedowns.txt`: every hash taken down here, one per line (with
+    /// `--publish-takedown-reasons`, `HASH<TAB>reason`), sorted; a mirror with
+    /// `--follow-takedowns` blocks them too.
+    pub(super) fn takedowns(&self) -> Response {
+        let list = self.storage.takedowns();
+        let mut body = String::with_capacity(list.len() * 41);
+        for (key, reason) in list {
+            body.push_str(&key.to_string());
+            if self.publish_takedown_reasons {
+                body.push('\t');
+                body.push_str(&reason);
+            }
+            body.push('\n');
         }
-        page.push_str("</ul></main></body></html>\n");
-        html(200, page)
+        Response::new(200)
+            .header("Content-Type", "text/plain; charset=utf-8")
+            .header("Cache-Control", "no-cache")
+            .bytes(body.into_bytes())
     }
 
     /// `GET /sync/YYYYMMDD.txt`: that day's hashes, one per line (whole lines only).
     pub(super) fn sync_day(&self, name: &str) -> Response {
+        if name == "takedowns.txt" {
+            return self.takedowns();
+        }
         let Some(day) = name.strip_suffix(".txt").and_then(Day::parse) else {
             return Response::text(404, "not found\n");
         };

@@ -37,6 +37,11 @@ const MAGNET_NAME_BYTES: usize = 200;
 /// Characters shown of an uploaded file's name on the result page, and of error messages.
 const FILENAME_CHARS: usize = 80;
 const MESSAGE_CHARS: usize = 300;
+/// Characters of what was typed into the lookup box that an error page puts back into it.
+const TYPED_CHARS: usize = 2_000;
+/// Web seeds listed on a torrent's page at most, and the bytes they may take.
+pub const MAX_WEB_SEEDS_SHOWN: usize = 10;
+const WEB_SEEDS_BUDGET: usize = 3 * 1024;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Nav {
@@ -103,16 +108,42 @@ fn base(base_url: &str) -> String {
     html_escape(base_url.trim_end_matches('/'))
 }
 
-/// The lookup form (front page and error pages).
-const LOOKUP_FORM: &str =
-    "<form class=\"lookup\" method=\"get\" action=\"/lookup\" role=\"search\">\n\
+/// What the lookup box takes, as its hint says it (markup).
+pub const LOOKUP_TAKES: &str = "40 hex digits, 32 base32 characters, a 64-hex v2 hash, or a \
+     whole <code>magnet:?xt=urn:btih:…</code> link.";
+
+/// The lookup form (front page and error pages): `typed` goes back into the box (escaped,
+/// at most [`TYPED_CHARS`]); with `error`, the box is marked invalid and the message (plain
+/// text) stands above the hint.
+fn lookup_form(typed: &str, error: Option<&str>) -> String {
+    let mut f = String::from(
+        "<form class=\"lookup\" method=\"get\" action=\"/lookup\" role=\"search\">\n\
          <label for=\"q\">Info hash or magnet link</label>\n\
          <div class=\"row\"><input type=\"text\" id=\"q\" name=\"q\" required \
-         autocomplete=\"off\" autocapitalize=\"off\" spellcheck=\"false\" \
-         aria-describedby=\"q-hint\">\
-         <button type=\"submit\">Look up</button></div>\n\
-         <p id=\"q-hint\" class=\"hint\">40 hex digits, 32 base32 characters, a 64-hex v2 \
-         hash, or a whole <code>magnet:?xt=urn:btih:…</code> link.</p>\n</form>\n";
+         autocomplete=\"off\" autocapitalize=\"off\" spellcheck=\"false\"",
+    );
+    if !typed.is_empty() {
+        f.push_str(" value=\"");
+        push_escaped(&mut f, &truncate_chars(typed, TYPED_CHARS));
+        f.push('"');
+    }
+    if error.is_some() {
+        f.push_str(" aria-invalid=\"true\" aria-describedby=\"q-error q-hint\">");
+    } else {
+        f.push_str(" aria-describedby=\"q-hint\">");
+    }
+    f.push_str("<button type=\"submit\">Look up</button></div>\n");
+    if let Some(e) = error {
+        f.push_str("<p id=\"q-error\" class=\"error\">");
+        push_escaped(&mut f, &truncate_chars(e, MESSAGE_CHARS));
+        f.push_str("</p>\n");
+    }
+    let _ = writeln!(
+        f,
+        "<p id=\"q-hint\" class=\"hint\">The box takes {LOOKUP_TAKES}</p>\n</form>"
+    );
+    f
+}
 
 /// `GET /`: the live count, the upload form (works without JavaScript; `app.js` adds several
 /// files at once with per-file results, drag and drop, and the count going up), the lookup
@@ -145,7 +176,7 @@ pub fn index(count: u64, base_url: &str) -> String {
          file at <code>{b}/torrent/&lt;INFO_HASH&gt;.torrent</code>. \
          <a href=\"/api\">API documentation and examples</a>.</p>\n</section>\n",
         count = count_sentence(count),
-        lookup = LOOKUP_FORM,
+        lookup = lookup_form("", None),
     );
     page(
         "thetorrent: store and find .torrent files",
@@ -384,12 +415,15 @@ fn time_element(t: i64) -> String {
 }
 
 /// `GET /info/<HASH>`: name, total size, files (the first [`MAX_FILES_SHOWN`], fewer when the
-/// page would pass [`INFO_BUDGET`]), trackers, private flag, creation date, creator, comment,
-/// the hashes (both for a hybrid), the magnet link and the download link.
+/// page would pass [`INFO_BUDGET`]), piece size, trackers, web seeds, private flag, creation
+/// date, when it was stored here (`stored`, Unix time), creator, comment, the hashes (both for
+/// a hybrid), the magnet link and the download link. Long URLs may wrap after `/`, `?`, `&`,
+/// `=` and `.`.
 pub fn info(
     summary: &Summary,
     v1: Option<&[u8; 20]>,
     v2: Option<&[u8; 32]>,
+    stored: Option<i64>,
     base_url: &str,
 ) -> String {
     let key = match (v1, v2) {
@@ -397,7 +431,6 @@ pub fn info(
         (None, Some(v2)) => Some(Key::from_v2(v2)),
         (None, None) => None,
     };
-    let b = base(base_url);
     let name = if summary.name.is_empty() {
         "(no name)"
     } else {
@@ -414,8 +447,8 @@ pub fn info(
         &summary.files
     };
 
-    // Escaped once for both places it goes (an attribute and text).
-    let magnet = html_escape(&magnet_link(summary, v1, v2));
+    let magnet_raw = magnet_link(summary, v1, v2);
+    let magnet = html_escape(&magnet_raw);
     let mut m = String::with_capacity(8 * 1024);
     m.push_str("<h1 class=\"tname\">");
     push_escaped(&mut m, &truncate_chars(name, NAME_CHARS));
@@ -428,31 +461,38 @@ pub fn info(
              Open magnet link</a></p>"
         );
     }
-    push_facts(&mut m, summary, files.len(), v1, v2);
+    push_facts(&mut m, summary, files.len(), v1, v2, stored);
     if let Some(k) = key {
         let _ = write!(
             m,
             "<section aria-labelledby=\"links-h\">\n<h2 id=\"links-h\">Links</h2>\n\
              <dl class=\"facts links\">\n\
-             <dt>File</dt><dd><a href=\"/torrent/{k}.torrent\"><code>{b}/torrent/{k}.torrent</code></a></dd>\n\
-             <dt>Magnet</dt><dd><code class=\"magnet\">{magnet}</code></dd>\n\
-             </dl>\n</section>\n"
+             <dt>File</dt><dd><a href=\"/torrent/{k}.torrent\"><code class=\"url\">"
         );
+        push_url(
+            &mut m,
+            &format!("{}/torrent/{k}.torrent", base_url.trim_end_matches('/')),
+        );
+        m.push_str("</code></a></dd>\n<dt>Magnet</dt><dd><code class=\"magnet url\">");
+        push_url(&mut m, &magnet_raw);
+        m.push_str("</code></dd>\n</dl>\n</section>\n");
     }
     push_trackers(&mut m, &summary.trackers);
+    push_web_seeds(&mut m, &summary.web_seeds);
     push_files(&mut m, files, summary.file_count);
     let title = format!("{} · thetorrent", truncate_chars(name, TITLE_CHARS));
     page(&title, Nav::None, &m, false)
 }
 
-/// The facts list of the torrent page: size, file count, hashes, private flag, creation date,
-/// creator, comment.
+/// The facts list of the torrent page: size, file count, piece size, hashes, private flag,
+/// creation date, when it was stored here, creator, comment.
 fn push_facts(
     m: &mut String,
     summary: &Summary,
     files: usize,
     v1: Option<&[u8; 20]>,
     v2: Option<&[u8; 32]>,
+    stored: Option<i64>,
 ) {
     m.push_str("<dl class=\"facts\">\n");
     let _ = write!(
@@ -463,6 +503,14 @@ fn push_facts(
         plural(summary.total_size, "byte", "bytes"),
         format_count(summary.file_count.max(files) as u64),
     );
+    if let Some(p) = summary.piece_length {
+        let _ = writeln!(
+            m,
+            "<dt>Piece size</dt><dd>{} <span class=\"muted\">({})</span></dd>",
+            human_size(p),
+            plural(p, "byte", "bytes")
+        );
+    }
     match (v1, v2) {
         (Some(v1), Some(v2)) => {
             let _ = write!(
@@ -501,6 +549,9 @@ fn push_facts(
     if let Some(t) = summary.creation_date {
         let _ = writeln!(m, "<dt>Created</dt><dd>{}</dd>", time_element(t));
     }
+    if let Some(t) = stored {
+        let _ = writeln!(m, "<dt>Stored here</dt><dd>{}</dd>", time_element(t));
+    }
     if let Some(by) = summary.created_by.as_deref().filter(|s| !s.is_empty()) {
         m.push_str("<dt>Created by</dt><dd>");
         push_escaped(m, &truncate_chars(by, CREATED_BY_CHARS));
@@ -524,10 +575,9 @@ fn push_trackers(m: &mut String, trackers: &[String]) {
         let stop = m.len() + TRACKERS_BUDGET;
         let mut shown = 0;
         for t in trackers.iter().take(MAX_TRACKERS_SHOWN) {
-            let item = format!(
-                "<li><code>{}</code></li>\n",
-                html_escape(&truncate_middle(t, TRACKER_CHARS))
-            );
+            let mut item = String::from("<li><code class=\"url\">");
+            push_url(&mut item, &truncate_middle(t, TRACKER_CHARS));
+            item.push_str("</code></li>\n");
             if m.len() + item.len() > stop {
                 break;
             }
@@ -545,6 +595,57 @@ fn push_trackers(m: &mut String, trackers: &[String]) {
         }
     }
     m.push_str("</section>\n");
+}
+
+/// The web seeds section (BEP 19), when there are any: as many as fit in
+/// [`WEB_SEEDS_BUDGET`], at most [`MAX_WEB_SEEDS_SHOWN`].
+fn push_web_seeds(m: &mut String, seeds: &[String]) {
+    if seeds.is_empty() {
+        return;
+    }
+    m.push_str(
+        "<section aria-labelledby=\"seeds-h\">\n<h2 id=\"seeds-h\">Web seeds</h2>\n\
+         <ul class=\"trackers\">\n",
+    );
+    let stop = m.len() + WEB_SEEDS_BUDGET;
+    let mut shown = 0;
+    for u in seeds.iter().take(MAX_WEB_SEEDS_SHOWN) {
+        let mut item = String::from("<li><code class=\"url\">");
+        push_url(&mut item, &truncate_middle(u, TRACKER_CHARS));
+        item.push_str("</code></li>\n");
+        if m.len() + item.len() > stop {
+            break;
+        }
+        m.push_str(&item);
+        shown += 1;
+    }
+    m.push_str("</ul>\n");
+    let more = seeds.len() - shown;
+    if more > 0 {
+        let _ = writeln!(
+            m,
+            "<p class=\"more\">and {} more (listed in the .torrent file).</p>",
+            format_count(more as u64)
+        );
+    }
+    m.push_str("</section>\n");
+}
+
+/// Appends a URL, HTML-escaped, with a `<wbr>` (a place a long line may break) after each
+/// `/`, `?`, `&`, `=` and `.`, so that it wraps between its parts rather than mid-word.
+fn push_url(out: &mut String, url: &str) {
+    let mut last = 0;
+    for (i, c) in url.char_indices() {
+        if matches!(c, '/' | '?' | '&' | '=' | '.') {
+            push_escaped(out, &url[last..=i]);
+            // No break inside `//`.
+            if !(c == '/' && url[i + 1..].starts_with('/')) {
+                out.push_str("<wbr>");
+            }
+            last = i + 1;
+        }
+    }
+    push_escaped(out, &url[last..]);
 }
 
 /// The files table: as many rows as keep the page within [`INFO_BUDGET`], at most
@@ -589,7 +690,7 @@ fn error_page(title: &str, heading: &str, message: &str) -> String {
     m.push_str("</h1>\n<p class=\"message\">");
     push_escaped(&mut m, &truncate_chars(message, MESSAGE_CHARS));
     m.push_str("</p>\n");
-    m.push_str(LOOKUP_FORM);
+    m.push_str(&lookup_form("", None));
     m.push_str("<p><a href=\"/\">Go to the front page</a></p>\n");
     page(title, Nav::None, &m, false)
 }
@@ -617,4 +718,113 @@ pub fn blocked(reason: &str) -> String {
 /// The 400 page; `msg` is plain text, e.g. `not a valid info hash or magnet link`.
 pub fn bad_request(msg: &str) -> String {
     error_page("Bad request · thetorrent", "Bad request", msg)
+}
+
+/// The 400 page of the lookup box for text that is neither a hash nor a magnet link: what was
+/// typed stays in the box, and the page says what the box takes.
+pub fn lookup_error(typed: &str) -> String {
+    let mut m = String::from("<h1>Not a hash or magnet link</h1>\n");
+    let error = if typed.trim().is_empty() {
+        "The box was empty.".to_string()
+    } else {
+        format!(
+            "“{}” is not an info hash or a magnet link.",
+            truncate_middle(typed.trim(), 80)
+        )
+    };
+    m.push_str(&lookup_form(typed, Some(&error)));
+    m.push_str("<p><a href=\"/\">Go to the front page</a></p>\n");
+    page(
+        "Not a hash or magnet link · thetorrent",
+        Nav::None,
+        &m,
+        false,
+    )
+}
+
+/// What a browser opening an upload address (`GET`) is shown: the address takes `POST`
+/// uploads; the form on the front page is the way from a browser, and scripts are shown how.
+/// `path` is the address (one of the fixed upload paths), `soap` whether it is the SOAP one.
+pub fn post_only(path: &str, soap: bool, base_url: &str) -> String {
+    let b = base(base_url);
+    let p = html_escape(path);
+    let mut m = String::from("<h1>This address takes uploads</h1>\n");
+    if soap {
+        let _ = write!(
+            m,
+            "<p class=\"message\"><code>{b}{p}</code> is the SOAP endpoint: SOAP clients send \
+             their <code>storeTorrent</code> calls here with <code>POST</code>. A browser that \
+             opens it sends <code>GET</code>, which it does not answer.</p>\n\
+             <p>Point your SOAP client at the WSDL, \
+             <a href=\"/api/thetorrent.wsdl\"><code>{b}/api/thetorrent.wsdl</code></a>; the \
+             <a href=\"/api\">API page</a> has examples in PHP, Perl and Python.</p>\n"
+        );
+    } else {
+        let _ = write!(
+            m,
+            "<p class=\"message\"><code>{b}{p}</code> stores .torrent files sent to it with \
+             <code>POST</code>. A browser that opens it sends <code>GET</code>, which it does \
+             not answer.</p>\n\
+             <p><a class=\"button\" href=\"/\">Upload with the form</a></p>\n\
+             <p>From a script: <code>curl -F torrent=@file.torrent {b}{p}</code>. The \
+             <a href=\"/api\">API page</a> has more.</p>\n"
+        );
+    }
+    page("Uploads only · thetorrent", Nav::None, &m, false)
+}
+
+/// One day of the mirror lists: its name (`YYYYMMDD`) and how many hashes its list holds.
+pub struct SyncDay {
+    pub day: String,
+    pub count: u64,
+}
+
+/// `GET /sync/`: the days that have a list, as given (newest first), each linking its
+/// `YYYYMMDD.txt` (the links stay plain for mirror scripts), with its number of torrents; and
+/// the takedowns feed with `takedowns` entries. Grows by about 200 bytes per day (like the
+/// upload result page, it is not held to [`PAGE_LIMIT`](super::PAGE_LIMIT)).
+pub fn sync_index(days: &[SyncDay], takedowns: usize, base_url: &str) -> String {
+    let b = base(base_url);
+    let total: u64 = days.iter().map(|d| d.count).sum();
+    let mut m = String::with_capacity(1500 + days.len() * 200);
+    let _ = write!(
+        m,
+        "<h1>Mirror lists</h1>\n\
+         <p>Each day's list holds the info hashes first stored here that day (UTC), one per \
+         line. To copy this store: <code>thetorrent mirror --from {b}</code>.</p>\n\
+         <p class=\"summary\">{} in {}.</p>\n",
+        plural(total, "torrent", "torrents"),
+        plural(days.len() as u64, "day list", "day lists"),
+    );
+    if !days.is_empty() {
+        m.push_str(
+            "<div class=\"scroll\"><table class=\"days\">\n<thead><tr>\
+             <th scope=\"col\">Day (UTC)</th><th scope=\"col\" class=\"num\">Torrents stored</th>\
+             <th scope=\"col\">List</th></tr></thead>\n<tbody>\n",
+        );
+        for d in days {
+            let name = html_escape(&d.day);
+            let iso = match (d.day.get(..4), d.day.get(4..6), d.day.get(6..8)) {
+                (Some(y), Some(mo), Some(da)) if d.day.len() == 8 => {
+                    format!("<time datetime=\"{y}-{mo}-{da}\">{y}-{mo}-{da}</time>")
+                }
+                _ => name.clone(),
+            };
+            let _ = writeln!(
+                m,
+                "<tr><td>{iso}</td><td class=\"num\">{}</td>\
+                 <td><a href=\"{name}.txt\">{name}.txt</a></td></tr>",
+                format_count(d.count)
+            );
+        }
+        m.push_str("</tbody>\n</table></div>\n");
+    }
+    let _ = write!(
+        m,
+        "<h2>Takedowns</h2>\n<p><a href=\"takedowns.txt\">takedowns.txt</a> lists the {} \
+         taken down here (answered 451), one per line; \
+         <code>thetorrent mirror --follow-takedowns</code> applies them to a mirror.</p>\n",
+        plural(takedowns as u64, "hash", "hashes")
+    );
+    page("Mirror lists · thetorrent", Nav::None, &m, false)
 }

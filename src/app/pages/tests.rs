@@ -22,9 +22,9 @@ const ALLOWED: &[&str] = &[
     "!doctype", "html", "head", "meta", "title", "link", "script", "body", "a", "header", "nav",
     "ul", "ol", "li", "main", "footer", "div", "p", "h1", "h2", "h3", "section", "form", "label",
     "input", "span", "button", "code", "pre", "strong", "dl", "dt", "dd", "table", "thead",
-    "tbody", "tr", "th", "td", "time",
+    "tbody", "tr", "th", "td", "time", "wbr",
 ];
-const VOID: &[&str] = &["!doctype", "meta", "link", "input"];
+const VOID: &[&str] = &["!doctype", "meta", "link", "input", "wbr"];
 
 /// Checks that every tag is allowed, has no event handler or `javascript:` in it, that the
 /// only script is `/app.js`, and that elements nest properly.
@@ -122,6 +122,8 @@ fn summary(files: usize, name_len: usize) -> Summary {
         created_by: Some("mktorrent 1.1".into()),
         comment: Some("a comment".into()),
         file_count: files,
+        piece_length: Some(1 << 20),
+        web_seeds: vec!["https://mirror.example.org/pub/files/".into()],
     }
 }
 
@@ -144,6 +146,8 @@ fn hostile_summary(files: usize) -> Summary {
         created_by: Some(HOSTILE.into()),
         comment: Some(HOSTILE.into()),
         file_count: files,
+        piece_length: Some(1 << 20),
+        web_seeds: vec![format!("https://x/{HOSTILE}")],
     }
 }
 
@@ -168,10 +172,27 @@ fn all_pages(s: &Summary, base: &str, text: &str) -> Vec<(&'static str, String)>
     vec![
         ("index", index(1_234_567, base)),
         ("api", api(base)),
-        ("info v1", info(s, Some(&V1), None, base)),
-        ("info hybrid", info(s, Some(&V1), Some(&V2), base)),
-        ("info v2", info(s, None, Some(&V2), base)),
-        ("info none", info(s, None, None, base)),
+        (
+            "info v1",
+            info(s, Some(&V1), None, Some(1_700_000_000), base),
+        ),
+        ("info hybrid", info(s, Some(&V1), Some(&V2), None, base)),
+        ("info v2", info(s, None, Some(&V2), None, base)),
+        ("info none", info(s, None, None, None, base)),
+        ("lookup error", lookup_error(text)),
+        ("post only", post_only("/api/upload", false, base)),
+        ("post only soap", post_only("/api/soap", true, base)),
+        (
+            "sync",
+            sync_index(
+                &[SyncDay {
+                    day: "20261126".into(),
+                    count: 3,
+                }],
+                2,
+                base,
+            ),
+        ),
         ("upload", upload_result(&results)),
         ("upload none", upload_result(&[])),
         ("404", not_found(text)),
@@ -189,7 +210,10 @@ fn hostile_text_is_shown_not_run() {
         assert!(!page.contains("<script>"), "{name}");
         assert!(!page.contains("<img"), "{name}");
         assert!(!page.contains("\"'>"), "{name}");
-        if name.starts_with("info") || name == "upload" || ["404", "451", "400"].contains(&name) {
+        if name.starts_with("info")
+            || name == "upload"
+            || ["404", "451", "400", "lookup error"].contains(&name)
+        {
             assert!(
                 page.contains("&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;&gt;&lt;img"),
                 "{name} does not show the name"
@@ -228,28 +252,30 @@ fn big_torrents_stay_under_the_limit() {
         created_by: Some(c.repeat(10_000)),
         comment: Some(c.repeat(100_000)),
         file_count: 5_000,
+        piece_length: Some(u64::MAX),
+        web_seeds: (0..1_000).map(|_| c.repeat(150)).collect(),
     };
     cases.push(worst("\""));
     cases.push(worst("\u{10348}")); // 4 bytes of UTF-8, 12 when percent-encoded
     cases.push(worst("<"));
     for s in &cases {
         for page in [
-            info(s, Some(&V1), Some(&V2), BASE),
-            info(s, Some(&V1), None, BASE),
-            info(s, None, Some(&V2), BASE),
+            info(s, Some(&V1), Some(&V2), None, BASE),
+            info(s, Some(&V1), None, None, BASE),
+            info(s, None, Some(&V2), None, BASE),
         ] {
             check_size(&page);
             check_markup(&page);
         }
     }
     // 100 files of 250 characters: all but a few listed, and the rest counted.
-    let page = info(&cases[0], Some(&V1), None, BASE);
+    let page = info(&cases[0], Some(&V1), None, None, BASE);
     let listed = page.matches("<tr><td>").count();
     assert!(listed >= 50, "{listed}");
     if listed < 100 {
         assert!(page.contains(&format!("and {} more files", 100 - listed)));
     }
-    let page = info(&cases[1], Some(&V1), None, BASE);
+    let page = info(&cases[1], Some(&V1), None, None, BASE);
     assert_eq!(page.matches("<tr><td>").count(), MAX_FILES_SHOWN);
     assert!(page.contains("and 9,900 more files"));
     assert!(page.contains("<dt>Files</dt><dd>10,000</dd>"));
@@ -343,7 +369,7 @@ fn torrent_page() {
     s.name = "Debian & friends <12>".into();
     s.private = true;
     s.comment = Some("line one\nline two".into());
-    let p = info(&s, Some(&V1), Some(&V2), BASE);
+    let p = info(&s, Some(&V1), Some(&V2), None, BASE);
     check_markup(&p);
     assert!(p.contains("<h1 class=\"tname\">Debian &amp; friends &lt;12&gt;</h1>"));
     assert!(p.contains("<title>Debian &amp; friends &lt;12&gt; · thetorrent</title>"));
@@ -359,10 +385,15 @@ fn torrent_page() {
     assert!(p.contains("<time datetime=\"2021-03-04T05:06:07Z\">2021-03-04 05:06:07 UTC</time>"));
     assert!(p.contains("<dt>Created by</dt><dd>mktorrent 1.1</dd>"));
     assert!(p.contains("line one\nline two"));
-    assert!(p.contains("<li><code>udp://tracker.opentrackr.org:1337/announce</code></li>"));
+    assert!(p.contains(
+        "<li><code class=\"url\">udp://<wbr>tracker.<wbr>opentrackr.<wbr>org:1337/<wbr>announce\
+         </code></li>"
+    ));
     assert!(p.contains("<tr><td>folder/fffff0.mkv</td><td class=\"num\">1.0 MiB</td></tr>"));
     assert!(p.contains(&format!("href=\"/torrent/{V1_HEX}.torrent\" download>")));
-    assert!(p.contains(&format!("{BASE}/torrent/{V1_HEX}.torrent")));
+    assert!(p.contains(&format!(
+        "https://<wbr>t.<wbr>example/<wbr>torrent/<wbr>{V1_HEX}.<wbr>torrent"
+    )));
     // The magnet link, escaped in the attribute and in the text.
     let magnet = magnet_link(&s, Some(&V1), Some(&V2));
     assert_eq!(
@@ -376,7 +407,13 @@ fn torrent_page() {
     );
     let escaped = magnet.replace('&', "&amp;");
     assert!(p.contains(&format!("href=\"{escaped}\"")));
-    assert!(p.contains(&format!("<code class=\"magnet\">{escaped}</code>")));
+    let shown = p
+        .split("<code class=\"magnet url\">")
+        .nth(1)
+        .and_then(|r| r.split("</code>").next())
+        .expect("magnet code");
+    assert_eq!(shown.replace("<wbr>", ""), escaped);
+    assert!(shown.contains("&amp;<wbr>xt=<wbr>urn"), "{shown}");
     assert!(!p.contains("&dn"));
     assert_eq!(lookup_target(&magnet), Some(crate::torrent::hash::Key(V1)));
 
@@ -387,7 +424,7 @@ fn torrent_page() {
     s.comment = None;
     s.trackers.clear();
     s.private = false;
-    let p = info(&s, Some(&V1), None, BASE);
+    let p = info(&s, Some(&V1), None, None, BASE);
     check_markup(&p);
     assert!(p.contains(&format!(
         "<dt>Info hash</dt><dd><code class=\"hash\">{V1_HEX}</code>"
@@ -400,7 +437,7 @@ fn torrent_page() {
     assert!(!p.contains("(listed in the .torrent file)"));
 
     // v2 only: the key is the truncated v2 hash, the magnet has only btmh.
-    let p = info(&s, None, Some(&V2), BASE);
+    let p = info(&s, None, Some(&V2), None, BASE);
     check_markup(&p);
     assert!(p.contains(&format!("/torrent/{}.torrent", &V2_HEX[..40])));
     let magnet = magnet_link(&s, None, Some(&V2));
@@ -413,7 +450,7 @@ fn torrent_page() {
     // A single-file torrent whose summary lists no files shows the name as its file.
     let mut s = summary(0, 5);
     s.total_size = 1000;
-    let p = info(&s, Some(&V1), None, BASE);
+    let p = info(&s, Some(&V1), None, None, BASE);
     assert!(p.contains("<dt>Files</dt><dd>1</dd>"));
     assert!(p.contains("<tr><td>nnnnn</td><td class=\"num\">1000 B</td></tr>"));
 }
@@ -429,7 +466,7 @@ fn magnet_of_hostile_name_and_trackers() {
     // dn and each tr are one parameter each: the only `&` are separators.
     assert_eq!(m.matches('&').count(), 3);
     assert_eq!(lookup_target(&m), Some(crate::torrent::hash::Key(V1)));
-    let p = info(&s, Some(&V1), None, BASE);
+    let p = info(&s, Some(&V1), None, None, BASE);
     assert!(p.contains(&format!("href=\"{}\"", m.replace('&', "&amp;"))));
     // A tracker is text, never a link.
     assert!(!p.contains("href=\"javascript"));
@@ -542,7 +579,7 @@ fn write_pages_for_screenshots() {
     let pages = [
         ("index.html", index(1_234_567, BASE)),
         ("api.html", api(BASE)),
-        ("info.html", info(&s, Some(&V1), Some(&V2), BASE)),
+        ("info.html", info(&s, Some(&V1), Some(&V2), None, BASE)),
         ("upload.html", upload_result(&results)),
         (
             "404.html",
@@ -560,4 +597,63 @@ fn write_pages_for_screenshots() {
     }
     std::fs::write(dir.join("style.css"), STYLE_CSS).unwrap();
     std::fs::write(dir.join("app.js"), APP_JS).unwrap();
+}
+
+#[test]
+fn torrent_page_shows_when_stored_piece_size_and_web_seeds() {
+    let s = summary(2, 10);
+    let p = info(&s, Some(&V1), None, Some(1_614_834_367), BASE);
+    assert!(
+        p.contains("<dt>Stored here</dt><dd><time datetime=\"2021-03-04T05:06:07Z\">"),
+        "{p}"
+    );
+    assert!(p.contains("<dt>Piece size</dt><dd>1.0 MiB"), "{p}");
+    assert!(p.contains("<h2 id=\"seeds-h\">Web seeds</h2>"), "{p}");
+    // URLs wrap between their parts.
+    assert!(
+        p.contains("https://<wbr>mirror.<wbr>example.<wbr>org/<wbr>pub/<wbr>files/<wbr>"),
+        "{p}"
+    );
+    assert!(p.contains("udp://<wbr>tracker.<wbr>opentrackr.<wbr>org:1337/<wbr>announce"));
+    // No stored time, piece size or seeds: none of their rows.
+    let mut bare = summary(1, 10);
+    bare.piece_length = None;
+    bare.web_seeds.clear();
+    let p = info(&bare, Some(&V1), None, None, BASE);
+    assert!(!p.contains("Stored here") && !p.contains("Piece size") && !p.contains("Web seeds"));
+}
+
+#[test]
+fn lookup_error_keeps_what_was_typed() {
+    let p = lookup_error("not a \"hash\"");
+    check_markup(&p);
+    assert!(p.contains("value=\"not a &quot;hash&quot;\""), "{p}");
+    assert!(p.contains("aria-invalid=\"true\""));
+    assert!(p.contains("is not an info hash or a magnet link"));
+    assert!(p.contains("The box takes 40 hex digits"));
+    let p = lookup_error("");
+    assert!(p.contains("The box was empty."));
+    assert!(!p.contains("value="));
+}
+
+#[test]
+fn sync_index_labels_its_numbers() {
+    let days = [
+        SyncDay {
+            day: "20261126".into(),
+            count: 1234,
+        },
+        SyncDay {
+            day: "20261125".into(),
+            count: 1,
+        },
+    ];
+    let p = sync_index(&days, 0, BASE);
+    check_markup(&p);
+    assert!(p.contains("Torrents stored"), "{p}");
+    assert!(p.contains("1,235 torrents in 2 day lists"), "{p}");
+    assert!(p.contains("<a href=\"20261126.txt\">20261126.txt</a>"));
+    assert!(p.contains("<time datetime=\"2026-11-26\">"));
+    assert!(p.contains("href=\"takedowns.txt\""));
+    assert!(p.contains("thetorrent mirror --from https://t.example"));
 }

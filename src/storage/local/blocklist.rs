@@ -110,12 +110,19 @@ impl Blocklist {
         let mut text = String::new();
         let mut n = 0;
         for k in keys {
-            if map.insert(*k, reason.clone()).is_none() {
-                n += 1;
+            match map.insert(*k, reason.clone()) {
+                None => n += 1,
+                // Blocked already for this reason: no second line.
+                Some(old) if old == reason => continue,
+                // A new reason: its line comes last, and the last line wins on reading.
+                Some(_) => {}
             }
             text.push_str(&format!("{k}\t{reason}\n"));
         }
         self.empty.store(map.is_empty(), Ordering::Release);
+        if text.is_empty() {
+            return Ok(0);
+        }
         let mut f = OpenOptions::new()
             .create(true)
             .append(true)
@@ -141,8 +148,9 @@ impl Blocklist {
         Ok(n)
     }
 
-    /// All blocked keys and reasons, sorted.
+    /// All blocked keys and reasons, sorted (after the same reload check as [`Self::get`]).
     pub fn list(&self) -> Vec<(Key, String)> {
+        self.refresh();
         let map = self.map.read().unwrap_or_else(|p| p.into_inner());
         let mut v: Vec<_> = map.iter().map(|(k, r)| (*k, r.clone())).collect();
         v.sort();

@@ -172,4 +172,8 @@ impl Storage for Local {
     fn unblock(&self, keys: &[Key]) -> Result<usize, StorageError> {
         Ok(self.store.blocklist().unblock(keys)?)
     }
+
+    fn takedowns(&self) -> Vec<(Key, String)> {
+        self.store.blocklist().list()
+    }
 }

@@ -203,6 +203,17 @@ impl Storage for S3Store {
     fn unblock(&self, keys: &[Key]) -> Result<usize, StorageError> {
         Ok(self.set_blocked(keys, None)?)
     }
+
+    fn takedowns(&self) -> Vec<(Key, String)> {
+        let bl = self
+            .shared
+            .blocklist
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        let mut v: Vec<(Key, String)> = bl.iter().map(|(k, r)| (*k, r.clone())).collect();
+        v.sort();
+        v
+    }
 }
 
 impl S3Store {
