@@ -1,5 +1,6 @@
-//! The HTTP/1.1 client: `GET` for `thetorrent mirror` over `std::net::TcpStream`, and the
-//! response reader the S3 client runs on may sockets. `http://` only.
+//! The HTTP/1.1 client: a plain `GET` over `std::net::TcpStream` ([`Client`]), and the
+//! response reader the S3 client and the HTTP tracker client run on may sockets. `http://`
+//! only (`thetorrent mirror`, which also speaks `https://`, uses `ureq` in the CLI).
 //!
 //! Owns: one kept-alive connection to one server, the request bytes, and reading an answer
 //! (status line and headers parsed by httparse, a body framed by `Content-Length`, `chunked`
