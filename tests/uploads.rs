@@ -392,6 +392,7 @@ fn post_curl_multipart_raw_and_duplicates() {
     let (status, h, body) = curl(&["-F".into(), f_arg(&good[1].path), url.clone()]);
     assert_eq!(status, 200);
     assert_eq!(values(&h, "X-Thetorrent-Result"), ["stored"]);
+    assert_eq!(values(&h, "X-Thetorrent-Stored"), ["already"]);
     assert_eq!(body, format!("{}\n", good[1].hash));
     assert_eq!(count(&s), 3);
 
@@ -429,13 +430,16 @@ fn post_curl_multipart_raw_and_duplicates() {
         [
             "X-Thetorrent-Result",
             "X-Thetorrent-Hash",
+            "X-Thetorrent-Stored",
             "X-Thetorrent-Result",
             "X-Thetorrent-Error",
             "X-Thetorrent-Result",
-            "X-Thetorrent-Hash"
+            "X-Thetorrent-Hash",
+            "X-Thetorrent-Stored"
         ],
         "header sets in upload order"
     );
+    assert_eq!(values(&h, "X-Thetorrent-Stored"), ["already", "new"]);
     assert_eq!(
         body,
         format!("{}\n{bad_msg}\n{}\n", good[0].hash, private.hash)
