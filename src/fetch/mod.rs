@@ -1,12 +1,15 @@
-//! Fetching a torrent's info dictionary from its swarm: the network clients that find peers
-//! (trackers) and download the info from one peer (the peer wire with ut_metadata), and the
-//! address policy every outbound connection passes.
+//! Fetching a torrent the store does not have from its swarm: a magnet link or a bare hash
+//! in, a stored `.torrent` file out. The network clients that find peers (the DHT node,
+//! trackers) and download the info from one peer (the peer wire with ut_metadata), the
+//! address policy every outbound connection passes, and the jobs that tie them together.
 //!
-//! Owns: [`Target`] (what is fetched), this process's peer id, and the clients below. Must
-//! never: connect to an address the [`policy::AddrPolicy`] refuses, allocate by a size a peer
-//! or tracker announces before checking it against a named cap, wait without a deadline, or
-//! block a may worker (everything here runs in may coroutines; name lookups go to a plain
-//! thread).
+//! Owns: [`Target`] (what is fetched), this process's peer id, magnet links ([`magnet`]), the
+//! clients below, the DHT node ([`dht`]) and the jobs ([`job`], each running a [`search`]).
+//! Must never: connect to an address the [`policy::AddrPolicy`] refuses, allocate by a size a
+//! peer or tracker announces before checking it against a named cap, wait without a deadline,
+//! block a may worker (everything here runs in may coroutines; name lookups and the DHT's
+//! blocking calls go to plain threads), store anything that did not pass `torrent::validate`
+//! and the hash check, or fetch a blocked hash.
 //!
 //! The clients (each runs in a may coroutine: the server's workers, or `may::go!` in the CLI):
 //! - [`peer::fetch_info`]`(addr: SocketAddr, target: &Target, limits: &PeerLimits) ->
@@ -22,19 +25,24 @@
 //!   both clients apply it themselves (the peer's address, the tracker host's resolved
 //!   addresses, the peers a tracker returns); callers apply it to DHT results.
 
+pub mod dht;
+pub mod job;
+pub mod magnet;
 pub mod peer;
 pub mod policy;
+pub mod search;
 pub mod tracker;
 
 pub use peer::{fetch_info, PeerError, PeerLimits};
 pub use policy::AddrPolicy;
 pub use tracker::{announce, TrackerError, TrackerLimits};
 
+use crate::torrent::hash::Key;
 use std::sync::OnceLock;
 
 /// What is being fetched: the v1 info hash (SHA-1), the v2 one (SHA-256), or both (a hybrid
 /// torrent). At least one must be set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Target {
     pub v1: Option<[u8; 20]>,
     pub v2: Option<[u8; 32]>,
@@ -52,6 +60,36 @@ impl Target {
                 Some(h)
             }
             (None, None) => None,
+        }
+    }
+
+    /// The key a fetched copy is stored under (the swarm hash).
+    pub fn key(&self) -> Option<Key> {
+        self.swarm_hash().map(Key)
+    }
+
+    /// The keys a stored copy may be filed under (a hybrid's truncated v2 hash is a link).
+    pub fn keys(&self) -> impl Iterator<Item = Key> + '_ {
+        self.v1
+            .map(Key)
+            .into_iter()
+            .chain(self.v2.as_ref().map(Key::from_v2))
+    }
+
+    /// The target of a hash as written in a URL: 40 hex or 32 base32 digits are a v1 hash,
+    /// 64 hex digits a v2 hash. A v2-only torrent is fetched by its whole v2 hash: its
+    /// 40-digit truncated form cannot be checked against the info dict.
+    pub fn parse(s: &str) -> Option<Target> {
+        match s.len() {
+            40 | 32 => Key::parse(s).ok().map(|k| Target {
+                v1: Some(k.0),
+                v2: None,
+            }),
+            64 => magnet::decode_hex32(s).map(|v2| Target {
+                v1: None,
+                v2: Some(v2),
+            }),
+            _ => None,
         }
     }
 
