@@ -9,17 +9,18 @@ Usage: fetch_rig.py BASE KIND...
          share an address; every port is picked by the kernel.
   KIND   a torrent to make and seed: v1, v2 (v2-only) or hybrid; `N*KIND` makes N of them.
 
-Once every torrent has been announced to a DHT node, prints one JSON line:
-  {"dht": ["IP:PORT", ...], "seed": "IP:PORT",
-   "torrents": [{"kind": ..., "name": ..., "v1": HEX|null, "v2": HEX|null}, ...]}
-then answers commands read from standard input, one JSON line each:
+Once every torrent has been announced to a DHT node, prints (words split by single spaces;
+`-` for a hash the torrent does not have):
+  dht IP:PORT IP:PORT IP:PORT
+  seed IP:PORT
+  torrent KIND NAME V1HEX V2HEX        (one line per torrent)
+  ready
+then answers commands read from standard input, one line each:
   check PATH   libtorrent loads the .torrent file at PATH:
-               {"v1": HEX|null, "v2": HEX|null, "name": ..., "trackers": [...]}
-               or {"error": MESSAGE}
+               `ok V1HEX V2HEX NAME TRACKER...` or `error MESSAGE`
 and exits when standard input closes. Nothing leaves loopback: no public bootstrap nodes, no
 local service discovery, UPnP or NAT-PMP.
 """
-import json
 import os
 import shutil
 import sys
@@ -141,24 +142,19 @@ def run(ips, wanted, folder):
         seed.pop_alerts()
         time.sleep(0.02)
 
-    print(
-        json.dumps(
-            {
-                "dht": [f"{ip}:{p}" for ip, p in zip(ips, ports)],
-                "seed": f"{ips[3]}:{seed_port}",
-                "torrents": torrents,
-            }
-        ),
-        flush=True,
-    )
+    print("dht " + " ".join(f"{ip}:{p}" for ip, p in zip(ips, ports)))
+    print(f"seed {ips[3]}:{seed_port}")
+    for t in torrents:
+        print(f"torrent {t['kind']} {t['name']} {t['v1'] or '-'} {t['v2'] or '-'}")
+    print("ready", flush=True)
     for line in sys.stdin:
         cmd, _, arg = line.strip().partition(" ")
         if not cmd:
             continue
         if cmd == "check":
-            print(json.dumps(check(arg)), flush=True)
+            print(check(arg), flush=True)
         else:
-            print(json.dumps({"error": f"unknown command {cmd!r}"}), flush=True)
+            print(f"error unknown command {cmd!r}", flush=True)
         for s in nodes + [seed]:
             s.pop_alerts()
 
@@ -167,9 +163,10 @@ def check(path):
     try:
         ti = lt.torrent_info(path)
     except Exception as e:  # libtorrent raises RuntimeError with its own message
-        return {"error": str(e)}
+        return f"error {e}"
     v1, v2 = hashes(ti)
-    return {"v1": v1, "v2": v2, "name": ti.name(), "trackers": [t.url for t in ti.trackers()]}
+    words = [v1 or "-", v2 or "-", ti.name()] + [t.url for t in ti.trackers()]
+    return "ok " + " ".join(words)
 
 
 if __name__ == "__main__":

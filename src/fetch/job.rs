@@ -136,6 +136,8 @@ pub struct Fetched {
 pub enum FetchError {
     /// Every slot and the queue are taken.
     Busy { running: usize, queued: usize },
+    /// The caller's admission check refused a new job (a client over its rate).
+    RateLimited { retry_after: Duration },
     /// The hash is taken down.
     Blocked { key: Key, reason: String },
     /// No source named a peer the address policy allows.
@@ -161,7 +163,10 @@ impl FetchError {
     pub fn is_miss(&self) -> bool {
         !matches!(
             self,
-            FetchError::Busy { .. } | FetchError::Storage(_) | FetchError::Internal(_)
+            FetchError::Busy { .. }
+                | FetchError::RateLimited { .. }
+                | FetchError::Storage(_)
+                | FetchError::Internal(_)
         )
     }
 }
@@ -172,6 +177,11 @@ impl fmt::Display for FetchError {
             FetchError::Busy { running, queued } => write!(
                 f,
                 "busy: {running} fetches running and {queued} waiting, retry later"
+            ),
+            FetchError::RateLimited { retry_after } => write!(
+                f,
+                "too many fetches from this address, retry in {} s",
+                retry_after.as_secs().max(1)
             ),
             FetchError::Blocked { key, reason } => write!(f, "torrent {key} is blocked: {reason}"),
             FetchError::NoPeers { refused: 0 } => write!(f, "no peers found"),
@@ -350,6 +360,17 @@ impl Fetcher {
     /// names a source the failed job did not try. Never blocks on the network or the disk
     /// beyond the blocklist lookup.
     pub fn start(&self, req: Request) -> Result<Handle, FetchError> {
+        self.start_admitted(req, || Ok(()))
+    }
+
+    /// [`Fetcher::start`], asking `admit` first when a new job would start (not when the
+    /// request joins a job or is answered from the miss memory): the place for a per-client
+    /// rate limit, which only the work a request causes should use up.
+    pub fn start_admitted(
+        &self,
+        req: Request,
+        admit: impl FnOnce() -> Result<(), FetchError>,
+    ) -> Result<Handle, FetchError> {
         let inner = &self.inner;
         let Some(key) = req.target.key() else {
             return Err(FetchError::Invalid("no info hash to fetch".into()));
@@ -379,6 +400,7 @@ impl Fetcher {
             inner.counters.busy.fetch_add(1, Relaxed);
             return Err(FetchError::Busy { running, queued });
         }
+        admit()?;
         let job = Arc::new(Job {
             key,
             intake: Mutex::new(Intake {

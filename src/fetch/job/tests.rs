@@ -174,6 +174,36 @@ fn a_failure_is_remembered_until_its_ttl_or_new_sources() {
 }
 
 #[test]
+fn only_new_jobs_ask_for_admission() {
+    let (calls, gate) = (Arc::new(AtomicUsize::new(0)), Arc::new(SyncFlag::new()));
+    let (_dir, f) = fetcher(
+        FetchConfig::default(),
+        gated(&calls, &gate, |_| Err(FetchError::NoPeers { refused: 0 })),
+    );
+    let refuse = || {
+        Err(FetchError::RateLimited {
+            retry_after: Duration::from_secs(3),
+        })
+    };
+    let e = f.start_admitted(target(1).into(), refuse).err();
+    assert_eq!(
+        e.unwrap().to_string(),
+        "too many fetches from this address, retry in 3 s"
+    );
+    assert_eq!(f.stats().started, 0);
+    let h = f.start(target(1).into()).unwrap();
+    // joining, and then the remembered failure, need no admission
+    assert!(f.start_admitted(target(1).into(), refuse).is_ok());
+    gate.fire();
+    h.wait(WAIT).unwrap().unwrap_err();
+    assert_eq!(
+        f.start_admitted(target(1).into(), refuse).err(),
+        Some(FetchError::NoPeers { refused: 0 })
+    );
+    assert_eq!(calls.load(Relaxed), 1);
+}
+
+#[test]
 fn our_own_failures_are_not_remembered() {
     let (calls, gate) = (Arc::new(AtomicUsize::new(0)), Arc::new(SyncFlag::new()));
     gate.fire();
