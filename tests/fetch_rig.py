@@ -161,11 +161,11 @@ def run(ips, wanted, folder):
 
 def check(path):
     try:
-        ti = lt.torrent_info(path)
+        atp = lt.load_torrent_file(path)
     except Exception as e:  # libtorrent raises RuntimeError with its own message
         return f"error {e}"
-    v1, v2 = hashes(ti)
-    words = [v1 or "-", v2 or "-", ti.name()] + [t.url for t in ti.trackers()]
+    v1, v2 = hashes(atp.ti)
+    words = [v1 or "-", v2 or "-", atp.ti.name()] + list(atp.trackers)
     return "ok " + " ".join(words)
 
 

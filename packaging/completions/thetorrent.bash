@@ -25,6 +25,9 @@ _thetorrent() {
             thetorrent,count)
                 cmd="thetorrent__subcmd__count"
                 ;;
+            thetorrent,fetch)
+                cmd="thetorrent__subcmd__fetch"
+                ;;
             thetorrent,help)
                 cmd="thetorrent__subcmd__help"
                 ;;
@@ -58,6 +61,9 @@ _thetorrent() {
             thetorrent__subcmd__help,count)
                 cmd="thetorrent__subcmd__help__subcmd__count"
                 ;;
+            thetorrent__subcmd__help,fetch)
+                cmd="thetorrent__subcmd__help__subcmd__fetch"
+                ;;
             thetorrent__subcmd__help,help)
                 cmd="thetorrent__subcmd__help__subcmd__help"
                 ;;
@@ -89,7 +95,7 @@ _thetorrent() {
 
     case "${cmd}" in
         thetorrent)
-            opts="-h -V --data --max-torrent-size --store --s3-endpoint --s3-credentials --s3-no-conditional-put --s3-create-bucket --s3-cache-mb --s3-miss-ttl --s3-list-ttl --node-id --help --version serve add import count verify block unblock reindex mirror migrate help"
+            opts="-h -V --data --max-torrent-size --store --s3-endpoint --s3-credentials --s3-no-conditional-put --s3-create-bucket --s3-cache-mb --s3-miss-ttl --s3-list-ttl --node-id --help --version serve add import count verify block unblock reindex mirror migrate fetch help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -292,8 +298,78 @@ _thetorrent() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        thetorrent__subcmd__fetch)
+            opts="-h -V --dht-listen --dht-bootstrap --no-dht --fetch-allow-private --fetch-timeout --fetch-jobs --fetch-miss-ttl --data --max-torrent-size --store --s3-endpoint --s3-credentials --s3-no-conditional-put --s3-create-bucket --s3-cache-mb --s3-miss-ttl --s3-list-ttl --node-id --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dht-listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dht-bootstrap)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fetch-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fetch-jobs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fetch-miss-ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-torrent-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-credentials)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-cache-mb)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-miss-ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-list-ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --node-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         thetorrent__subcmd__help)
-            opts="serve add import count verify block unblock reindex mirror migrate help"
+            opts="serve add import count verify block unblock reindex mirror migrate fetch help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -335,6 +411,20 @@ _thetorrent() {
             return 0
             ;;
         thetorrent__subcmd__help__subcmd__count)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        thetorrent__subcmd__help__subcmd__fetch)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -693,7 +783,7 @@ _thetorrent() {
             return 0
             ;;
         thetorrent__subcmd__serve)
-            opts="-h -V --listen --public-url --access-log --workers --max-head-bytes --max-headers --max-body-bytes --max-connections --head-timeout --idle-timeout --body-grace --body-min-rate --write-timeout --shutdown-grace --upload-rate --upload-burst --rate-limit-loopback --writer-nice --publish-takedown-reasons --file-cache --stat-cache --data --max-torrent-size --store --s3-endpoint --s3-credentials --s3-no-conditional-put --s3-create-bucket --s3-cache-mb --s3-miss-ttl --s3-list-ttl --node-id --help --version"
+            opts="-h -V --listen --public-url --access-log --workers --max-head-bytes --max-headers --max-body-bytes --max-connections --head-timeout --idle-timeout --body-grace --body-min-rate --write-timeout --shutdown-grace --upload-rate --upload-burst --rate-limit-loopback --writer-nice --publish-takedown-reasons --fetch --fetch-wait --dht-listen --dht-bootstrap --no-dht --fetch-allow-private --fetch-timeout --fetch-jobs --fetch-miss-ttl --file-cache --stat-cache --data --max-torrent-size --store --s3-endpoint --s3-credentials --s3-no-conditional-put --s3-create-bucket --s3-cache-mb --s3-miss-ttl --s3-list-ttl --node-id --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -764,6 +854,30 @@ _thetorrent() {
                     return 0
                     ;;
                 --writer-nice)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fetch-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dht-listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dht-bootstrap)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fetch-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fetch-jobs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fetch-miss-ttl)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

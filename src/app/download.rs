@@ -1,7 +1,8 @@
 //! Downloads: `GET`/`HEAD /torrent/<HASH>.torrent` and `/<HASH>.torrent` — conditional
 //! requests, single ranges, caching headers, the name to save it under, 404/451/400.
 //!
-//! Owns: the answer to a download from the stored bytes. Must never: change served bytes (no
+//! Owns: the answer to a download from the stored bytes (a torrent not stored goes to
+//! `fetch` when fetching is on). Must never: change served bytes (no
 //! encoding, no re-encoding), or send a range it cannot satisfy (416).
 
 use super::{status, App};
@@ -21,14 +22,20 @@ impl App {
         if let Some(reason) = self.storage.blocked(&key) {
             return Response::text(451, format!("blocked: {reason}\n"));
         }
-        let Found { body, len, mtime } = match self.storage.get(&key) {
-            Ok(Some(c)) => c,
-            Ok(None) => return Response::text(404, "not found\n"),
+        match self.storage.get(&key) {
+            Ok(Some(found)) => self.send_stored(req, key, found),
+            Ok(None) if self.fetching() => self.download_missing(req, hash),
+            Ok(None) => Response::text(404, "not found\n"),
             Err(e) => {
                 eprintln!("thetorrent: cannot open torrent {key}: {e}");
-                return Response::error(status::read_status(&e));
+                Response::error(status::read_status(&e))
             }
-        };
+        }
+    }
+
+    /// A stored torrent's answer: conditional requests, ranges, caching headers.
+    pub(super) fn send_stored(&self, req: &Request<'_>, key: Key, found: Found) -> Response {
+        let Found { body, len, mtime } = found;
         // The header values are built without the formatting machinery (this is the hot path).
         let hex = key.hex();
         let hex = std::str::from_utf8(&hex).unwrap_or_default();

@@ -1,6 +1,7 @@
 //! The application: `thetorrent serve` wires a storage backend to the HTTP layer and routes
 //! requests to downloads (`download`, with the file name from `names`), uploads (`upload`, with the `soap` and `multipart`
-//! formats), pages (`pages`), statistics (`stats`), rate limiting and the access log.
+//! formats), pages (`pages`), fetching missing torrents from their swarm (`fetch`),
+//! statistics (`stats`), rate limiting and the access log.
 //!
 //! Owns: the settings of `serve` (`ServeConfig`, filled in by the CLI), the route table, and
 //! the mapping of storage errors to statuses (`status`). Must never: fsync or do long blocking
@@ -15,8 +16,11 @@ use ratelimit::RateLimiter;
 use stats::{Route, Stats};
 use upload::Endpoint;
 
+pub use fetch::FetchSettings;
+
 pub mod accesslog;
 mod download;
+mod fetch;
 pub mod multipart;
 pub mod names;
 pub mod pages;
@@ -79,6 +83,8 @@ pub struct ServeConfig {
     pub rate_limit_loopback: bool,
     /// `/sync/takedowns.txt` gives each takedown's reason after its hash (default: hashes only).
     pub publish_takedown_reasons: bool,
+    /// Fetching a torrent not stored from its swarm (`--fetch`); `None`: off.
+    pub fetch: Option<FetchSettings>,
     /// Adds routes used by the test suite only (`/__test/echo`, `/__test/panic`,
     /// `/__test/sleep`). Never use in production.
     pub test_routes: bool,
@@ -118,6 +124,8 @@ pub struct App {
     names: names::Names,
     limiter: RateLimiter,
     access_log: Option<AccessLog>,
+    /// Fetching from the swarm (`--fetch`).
+    fetch: Option<fetch::Fetching>,
 }
 
 impl http::Handler for App {
@@ -286,6 +294,7 @@ impl App {
             names: names::Names::default(),
             limiter: RateLimiter::new(0.0, 1.0, false),
             access_log: None,
+            fetch: None,
         }
     }
 }
@@ -390,5 +399,11 @@ pub fn serve(
     );
     app.access_log = access_log;
     app.publish_takedown_reasons = args.publish_takedown_reasons;
+    if let Some(settings) = &args.fetch {
+        app.fetch = Some(
+            fetch::Fetching::start(&app.storage, settings, args.rate_limit_loopback)
+                .map_err(start)?,
+        );
+    }
     http::run(listeners, Arc::new(app), args.http_config()).map_err(start)
 }

@@ -4,6 +4,7 @@
 //! result, downloads. Lock-free (fixed arrays of atomics) so counting costs the hot download
 //! path a few relaxed increments. Must never: allocate or lock per request.
 
+use crate::fetch::job::FetchStats;
 use crate::storage::Outcome;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -129,11 +130,31 @@ impl Stats {
         .fetch_add(1, Relaxed);
     }
 
-    /// `/api/stats`.
-    pub fn json(&self, count: u64, bytes: u64) -> String {
+    /// `/api/stats`; `fetch` when fetching is on (`fetched` is 0 and `fetch` absent when off).
+    pub fn json(&self, count: u64, bytes: u64, fetch: Option<FetchStats>) -> String {
+        let fetch_part = match fetch {
+            None => "\"fetched\":0,".to_string(),
+            Some(f) => format!(
+                "\"fetched\":{},\"fetch\":{{\"jobs\":{},\"joined\":{},\"failed\":{},\"busy\":{},\
+                 \"misses\":{},\"running\":{},\"queued\":{},\"peers_tried\":{},\"peers_refused\":{},\
+                 \"announces\":{},\"trackers_skipped\":{}}},",
+                f.fetched,
+                f.started,
+                f.joined,
+                f.failed,
+                f.busy,
+                f.misses,
+                f.running,
+                f.queued,
+                f.peers_tried,
+                f.peers_refused,
+                f.announces,
+                f.trackers_skipped
+            ),
+        };
         format!(
             "{{\"count\":{count},\"bytes\":{bytes},\"uploads\":{{\"stored\":{},\"already_stored\":{},\"failed\":{}}},\
-             \"downloads\":{},\"uptime_seconds\":{}}}\n",
+             \"downloads\":{},{fetch_part}\"uptime_seconds\":{}}}\n",
             self.stored.load(Relaxed),
             self.already.load(Relaxed),
             self.failed.load(Relaxed),
@@ -143,7 +164,7 @@ impl Stats {
     }
 
     /// `/metrics`, Prometheus text exposition format 0.0.4.
-    pub fn prometheus(&self, count: u64, bytes: u64) -> String {
+    pub fn prometheus(&self, count: u64, bytes: u64, fetch: Option<FetchStats>) -> String {
         let mut o = String::with_capacity(4096);
         let _ = writeln!(
             o,
@@ -220,8 +241,66 @@ impl Stats {
                 v.load(Relaxed)
             );
         }
+        if let Some(f) = fetch {
+            fetch_metrics(&mut o, &f);
+        }
         o
     }
+}
+
+/// The fetch counters in `/metrics`.
+fn fetch_metrics(o: &mut String, f: &FetchStats) {
+    let _ = writeln!(
+        o,
+        "# HELP thetorrent_fetched_total Torrents fetched from their swarm and stored.\n\
+         # TYPE thetorrent_fetched_total counter\nthetorrent_fetched_total {}",
+        f.fetched
+    );
+    let _ = writeln!(
+        o,
+        "# HELP thetorrent_fetch_requests_total Fetch requests by what became of them.\n\
+         # TYPE thetorrent_fetch_requests_total counter"
+    );
+    for (label, v) in [
+        ("started", f.started),
+        ("joined", f.joined),
+        ("remembered_miss", f.misses),
+        ("busy", f.busy),
+    ] {
+        let _ = writeln!(
+            o,
+            "thetorrent_fetch_requests_total{{result=\"{label}\"}} {v}"
+        );
+    }
+    let _ = writeln!(
+        o,
+        "# HELP thetorrent_fetch_failed_total Fetch jobs that failed.\n\
+         # TYPE thetorrent_fetch_failed_total counter\nthetorrent_fetch_failed_total {}",
+        f.failed
+    );
+    let _ = writeln!(
+        o,
+        "# HELP thetorrent_fetch_jobs Fetch jobs running or queued now.\n\
+         # TYPE thetorrent_fetch_jobs gauge\n\
+         thetorrent_fetch_jobs{{state=\"running\"}} {}\nthetorrent_fetch_jobs{{state=\"queued\"}} {}",
+        f.running, f.queued
+    );
+    let _ = writeln!(
+        o,
+        "# HELP thetorrent_fetch_peers_total Peer addresses tried, or refused by the address policy.\n\
+         # TYPE thetorrent_fetch_peers_total counter\n\
+         thetorrent_fetch_peers_total{{result=\"tried\"}} {}\n\
+         thetorrent_fetch_peers_total{{result=\"refused\"}} {}",
+        f.peers_tried, f.peers_refused
+    );
+    let _ = writeln!(
+        o,
+        "# HELP thetorrent_fetch_trackers_total Tracker announces made, or trackers skipped \
+         (https and other schemes).\n# TYPE thetorrent_fetch_trackers_total counter\n\
+         thetorrent_fetch_trackers_total{{result=\"announced\"}} {}\n\
+         thetorrent_fetch_trackers_total{{result=\"skipped\"}} {}",
+        f.announces, f.trackers_skipped
+    );
 }
 
 #[cfg(test)]
@@ -236,7 +315,15 @@ mod tests {
         s.request(Route::Upload, 999, Duration::from_secs(100));
         s.upload(Ok(Outcome::Stored));
         s.upload(Err(()));
-        let m = s.prometheus(7, 1234);
+        let m = s.prometheus(
+            7,
+            1234,
+            Some(FetchStats {
+                fetched: 3,
+                running: 2,
+                ..FetchStats::default()
+            }),
+        );
         assert!(m.contains("thetorrent_stored_bytes 1234\n"));
         assert!(m.contains("thetorrent_stored_torrents 7\n"));
         assert!(m.contains("thetorrent_requests_total{route=\"download\",status=\"200\"} 1\n"));
@@ -250,7 +337,19 @@ mod tests {
             assert!(value.parse::<f64>().is_ok(), "{line}");
             assert!(name.starts_with("thetorrent_"), "{line}");
         }
-        let j = s.json(7, 1234);
-        assert!(j.starts_with("{\"count\":7,\"bytes\":1234,\"uploads\":{\"stored\":1,\"already_stored\":0,\"failed\":1},\"downloads\":1,"), "{j}");
+        assert!(m.contains("thetorrent_fetched_total 3\n"));
+        assert!(m.contains("thetorrent_fetch_jobs{state=\"running\"} 2\n"));
+        let j = s.json(7, 1234, None);
+        assert!(j.starts_with("{\"count\":7,\"bytes\":1234,\"uploads\":{\"stored\":1,\"already_stored\":0,\"failed\":1},\"downloads\":1,\"fetched\":0,"), "{j}");
+        let j = s.json(
+            7,
+            1234,
+            Some(FetchStats {
+                fetched: 3,
+                started: 4,
+                ..FetchStats::default()
+            }),
+        );
+        assert!(j.contains("\"fetched\":3,\"fetch\":{\"jobs\":4,"), "{j}");
     }
 }

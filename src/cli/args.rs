@@ -5,7 +5,7 @@
 //! text (seconds, sizes with units, the public URL).
 //! Must never: hold behaviour beyond the conversion (the layers below never see `clap`).
 
-use crate::app::ServeConfig;
+use crate::app::{FetchSettings, ServeConfig};
 use crate::storage::s3::S3Options;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -126,11 +126,7 @@ pub mod heading {
     pub const STORAGE: &str = "Storage";
     pub const S3: &str = "S3 bucket (--store s3://...)";
     pub const MIRRORS: &str = "Mirror feeds";
-    /// For the options of fetching missing torrents from their swarm.
-    #[expect(
-        dead_code,
-        reason = "the fetch options' group, named beside the others"
-    )]
+    /// The options of fetching missing torrents from their swarm.
     pub const FETCHING: &str = "Fetching";
 }
 
@@ -252,6 +248,16 @@ pub struct ServeArgs {
     /// Publish the reasons of takedowns in `/sync/takedowns.txt` (default: hashes only).
     #[arg(long, help_heading = heading::MIRRORS)]
     pub publish_takedown_reasons: bool,
+    /// Fetch a torrent that is not stored from its swarm (DHT, a magnet link's trackers and
+    /// peers) when it is asked for, and store it. Off by default: no outbound traffic.
+    #[arg(long, help_heading = heading::FETCHING)]
+    pub fetch: bool,
+    /// Seconds a request for a torrent being fetched waits for it; after that the answer is
+    /// 503 with Retry-After.
+    #[arg(long, value_parser = secs, default_value = "10", value_name = "SECONDS", help_heading = heading::FETCHING)]
+    pub fetch_wait: Duration,
+    #[command(flatten)]
+    pub fetching: super::fetch::FetchArgs,
     /// Open torrent files kept for downloads (0: no cache).
     #[arg(long, default_value_t = crate::storage::local::FILE_CACHE_ENTRIES, help_heading = heading::STORAGE)]
     pub file_cache: usize,
@@ -290,6 +296,11 @@ impl ServeArgs {
             upload_burst: self.upload_burst,
             rate_limit_loopback: self.rate_limit_loopback,
             publish_takedown_reasons: self.publish_takedown_reasons,
+            fetch: self.fetch.then(|| FetchSettings {
+                dht: self.fetching.dht(),
+                jobs: self.fetching.config(None),
+                wait: self.fetch_wait,
+            }),
             test_routes: self.test_routes,
         }
     }

@@ -1,5 +1,5 @@
 //! The command line (clap): `serve`, `add`, `import`, `count`, `verify`, `block`, `unblock`,
-//! `reindex`, `mirror`, `migrate`, and the hidden `generate` (man pages and completions for the
+//! `reindex`, `mirror`, `migrate`, `fetch`, and the hidden `generate` (man pages and completions for the
 //! package). `serve`, `add`, `count`, `block`, `unblock` and `reindex` work on either backend
 //! (`--store s3://…`); the others walk or write a local data directory.
 //!
@@ -10,6 +10,7 @@
 
 mod args;
 mod error;
+pub mod fetch;
 mod generate;
 mod import;
 mod migrate;
@@ -55,7 +56,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Serve the store over HTTP.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Store .torrent files; prints `<HASH>  <name>` per file, or its error (for folders, use
     /// `import`).
     Add {
@@ -84,6 +85,9 @@ pub enum Command {
     /// Copy a store into another: a local data directory into an S3 bucket or back
     /// (resumable, verifies every file's hash).
     Migrate(migrate::MigrateArgs),
+    /// Fetch torrents from their swarm (DHT, a magnet link's trackers and peers) into the
+    /// store; prints `<HASH>  <name>` per stored torrent, the reason per failed one (stderr).
+    Fetch(fetch::FetchCmd),
     /// Write the man pages or the shell completions (the packaged copies are in packaging/).
     #[command(hide = true)]
     Generate(generate::GenerateArgs),
@@ -129,6 +133,17 @@ fn open_storage(cli: &Cli, writable: bool) -> Result<Box<dyn Storage>, CliError>
             Ok(Box::new(Local::new(store)))
         }
     }
+}
+
+/// The storage `fetch` writes into: a local directory gets the writer thread, so that the
+/// fetch jobs (may coroutines) never wait for an fsync on a may worker.
+fn open_for_fetch(cli: &Cli) -> Result<std::sync::Arc<dyn Storage>, CliError> {
+    if cli.s3.store.is_some() {
+        return open_storage(cli, true).map(std::sync::Arc::from);
+    }
+    let local = Local::with_writer(open_writable(cli)?, 0, 0, None)
+        .map_err(|e| CliError::Storage(format!("cannot start the writer thread: {e}")))?;
+    Ok(std::sync::Arc::new(local))
 }
 
 /// The commands that only work on a local data directory refuse `--store s3://…`.
@@ -181,6 +196,11 @@ fn run(cli: &Cli) -> Result<Done, CliError> {
             Ok(Done::All)
         }
         Command::Migrate(args) => migrate::run(cli, args),
+        Command::Fetch(cmd) => {
+            // Before the storage opens: its writer and the S3 client use may.
+            crate::http::listen::configure_runtime(&crate::http::Config::default());
+            fetch::run(open_for_fetch(cli)?, cmd)
+        }
         Command::Reindex => reindex(cli),
     }
 }

@@ -8,7 +8,7 @@
 //! block the caller (`start` only takes a lock; waiting is the caller's choice, with a
 //! timeout). What a job does is [`super::search`]'s.
 
-use super::dht::Dht;
+use super::dht::{Dht, DhtConfig, DhtError};
 use super::magnet::Magnet;
 use super::policy::AddrPolicy;
 use super::{search, Target};
@@ -331,6 +331,28 @@ impl Fetcher {
             counters,
             Box::new(move |ctx: &JobCtx| search::run(&env, ctx)),
         )
+    }
+
+    /// Starts the DHT node (when `dht` is given; this resolves its bootstrap names, so call it
+    /// at start-up, not on a may worker) and a fetcher storing into `storage`.
+    pub fn launch(
+        storage: Arc<dyn Storage>,
+        dht: Option<&DhtConfig>,
+        cfg: FetchConfig,
+    ) -> Result<Fetcher, DhtError> {
+        let node = match dht {
+            None => None,
+            Some(c) => {
+                let node = Dht::start(c)?;
+                eprintln!(
+                    "thetorrent: dht node on {} ({} bootstrap nodes)",
+                    node.local_addr(),
+                    node.bootstrap().len()
+                );
+                Some(Arc::new(node))
+            }
+        };
+        Ok(Fetcher::new(storage, node, cfg))
     }
 
     /// A fetcher whose jobs run `runner` (the scheduling without the network).

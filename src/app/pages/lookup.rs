@@ -1,20 +1,29 @@
 //! What the lookup box and `/magnet` point at: a hash in any accepted form, or a magnet link.
 //!
 //! Owns: finding the store key in user text (bare hashes, `urn:btih:` / `urn:btmh:` URNs, whole
-//! magnet links, percent-encoded or not). Must never: touch the store, or accept anything that
-//! is not exactly one of the hash forms `hash::Key::parse` knows (no guessing, no prefixes).
+//! magnet links, percent-encoded or not); the links themselves are read by `fetch::magnet`.
+//! Must never: touch the store, or accept anything that is not exactly one of the hash forms
+//! `hash::Key::parse` knows (no guessing, no prefixes).
 
 use super::text::percent_decode;
+use crate::fetch::magnet::{xt_hash, Magnet, XtHash, MAX_MAGNET_LEN};
+use crate::fetch::Target;
 use crate::torrent::hash::Key;
 
 /// Longest input looked at; a real magnet link with many trackers stays far below.
-pub const MAX_LOOKUP_LEN: usize = 16 * 1024;
+pub const MAX_LOOKUP_LEN: usize = MAX_MAGNET_LEN;
 
 /// Parses what someone typed or pasted into the lookup box: a bare hash (40 hex, 32 base32,
 /// 64 hex v2), a `urn:btih:…` / `urn:btmh:1220…` URN, or a whole magnet link (several `xt`
-/// allowed: the first that parses wins). Surrounding whitespace is ignored; a magnet link that
+/// allowed: a `btih` wins over a `btmh`). Surrounding whitespace is ignored; a magnet link that
 /// is still percent-encoded as a whole (`magnet%3A%3Fxt%3D…`) is decoded first.
 pub fn lookup_target(q: &str) -> Option<Key> {
+    lookup_magnet(q).map(|m| m.key())
+}
+
+/// What [`lookup_target`] reads, whole: a magnet link with its trackers and peers, or a bare
+/// hash or URN as a link without any (a 64-hex hash keeps all its 32 bytes).
+pub fn lookup_magnet(q: &str) -> Option<Magnet> {
     let q = q.trim();
     if q.is_empty() || q.len() > MAX_LOOKUP_LEN {
         return None;
@@ -28,42 +37,48 @@ pub fn lookup_target(q: &str) -> Option<Key> {
         q
     };
     if starts_with_ci(q, "magnet:") {
-        let query = q["magnet:".len()..].trim_start_matches('?');
-        return magnet_target(query);
+        return Magnet::parse(q).ok();
     }
-    if starts_with_ci(q, "urn:") {
-        return xt_key(q);
-    }
-    Key::parse(q).ok()
+    let target = if starts_with_ci(q, "urn:") {
+        match xt_hash(q)? {
+            XtHash::V1(h) => Target {
+                v1: Some(h),
+                v2: None,
+            },
+            XtHash::V2(h) => Target {
+                v1: None,
+                v2: Some(h),
+            },
+        }
+    } else {
+        Target::parse(q)?
+    };
+    Some(Magnet {
+        target,
+        ..Magnet::default()
+    })
 }
 
 /// The key of `GET /magnet?<query>` (query string without the `?`), or of a magnet link's
-/// parameters: the first `xt` (or `xt.1`, `xt.2`, … as BEP 9 allows) that is a `urn:btih:`
-/// with 40 hex / 32 base32 digits or a `urn:btmh:1220` with 64 hex digits.
+/// parameters: its `btih` hash (`xt`, or `xt.1`, `xt.2`, … as BEP 9 allows) with 40 hex / 32
+/// base32 digits, else its `btmh:1220` hash with 64 hex digits (see `fetch::magnet`).
 pub fn magnet_target(query: &str) -> Option<Key> {
-    if query.len() > MAX_LOOKUP_LEN {
-        return None;
-    }
-    query
-        .split('&')
-        .filter_map(|param| {
-            let (k, v) = param.split_once('=')?;
-            let k = percent_decode(k, true);
-            let is_xt = k.eq_ignore_ascii_case("xt")
-                || k.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("xt."));
-            is_xt.then(|| percent_decode(v, false))
-        })
-        .find_map(|v| xt_key(v.trim()))
+    Magnet::parse_query(query).ok().map(|m| m.key())
 }
 
-/// The key of the lookup box in a raw query string (`q=…`, form-encoded), as the browser sends
+/// The lookup box's text in a raw query string (`q=…`, form-encoded), as the browser sends
 /// `GET /lookup?q=…`.
-pub fn lookup_query(query: &str) -> Option<Key> {
+pub fn lookup_text(query: &str) -> Option<String> {
     query
         .split('&')
         .filter_map(|p| p.split_once('='))
         .find(|(k, _)| *k == "q")
-        .and_then(|(_, v)| lookup_target(&percent_decode(v, true)))
+        .map(|(_, v)| percent_decode(v, true))
+}
+
+/// The key of the lookup box in a raw query string.
+pub fn lookup_query(query: &str) -> Option<Key> {
+    lookup_text(query).and_then(|q| lookup_target(&q))
 }
 
 /// What was typed into the lookup box, from the raw query string (`q=…`, form-encoded), for
@@ -89,25 +104,6 @@ fn floor_boundary(s: &str, max: usize) -> usize {
 fn starts_with_ci(s: &str, prefix: &str) -> bool {
     s.get(..prefix.len())
         .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
-}
-
-/// A `urn:btih:<40 hex | 32 base32>` or `urn:btmh:1220<64 hex>` value.
-fn xt_key(v: &str) -> Option<Key> {
-    if starts_with_ci(v, "urn:btih:") {
-        let h = &v["urn:btih:".len()..];
-        return match h.len() {
-            40 | 32 => Key::parse(h).ok(),
-            _ => None,
-        };
-    }
-    if starts_with_ci(v, "urn:btmh:1220") {
-        let h = &v["urn:btmh:1220".len()..];
-        return match h.len() {
-            64 => Key::parse(h).ok(),
-            _ => None,
-        };
-    }
-    None
 }
 
 #[cfg(test)]

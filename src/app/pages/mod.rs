@@ -20,10 +20,13 @@ mod render;
 mod text;
 
 pub use assets::{asset, Asset, APP_JS, FAVICON_SVG, HTML_CONTENT_TYPE, PAGE_LIMIT, STYLE_CSS};
-pub use lookup::{lookup_query, lookup_target, lookup_typed, magnet_target, MAX_LOOKUP_LEN};
+pub use lookup::{
+    lookup_magnet, lookup_query, lookup_target, lookup_text, lookup_typed, magnet_target,
+    MAX_LOOKUP_LEN,
+};
 pub use render::{
     api, api_examples, bad_request, blocked, count_sentence, index, info, lookup_error,
-    magnet_link, not_found, post_only, sync_index, upload_result, SyncDay, UploadResult,
+    magnet_link, not_found, post_only, searching, sync_index, upload_result, SyncDay, UploadResult,
     INFO_BUDGET, LOOKUP_TAKES, MAX_FILES_SHOWN, MAX_MAGNET_TRACKERS, MAX_TRACKERS_SHOWN,
     MAX_WEB_SEEDS_SHOWN,
 };
@@ -34,6 +37,7 @@ pub use text::{
 
 use super::soap;
 use super::App;
+use crate::fetch::magnet::Magnet;
 use crate::http::{Request, Response, ResponseBody};
 use crate::storage::day::Day;
 use crate::storage::{Body, DayList, StorageError};
@@ -152,12 +156,13 @@ impl App {
 
     /// `GET /magnet?xt=urn:btih:…`: 302 to the stored file, or a 404 page.
     pub(super) fn magnet(&self, req: &Request<'_>) -> Response {
-        let Some(key) = req.query().and_then(self::magnet_target) else {
+        let Some(magnet) = req.query().and_then(|q| Magnet::parse_query(q).ok()) else {
             return html(
                 400,
                 self::bad_request("expected ?xt=urn:btih:<hash> or xt=urn:btmh:1220<hash>"),
             );
         };
+        let key = magnet.key();
         if let Some(reason) = self.storage.blocked(&key) {
             return html(451, self::blocked(&reason));
         }
@@ -168,6 +173,9 @@ impl App {
                 return Response::error(503);
             }
         };
+        if !stored && self.fetching() {
+            return self.magnet_missing(req, magnet);
+        }
         if !stored {
             return html(
                 404,
@@ -178,13 +186,21 @@ impl App {
     }
 
     /// `GET /lookup?q=…` (the front page's box): 302 to the torrent's page, or the box again
-    /// with what was typed in it and what it takes.
+    /// with what was typed in it and what it takes; with fetching on, a torrent not stored is
+    /// searched for first.
     pub(super) fn lookup(&self, req: &Request<'_>) -> Response {
         let query = req.query().unwrap_or("");
-        match self::lookup_query(query) {
-            Some(key) => Response::new(302).header("Location", format!("/info/{key}")),
+        let magnet = self::lookup_text(query).and_then(|q| self::lookup_magnet(&q));
+        match magnet {
+            Some(m) if self.fetching() && self.missing(&m.key()) => self.lookup_missing(req, m),
+            Some(m) => Response::new(302).header("Location", format!("/info/{}", m.key())),
             None => html(400, self::lookup_error(&self::lookup_typed(query))),
         }
+    }
+
+    /// Neither stored nor blocked (a blocked hash gets its 451 from the torrent's page).
+    fn missing(&self, key: &Key) -> bool {
+        self.storage.blocked(key).is_none() && matches!(self.storage.contains(key), Ok(false))
     }
 
     /// `GET`/`HEAD` on an upload address: 405 (the address takes `POST` only, which `Allow`
@@ -292,7 +308,11 @@ impl App {
             .header("Cache-Control", "no-cache")
             .bytes(
                 self.stats
-                    .json(self.storage.count(), self.storage.bytes())
+                    .json(
+                        self.storage.count(),
+                        self.storage.bytes(),
+                        self.fetch_stats(),
+                    )
                     .into_bytes(),
             )
     }
@@ -302,7 +322,11 @@ impl App {
             .header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
             .bytes(
                 self.stats
-                    .prometheus(self.storage.count(), self.storage.bytes())
+                    .prometheus(
+                        self.storage.count(),
+                        self.storage.bytes(),
+                        self.fetch_stats(),
+                    )
                     .into_bytes(),
             )
     }

@@ -53,11 +53,18 @@ enum Nav {
 /// The frame around every page: head, skip link, header with navigation, `main`, footer.
 /// `title` is plain text (escaped here), `main` is markup.
 fn page(title: &str, nav: Nav, main: &str, script: bool) -> String {
+    page_with_head(title, nav, main, script, "")
+}
+
+/// [`page`] with `head` (trusted markup) added to the head.
+fn page_with_head(title: &str, nav: Nav, main: &str, script: bool, head: &str) -> String {
     let mut out = String::with_capacity(main.len() + 1500);
     out.push_str(
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>",
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n",
     );
+    out.push_str(head);
+    out.push_str("<title>");
     push_escaped(&mut out, title);
     out.push_str(
         "</title>\n<link rel=\"stylesheet\" href=\"/style.css\">\n\
@@ -699,6 +706,34 @@ fn error_page(title: &str, heading: &str, message: &str) -> String {
 /// `No torrent with info hash 7431… is stored here.`
 pub fn not_found(what: &str) -> String {
     error_page("Not found · thetorrent", "Not found", what)
+}
+
+/// The page shown while a torrent is searched for in its swarm: it reloads itself every
+/// `refresh_secs` seconds (a meta refresh: no JavaScript), which asks again and so shows the
+/// torrent once it is stored, or why it was not found. `name` is the magnet link's `dn`.
+pub fn searching(key: &crate::torrent::hash::Key, name: Option<&str>, refresh_secs: u64) -> String {
+    let mut m = String::from("<h1>Searching the swarm</h1>\n<p class=\"message\">Looking for ");
+    match name {
+        Some(n) if !n.trim().is_empty() => {
+            m.push('“');
+            push_escaped(&mut m, &truncate_chars(n.trim(), MESSAGE_CHARS));
+            m.push_str("” (info hash <code>");
+            let _ = write!(m, "{key}");
+            m.push_str("</code>)");
+        }
+        _ => {
+            let _ = write!(m, "the torrent with info hash <code>{key}</code>");
+        }
+    }
+    let _ = write!(
+        m,
+        " among its peers: the DHT, and the trackers and peers its magnet link names. This \
+         page reloads every {refresh_secs} seconds until the torrent is found or the search \
+         gives up (it can take a minute or two).</p>\n\
+         <p><a href=\"\">Check now</a> · <a href=\"/\">Go to the front page</a></p>\n"
+    );
+    let head = format!("<meta http-equiv=\"refresh\" content=\"{refresh_secs}\">\n");
+    page_with_head("Searching · thetorrent", Nav::None, &m, false, &head)
 }
 
 /// The 451 page for a torrent taken down; `reason` is the operator's reason (plain text).
