@@ -378,3 +378,119 @@ fn the_fetch_command_stores_and_names_each_torrent() {
     let count = run(&data.0, &["count"]);
     assert_eq!(stdout(&count).trim(), "2");
 }
+
+/// The compact (BEP 23) form of an IPv4 peer.
+fn compact(peer: &str) -> Vec<u8> {
+    let a: SocketAddr = peer.parse().unwrap();
+    let SocketAddr::V4(a) = a else {
+        panic!("{a} is not IPv4")
+    };
+    [a.ip().octets().as_slice(), &a.port().to_be_bytes()].concat()
+}
+
+/// An HTTP tracker that answers every announce with `peer`; counts the announces.
+fn http_tracker(
+    addr: &str,
+    peer: &str,
+) -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::Read;
+    let l = TcpListener::bind(addr).unwrap();
+    let local = l.local_addr().unwrap();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let peers = compact(peer);
+    let n = count.clone();
+    std::thread::spawn(move || {
+        for mut c in l.incoming().flatten() {
+            let mut head = Vec::new();
+            let mut b = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match c.read(&mut b) {
+                    Ok(0) | Err(_) => break,
+                    Ok(k) => head.extend_from_slice(&b[..k]),
+                }
+            }
+            if !head.starts_with(b"GET /announce?") {
+                continue;
+            }
+            n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let body = [b"d8:intervali1800e5:peers6:".as_slice(), &peers, b"e"].concat();
+            let _ = c.write_all(
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+            let _ = c.write_all(&body);
+        }
+    });
+    (local, count)
+}
+
+/// A UDP tracker (BEP 15) that answers every announce with `peer`; counts the announces.
+fn udp_tracker(
+    addr: &str,
+    peer: &str,
+) -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let s = std::net::UdpSocket::bind(addr).unwrap();
+    let local = s.local_addr().unwrap();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let peers = compact(peer);
+    let n = count.clone();
+    const CONNECTION_ID: [u8; 8] = *b"thetconn";
+    std::thread::spawn(move || {
+        let mut b = [0u8; 2048];
+        while let Ok((k, from)) = s.recv_from(&mut b) {
+            let m = &b[..k];
+            if k < 16 {
+                continue;
+            }
+            let (action, tid) = (&m[8..12], &m[12..16]);
+            let reply = match action {
+                [0, 0, 0, 0] if m[..8] == 0x41727101980u64.to_be_bytes() => {
+                    [&[0, 0, 0, 0][..], tid, &CONNECTION_ID].concat()
+                }
+                [0, 0, 0, 1] if m[..8] == CONNECTION_ID && k >= 98 => {
+                    n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let mut r = [&[0, 0, 0, 1][..], tid].concat();
+                    r.extend_from_slice(&1800u32.to_be_bytes());
+                    r.extend_from_slice(&0u32.to_be_bytes());
+                    r.extend_from_slice(&1u32.to_be_bytes());
+                    r.extend_from_slice(&peers);
+                    r
+                }
+                _ => continue,
+            };
+            let _ = s.send_to(&reply, from);
+        }
+    });
+    (local, count)
+}
+
+#[test]
+fn an_http_or_a_udp_tracker_alone_leads_to_the_seed() {
+    let mut rig = Rig::start("127.0.2.80", &["v1", "v2"]);
+    let (http, http_announces) = http_tracker("127.0.2.88:0", &rig.seed);
+    let (udp, udp_announces) = udp_tracker("127.0.2.89:0", &rig.seed);
+    let s = fetching_server("", &[], &[]);
+    let trackers = [format!("http://{http}/announce"), format!("udp://{udp}")];
+    for (t, tracker) in rig.torrents.clone().iter().zip(&trackers) {
+        let query = format!(
+            "{}&tr={}",
+            &t.magnet()["magnet:?".len()..],
+            percent_encode(tracker)
+        );
+        let r = get(&s, &format!("/magnet?{query}"));
+        assert_eq!(r.status, 302, "{} via {tracker}: {}", t.kind, r.head);
+        let file = get(&s, &format!("/torrent/{}.torrent", t.key()));
+        let (v1, v2, _, listed) = rig.check(&file.body);
+        assert_eq!((v1, v2), (t.v1.clone(), t.v2.clone()));
+        assert_eq!(listed, std::slice::from_ref(tracker));
+    }
+    use std::sync::atomic::Ordering::SeqCst;
+    assert_eq!(
+        (http_announces.load(SeqCst), udp_announces.load(SeqCst)),
+        (1, 1)
+    );
+    assert_eq!(stat(&s, "announces"), 2);
+}
