@@ -157,7 +157,8 @@ def main():
         t0 = time.monotonic()
 
         def one(i):
-            results[i] = s.get(f"/torrent/{hashes[i]}.torrent")[0]
+            status, body, _ = s.get(f"/torrent/{hashes[i]}.torrent")
+            results[i] = status if status == 200 else (status, body[:100].decode(errors="replace"))
 
         threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
         for t in threads:
@@ -170,6 +171,12 @@ def main():
             f"{n} GETs of missing hashes at once (DHT): {ok} answered 200 in {took:.2f} s; "
             f"RSS {base / 1024:.1f} MiB before, peak {s.rss_kb('VmHWM') / 1024:.1f} MiB"
         )
+        others = {}
+        for r in results:
+            if r != 200:
+                others[r] = others.get(r, 0) + 1
+        if others:
+            print(f"  not 200: {sorted(others.items(), key=lambda kv: -kv[1])[:4]}")
         failed |= ok != n
         s.stop()
 

@@ -300,6 +300,35 @@ mod tests {
     }
 
     #[test]
+    fn lookups_beyond_the_limit_are_refused_until_one_ends() {
+        let ip = Ipv4Addr::new(127, 0, 2, 203);
+        let key = Key([0x7a; 20]);
+        let net = testnet(ip, &key, 51413);
+        let dht = start(ip, &net, true);
+        // each lookup holds its thread in `deliver` until released
+        let release = Arc::new(std::sync::Barrier::new(MAX_DHT_LOOKUPS + 1));
+        for _ in 0..MAX_DHT_LOOKUPS {
+            let r = Arc::clone(&release);
+            dht.get_peers(&key, move |_| {
+                r.wait();
+                false
+            })
+            .unwrap();
+        }
+        assert!(matches!(
+            dht.get_peers(&key, |_| false),
+            Err(DhtError::Busy)
+        ));
+        release.wait();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while dht.lookups() > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(dht.lookups(), 0);
+        assert_eq!(lookup(&dht, &key).len(), 1);
+    }
+
+    #[test]
     fn a_taken_port_is_an_error_naming_it() {
         let ip = Ipv4Addr::new(127, 0, 2, 202);
         let taken = std::net::UdpSocket::bind((ip, 0)).unwrap();

@@ -8,7 +8,7 @@
 //! [`PEER_CONCURRENCY`] at once, store bytes that fail `torrent::validate` or whose hashes
 //! differ from the job's, or block the coroutine it runs on beyond may's own waiting.
 
-use super::dht::Dht;
+use super::dht::{Dht, DhtError};
 use super::job::{FetchError, Fetched, JobCtx, Request};
 use super::peer::{self, PeerError, PeerLimits};
 use super::policy::AddrPolicy;
@@ -32,6 +32,14 @@ pub const MAX_PEERS_PER_JOB: usize = 32;
 pub const PEER_CONCURRENCY: usize = 4;
 /// Most distinct peer addresses a job keeps to try (the rest of a large swarm is dropped).
 pub const MAX_PEERS_KNOWN: usize = 512;
+/// DHT lookups one job makes at most: a lookup that ends without a peer is made again after
+/// [`DHT_RETRY_DELAY`], as the first ones after start-up run while the node's routing table is
+/// still empty, and a burst of lookups can lose answers (one UDP socket's receive buffer).
+pub const DHT_LOOKUPS_PER_JOB: usize = 3;
+/// Pause before a DHT lookup that found no peer is made again.
+pub const DHT_RETRY_DELAY: Duration = Duration::from_secs(2);
+/// Pause before asking again for a lookup when `dht::MAX_DHT_LOOKUPS` are running.
+pub const DHT_BUSY_DELAY: Duration = Duration::from_millis(200);
 /// After its outcome is published, how long a job waits for the connections still open to
 /// end before it frees its slot anyway (each one ends at its own peer timeouts before that).
 pub const DRAIN_GRACE: Duration = Duration::from_secs(30);
@@ -87,6 +95,10 @@ enum Source {
 enum Event {
     Peers(Source, Vec<SocketAddr>),
     SourceDone,
+    /// The DHT lookup is over.
+    DhtDone,
+    /// Time to look the DHT up again.
+    DhtRetry,
     Tried(Result<Vec<u8>, PeerError>),
     More(Request),
 }
@@ -109,6 +121,9 @@ struct Search<'a> {
     pending: [VecDeque<SocketAddr>; 3],
     known: HashSet<SocketAddr>,
     open_sources: usize,
+    /// DHT lookups made, and peers the DHT named.
+    dht_lookups: usize,
+    dht_peers: usize,
     active: usize,
     tried: usize,
     refused: usize,
@@ -148,6 +163,8 @@ pub fn run(env: &Env, ctx: &JobCtx) {
         pending: Default::default(),
         known: HashSet::new(),
         open_sources: 0,
+        dht_lookups: 0,
+        dht_peers: 0,
         active: 0,
         tried: 0,
         refused: 0,
@@ -215,12 +232,42 @@ impl Search<'_> {
         let started = dht.get_peers(&key, move |batch| match batch {
             Some(peers) => tx.send(Event::Peers(Source::Dht, peers)).is_ok(),
             None => {
-                let _ = tx.send(Event::SourceDone);
+                let _ = tx.send(Event::DhtDone);
                 false
             }
         });
-        if started.is_ok() {
-            self.open_sources += 1;
+        match started {
+            Ok(()) => {
+                self.open_sources += 1;
+                self.dht_lookups += 1;
+            }
+            // The lookup threads are all taken (by other jobs): wait for one.
+            Err(DhtError::Busy) if self.left() > DHT_BUSY_DELAY => {
+                self.open_sources += 1;
+                self.start_dht_in(DHT_BUSY_DELAY);
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Starts a DHT lookup after `delay`; the DHT stays an open source meanwhile.
+    fn start_dht_in(&self, delay: Duration) {
+        let tx = self.tx.clone();
+        may::go!(move || {
+            may::coroutine::sleep(delay);
+            let _ = tx.send(Event::DhtRetry);
+        });
+    }
+
+    /// A DHT lookup ended: made again later when it named no peer and the budget allows.
+    fn dht_done(&mut self) {
+        let retry = self.dht_peers == 0
+            && self.dht_lookups < DHT_LOOKUPS_PER_JOB
+            && self.left() > DHT_RETRY_DELAY;
+        if retry {
+            self.start_dht_in(DHT_RETRY_DELAY);
+        } else {
+            self.open_sources -= 1;
         }
     }
 
@@ -287,8 +334,18 @@ impl Search<'_> {
                 _ => return Err(self.timed_out()),
             };
             match event {
-                Event::Peers(source, peers) => self.add_peers(source, peers),
+                Event::Peers(source, peers) => {
+                    if source == Source::Dht {
+                        self.dht_peers += peers.len();
+                    }
+                    self.add_peers(source, peers)
+                }
                 Event::SourceDone => self.open_sources -= 1,
+                Event::DhtDone => self.dht_done(),
+                Event::DhtRetry => {
+                    self.open_sources -= 1;
+                    self.start_dht();
+                }
                 Event::More(req) => self.add_sources(req),
                 Event::Tried(r) => {
                     self.active -= 1;
