@@ -50,7 +50,8 @@ impl Seeded {
 /// tests/fetch_rig.py running: three DHT nodes and a seed on four loopback addresses.
 struct Rig {
     child: Child,
-    stdin: ChildStdin,
+    /// Closing it ends the rig (which then removes its folder).
+    stdin: Option<ChildStdin>,
     stdout: BufReader<ChildStdout>,
     dht: Vec<String>,
     seed: String,
@@ -97,7 +98,7 @@ impl Rig {
         }
         Rig {
             child,
-            stdin,
+            stdin: Some(stdin),
             stdout,
             dht,
             seed,
@@ -110,7 +111,8 @@ impl Rig {
         let dir = TempDir::new();
         let path = dir.0.join("fetched.torrent");
         std::fs::write(&path, bytes).unwrap();
-        writeln!(self.stdin, "check {}", path.display()).unwrap();
+        let stdin = self.stdin.as_mut().unwrap();
+        writeln!(stdin, "check {}", path.display()).unwrap();
         let mut line = String::new();
         self.stdout.read_line(&mut line).unwrap();
         let w: Vec<&str> = line.split_whitespace().collect();
@@ -138,7 +140,15 @@ impl Rig {
 
 impl Drop for Rig {
     fn drop(&mut self) {
-        // Closing stdin ends the rig; kill it if it does not.
+        // Closing stdin ends the rig, which removes its folder; kill it if it does not.
+        drop(self.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
