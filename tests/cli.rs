@@ -250,6 +250,219 @@ fn verify_finds_tampered_files() {
     assert!(stdout(&o).contains("content hashes to"), "{}", stdout(&o));
 }
 
+/// Flips one bit of a stored file in place (its inode, and so its recorded checksum, stay):
+/// the byte `offset` bytes after the first `needle`.
+fn flip(path: &Path, needle: &[u8], offset: usize) {
+    use std::os::unix::fs::FileExt;
+    let bytes = std::fs::read(path).unwrap();
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .unwrap_or_else(|| panic!("{} holds no {needle:?}", path.display()))
+        + offset;
+    let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    f.write_all_at(&[bytes[at] ^ 0x20], at as u64).unwrap();
+}
+
+/// Where a hybrid's v1 `pieces` string starts (after `6:pieces<len>:`).
+const PIECES: &[u8] = b"6:pieces";
+
+/// A bit flipped outside `info` (the tracker URL), one inside it (a hybrid's v1 pieces: both
+/// its names are the one damaged file), and a listed file deleted: `verify` names each path
+/// and what is wrong, and never gives the count advice for them; `--repair-from` an instance
+/// holding other bytes under the same info hash refuses them; from one holding the stored
+/// bytes it puts each file back, atomically, hybrid link included.
+#[test]
+fn verify_names_each_damaged_file_and_repairs_it_from_another_instance() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path();
+    for t in [DEBIAN, HYBRID, V2ONLY] {
+        assert!(add(data, t).status.success());
+    }
+    let o = run(data, &["verify"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("4 files checked, 3 torrents, 0 problems"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        !stdout(&o).contains("no whole-file checksum"),
+        "{}",
+        stdout(&o)
+    );
+
+    let debian = stored_path(data, DEBIAN_V1);
+    let hybrid = stored_path(data, HYBRID_V1);
+    let hybrid_link = stored_path(data, &HYBRID_V2[..40]);
+    let v2only = stored_path(data, &V2ONLY_V2[..40]);
+    flip(&debian, b"bttracker.debian.org", 0);
+    flip(&hybrid, PIECES, 20);
+    std::fs::remove_file(&v2only).unwrap();
+    let o = run(data, &["verify"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains(&format!("{}: bytes changed outside info", debian.display())),
+        "{out}"
+    );
+    for p in [&hybrid, &hybrid_link] {
+        assert!(
+            out.contains(&format!(
+                "{}: info hash mismatch: content hashes to",
+                p.display()
+            )),
+            "{out}"
+        );
+    }
+    assert!(
+        out.contains(&format!("{}: missing", v2only.display())),
+        "{out}"
+    );
+    assert!(
+        !out.contains("reindex"),
+        "damage is not a count to rebuild: {out}"
+    );
+    assert!(
+        out.contains("3 files checked, 2 torrents, 4 problems"),
+        "{out}"
+    );
+
+    // Another instance holding the Debian torrent with another tracker (the same info hash,
+    // other bytes) and nothing else: nothing it sends is taken.
+    let other = TempDir::new();
+    let variant = other.0.join("variant.torrent");
+    let mut bytes = std::fs::read(corpus_file(DEBIAN)).unwrap();
+    let at = bytes.windows(9).position(|w| w == b"bttracker").unwrap();
+    bytes[at] = b'B';
+    std::fs::write(&variant, &bytes).unwrap();
+    assert!(run(&other.0, &["add", variant.to_str().unwrap()])
+        .status
+        .success());
+    let wrong = try_start(other, &[]).unwrap_or_else(|(_, log)| panic!("{log}"));
+    let damaged = std::fs::read(&debian).unwrap();
+    let o = run(data, &["verify", "--repair-from", &wrong.url("")]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains(&format!(
+            "{}: not repaired: the bytes http://{} sent are refused: the bytes differ from the \
+             whole-file SHA-256 recorded here",
+            debian.display(),
+            wrong.addr
+        )),
+        "{out}"
+    );
+    assert!(out.contains("answered HTTP 404"), "{out}");
+    assert!(out.contains(", 0 repaired"), "{out}");
+    assert_eq!(std::fs::read(&debian).unwrap(), damaged, "left as it was");
+
+    // An instance with the stored bytes.
+    let good = TempDir::new();
+    for t in [DEBIAN, HYBRID, V2ONLY] {
+        assert!(run(&good.0, &["add", corpus_file(t).to_str().unwrap()])
+            .status
+            .success());
+    }
+    let source = try_start(good, &[]).unwrap_or_else(|(_, log)| panic!("{log}"));
+    let o = run(data, &["verify", "--repair-from", &source.url("")]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    for p in [&debian, &hybrid, &hybrid_link, &v2only] {
+        assert!(
+            out.contains(&format!("{}: repaired", p.display())),
+            "{p:?}: {out}"
+        );
+    }
+    assert!(out.contains("4 problems, 4 repaired"), "{out}");
+    for (p, t) in [
+        (&debian, DEBIAN),
+        (&hybrid, HYBRID),
+        (&hybrid_link, HYBRID),
+        (&v2only, V2ONLY),
+    ] {
+        assert_eq!(
+            std::fs::read(p).unwrap(),
+            std::fs::read(corpus_file(t)).unwrap()
+        );
+    }
+    let (a, b) = (
+        std::fs::metadata(&hybrid).unwrap(),
+        std::fs::metadata(&hybrid_link).unwrap(),
+    );
+    assert_eq!(
+        (a.ino(), a.nlink()),
+        (b.ino(), 2),
+        "one file under both names"
+    );
+    assert!(files_under(&data.join("tmp")).is_empty());
+    let o = run(data, &["verify"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("4 files checked, 3 torrents, 0 problems"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(count(data), 3);
+}
+
+/// A store written before whole-file checksums were kept: `verify` checks the info hash only
+/// and says so; `reindex` records a checksum for each file whose info hash matches its name,
+/// after which a change outside `info` is found.
+#[test]
+fn files_without_a_checksum_are_checked_by_info_hash_until_reindex_records_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path();
+    for t in [DEBIAN, HYBRID] {
+        assert!(add(data, t).status.success());
+    }
+    let debian = stored_path(data, DEBIAN_V1);
+    let hybrid = stored_path(data, HYBRID_V1);
+    for p in [&debian, &hybrid] {
+        let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+        let r = unsafe { libc::removexattr(c.as_ptr(), c"user.thetorrent.sha256".as_ptr()) };
+        assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
+    }
+    // Without a checksum a change outside `info` cannot be seen.
+    flip(&hybrid, b"libtorrent", 0);
+    let o = run(data, &["verify"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("2 files have no whole-file checksum"),
+        "{}",
+        stdout(&o)
+    );
+    // Damage inside `info` is found without a checksum, and no checksum is recorded for it.
+    flip(&debian, b"6:pieces", 20);
+    let o = run(data, &["reindex"]);
+    assert!(
+        stdout(&o).contains(": 2 torrents listed in 1 day list"),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("recorded a whole-file checksum for 1 files that had none; 1 still"),
+        "{}",
+        stderr(&o)
+    );
+    flip(&hybrid, b"ibtorrent", 3);
+    let o = run(data, &["verify"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    for p in [&hybrid, &stored_path(data, &HYBRID_V2[..40])] {
+        assert!(
+            out.contains(&format!("{}: bytes changed outside info", p.display())),
+            "{out}"
+        );
+    }
+    assert!(
+        out.contains(&format!("{}: info hash mismatch", debian.display())),
+        "{out}"
+    );
+    assert!(out.contains("1 files have no whole-file checksum"), "{out}");
+}
+
 #[test]
 fn block_refuses_uploads_until_unblocked() {
     let tmp = tempfile::tempdir().unwrap();

@@ -41,7 +41,7 @@ complete -c thetorrent -n "__fish_thetorrent_needs_command" -f -a "serve" -d 'Se
 complete -c thetorrent -n "__fish_thetorrent_needs_command" -f -a "add" -d 'Store .torrent files; prints `<HASH>  <name>` per file, or its error (for folders, use `import`)'
 complete -c thetorrent -n "__fish_thetorrent_needs_command" -f -a "import" -d 'Store every file under the given folders (recursively) and files, in parallel'
 complete -c thetorrent -n "__fish_thetorrent_needs_command" -f -a "count" -d 'Print the number of stored torrents'
-complete -c thetorrent -n "__fish_thetorrent_needs_command" -f -a "verify" -d 'Re-hash every stored file and report files that are invalid or misnamed'
+complete -c thetorrent -n "__fish_thetorrent_needs_command" -f -a "verify" -d 'Check every stored file\'s bytes (whole-file checksum and info hash) and report each damaged or missing one; with `--repair-from URL`, replace it from another instance'
 complete -c thetorrent -n "__fish_thetorrent_needs_command" -f -a "block" -d 'Take a torrent down: downloads answer 451, uploads are refused'
 complete -c thetorrent -n "__fish_thetorrent_needs_command" -f -a "unblock" -d 'Lift a takedown (exit 1 when the hash is not blocked)'
 complete -c thetorrent -n "__fish_thetorrent_needs_command" -f -a "reindex" -d 'Rebuild the day lists (and so the count and /sync/) by walking the whole tree; with `--store s3://…`, list the torrents no list segment names'
@@ -134,6 +134,7 @@ complete -c thetorrent -n "__fish_thetorrent_using_subcommand count" -l s3-no-co
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand count" -l s3-create-bucket -d 'Create the bucket when it does not exist'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand count" -s h -l help -d 'Print help'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand count" -s V -l version -d 'Print version'
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand verify" -l repair-from -d 'Replace each damaged or missing file with the same torrent fetched from another thetorrent instance (`URL/torrent/<HASH>.torrent`, http only), once the fetched bytes match the checksum recorded here (without one: once their info hash is the file\'s name)' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand verify" -l data -d 'Data directory' -r -F
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand verify" -l max-torrent-size -d 'Largest torrent file accepted (a size: `10MiB`, `16M`, or bytes)' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand verify" -l store -d 'Where torrents live: `s3://bucket` or `s3://bucket/prefix` for an S3 bucket (default: the local `--data` directory)' -r
@@ -246,7 +247,7 @@ complete -c thetorrent -n "__fish_thetorrent_using_subcommand help; and not __fi
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand help; and not __fish_seen_subcommand_from serve add import count verify block unblock reindex mirror migrate fetch help" -f -a "add" -d 'Store .torrent files; prints `<HASH>  <name>` per file, or its error (for folders, use `import`)'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand help; and not __fish_seen_subcommand_from serve add import count verify block unblock reindex mirror migrate fetch help" -f -a "import" -d 'Store every file under the given folders (recursively) and files, in parallel'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand help; and not __fish_seen_subcommand_from serve add import count verify block unblock reindex mirror migrate fetch help" -f -a "count" -d 'Print the number of stored torrents'
-complete -c thetorrent -n "__fish_thetorrent_using_subcommand help; and not __fish_seen_subcommand_from serve add import count verify block unblock reindex mirror migrate fetch help" -f -a "verify" -d 'Re-hash every stored file and report files that are invalid or misnamed'
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand help; and not __fish_seen_subcommand_from serve add import count verify block unblock reindex mirror migrate fetch help" -f -a "verify" -d 'Check every stored file\'s bytes (whole-file checksum and info hash) and report each damaged or missing one; with `--repair-from URL`, replace it from another instance'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand help; and not __fish_seen_subcommand_from serve add import count verify block unblock reindex mirror migrate fetch help" -f -a "block" -d 'Take a torrent down: downloads answer 451, uploads are refused'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand help; and not __fish_seen_subcommand_from serve add import count verify block unblock reindex mirror migrate fetch help" -f -a "unblock" -d 'Lift a takedown (exit 1 when the hash is not blocked)'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand help; and not __fish_seen_subcommand_from serve add import count verify block unblock reindex mirror migrate fetch help" -f -a "reindex" -d 'Rebuild the day lists (and so the count and /sync/) by walking the whole tree; with `--store s3://…`, list the torrents no list segment names'

@@ -365,6 +365,10 @@ pub fn serve(
                  only, uploads are refused (503)",
                 data.display()
             );
+        } else {
+            // A directory this process cannot write (another owner) is refused before it
+            // says "listening", not found out by the first upload.
+            store.check_writable().map_err(|e| start(e.to_string()))?;
         }
         let cache = args
             .file_cache

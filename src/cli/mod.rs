@@ -1,7 +1,9 @@
 //! The command line (clap): `serve`, `add`, `import`, `count`, `verify`, `block`, `unblock`,
-//! `reindex`, `mirror`, `migrate`, `fetch`, and the hidden `generate` (man pages and completions for the
-//! package). `serve`, `add`, `count`, `block`, `unblock` and `reindex` work on either backend
-//! (`--store s3://…`); the others walk or write a local data directory.
+//! `reindex`, `mirror`, `migrate`, `fetch`, and the hidden `generate` (man pages and
+//! completions for the package). `serve`, `add`, `count`, `verify`, `block`, `unblock` and
+//! `reindex` work on either backend (`--store s3://…`); the others walk or write a local data
+//! directory. Commands that only read (`count`, `verify`) refuse a data directory that does not
+//! exist; commands that write refuse one they cannot write (exit 3, naming the path).
 //!
 //! Owns: argument parsing, what each command prints, and the exit codes scripts rely on: every
 //! command returns `Result<Done, CliError>` (`error`), and [`main`] alone prints the error and
@@ -67,8 +69,9 @@ pub enum Command {
     Import(import::ImportArgs),
     /// Print the number of stored torrents.
     Count,
-    /// Re-hash every stored file and report files that are invalid or misnamed.
-    Verify,
+    /// Check every stored file's bytes (whole-file checksum and info hash) and report each
+    /// damaged or missing one; with `--repair-from URL`, replace it from another instance.
+    Verify(verify::VerifyArgs),
     /// Take a torrent down: downloads answer 451, uploads are refused.
     Block {
         hash: String,
@@ -103,7 +106,13 @@ fn open(cli: &Cli) -> Result<Store, CliError> {
     Store::open(&cli.data, config(cli)).map_err(CliError::storage)
 }
 
-/// `open` for the commands that write: a read-only data directory is refused up front.
+/// `open` for the commands that only read: a missing data directory is refused, not created.
+fn open_existing(cli: &Cli) -> Result<Store, CliError> {
+    Store::open_existing(&cli.data, config(cli)).map_err(CliError::storage)
+}
+
+/// `open` for the commands that write: a data directory this process cannot write (read-only
+/// file system, another owner) is refused up front, with the path that cannot be written.
 fn open_writable(cli: &Cli) -> Result<Store, CliError> {
     let store = open(cli)?;
     if store.read_only() {
@@ -112,6 +121,7 @@ fn open_writable(cli: &Cli) -> Result<Store, CliError> {
             cli.data.display()
         )));
     }
+    store.check_writable().map_err(CliError::storage)?;
     Ok(store)
 }
 
@@ -128,7 +138,7 @@ fn open_storage(cli: &Cli, writable: bool) -> Result<Box<dyn Storage>, CliError>
             let store = if writable {
                 open_writable(cli)?
             } else {
-                open(cli)?
+                open_existing(cli)?
             };
             Ok(Box::new(Local::new(store)))
         }
@@ -181,9 +191,17 @@ fn run(cli: &Cli) -> Result<Done, CliError> {
             println!("{}", open_storage(cli, false)?.count());
             Ok(Done::All)
         }
-        Command::Verify => {
+        Command::Verify(args) => {
+            if let Some(url) = cli.s3.store.as_deref().filter(|u| storage::is_s3_url(u)) {
+                let s3 = S3Store::open(url, &cli.s3.options(), config(cli))
+                    .map_err(CliError::Storage)?;
+                return verify::run_s3(&s3, args);
+            }
             local_only(cli, "verify")?;
-            verify::run(&open(cli)?)
+            match args.repair_from {
+                Some(_) => verify::run(&open_writable(cli)?, args),
+                None => verify::run(&open_existing(cli)?, args),
+            }
         }
         Command::Block { hash, reason } => block(&*open_storage(cli, true)?, hash, reason),
         Command::Unblock { hash } => unblock(&*open_storage(cli, true)?, hash),
@@ -237,12 +255,22 @@ fn reindex(cli: &Cli) -> Result<Done, CliError> {
     local_only(cli, "reindex")?;
     let store = open_writable(cli)?;
     let before = store.count();
-    let n = store.reindex().map_err(|e| {
+    let r = store.reindex().map_err(|e| {
         CliError::Storage(format!(
             "reindex of {} failed: {e}; the day lists are as they were",
             cli.data.display()
         ))
     })?;
+    let n = r.count;
+    let c = r.checksums;
+    if c.recorded > 0 || c.left > 0 {
+        eprintln!(
+            "thetorrent: recorded a whole-file checksum for {} files that had none; {} still \
+             have none (their info hash does not match their name: see `verify`; or the file \
+             system keeps no extended attributes)",
+            c.recorded, c.left
+        );
+    }
     let days = store.days().days().map(|d| d.len()).unwrap_or(0);
     println!(
         "reindexed {}: {} listed in {} (the count was {before}, now {n})",

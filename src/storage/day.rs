@@ -4,7 +4,9 @@
 //! `LINE_LEN` bytes — which makes the count of a list its size divided by `LINE_LEN`, and a torn
 //! last line (a crash mid-append) detectable by the size alone. Must never: rewrite a list in
 //! place (lists only grow, by `O_APPEND` writes of whole lines) except to cut a torn tail.
+//! Every I/O error names the file or folder it happened on.
 
+use crate::storage::at;
 use crate::torrent::hash::Key;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -90,8 +92,9 @@ impl DayLists {
     /// Every day that has a list, oldest first.
     pub fn days(&self) -> io::Result<Vec<Day>> {
         let mut days = Vec::new();
-        for e in fs::read_dir(&self.dir)? {
-            let name = e?.file_name();
+        let dir_err = |e| at(&self.dir, e);
+        for e in fs::read_dir(&self.dir).map_err(dir_err)? {
+            let name = e.map_err(dir_err)?.file_name();
             let Some(name) = name.to_str() else { continue };
             if let Some(day) = name.strip_suffix(".txt").and_then(Day::parse) {
                 days.push(day);
@@ -103,10 +106,11 @@ impl DayLists {
 
     /// Number of whole lines in a day's list (0 when it has none).
     pub fn len(&self, day: Day) -> io::Result<u64> {
-        match fs::metadata(self.path(day)) {
+        let path = self.path(day);
+        match fs::metadata(&path) {
             Ok(m) => Ok(m.len() / LINE_LEN),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
-            Err(e) => Err(e),
+            Err(e) => Err(at(&path, e)),
         }
     }
 
@@ -126,15 +130,7 @@ impl DayLists {
             buf.extend_from_slice(&k.hex());
             buf.push(b'\n');
         }
-        let mut f = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.path(day))?;
-        f.write_all(&buf)?;
-        if durable {
-            f.sync_data()?;
-        }
-        Ok(())
+        append_to(&self.path(day), &buf, durable)
     }
 
     /// The sizes file beside a day's list: one little-endian u64 (the torrent's size in
@@ -149,29 +145,23 @@ impl DayLists {
             return Ok(());
         }
         let buf: Vec<u8> = sizes.iter().flat_map(|n| n.to_le_bytes()).collect();
-        let mut f = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.sizes_path(day))?;
-        f.write_all(&buf)?;
-        if durable {
-            f.sync_data()?;
-        }
-        Ok(())
+        append_to(&self.sizes_path(day), &buf, durable)
     }
 
     /// Sum of the sizes recorded for a day from byte `from` of its sizes file on (whole
     /// entries only), and the offset after the last whole entry.
     pub fn sizes_sum(&self, day: Day, from: u64) -> io::Result<(u64, u64)> {
         use std::io::{Seek, SeekFrom};
-        let mut f = match File::open(self.sizes_path(day)) {
+        let path = self.sizes_path(day);
+        let mut f = match File::open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((0, from)),
-            Err(e) => return Err(e),
+            Err(e) => return Err(at(&path, e)),
         };
-        f.seek(SeekFrom::Start(from))?;
         let mut buf = Vec::new();
-        f.read_to_end(&mut buf)?;
+        f.seek(SeekFrom::Start(from))
+            .and_then(|_| f.read_to_end(&mut buf))
+            .map_err(|e| at(&path, e))?;
         let whole = buf.len() - buf.len() % 8;
         let sum = buf[..whole]
             .chunks_exact(8)
@@ -182,16 +172,13 @@ impl DayLists {
 
     /// Makes a day's list durable.
     pub fn sync(&self, day: Day) -> io::Result<()> {
-        match File::open(self.path(day)) {
-            Ok(f) => f.sync_data()?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
+        for path in [self.path(day), self.sizes_path(day)] {
+            match File::open(&path).and_then(|f| f.sync_data()) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(at(&path, e)),
+                _ => {}
+            }
         }
-        match File::open(self.sizes_path(day)) {
-            Ok(f) => f.sync_data(),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e),
-        }
+        Ok(())
     }
 
     /// Reserves room on disk for `lines` more lines of a day's list (`fallocate` past the
@@ -202,11 +189,13 @@ impl DayLists {
         if lines == 0 {
             return Ok(());
         }
+        let path = self.path(day);
         let f = OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.path(day))?;
-        let len = f.metadata()?.len();
+            .open(&path)
+            .map_err(|e| at(&path, e))?;
+        let len = f.metadata().map_err(|e| at(&path, e))?.len();
         // SAFETY: a valid open descriptor; offsets are in range.
         let r = unsafe {
             libc::fallocate(
@@ -222,19 +211,18 @@ impl DayLists {
         let e = io::Error::last_os_error();
         match e.raw_os_error() {
             Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS) => Ok(()),
-            _ => Err(e),
+            _ => Err(at(&path, e)),
         }
     }
 
     /// Reads a day's list (whole lines only).
     pub fn read(&self, day: Day) -> io::Result<Vec<u8>> {
         let mut buf = Vec::new();
-        match File::open(self.path(day)) {
-            Ok(mut f) => {
-                f.read_to_end(&mut buf)?;
-            }
+        let path = self.path(day);
+        match File::open(&path).and_then(|mut f| f.read_to_end(&mut buf)) {
+            Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
+            Err(e) => return Err(at(&path, e)),
         }
         let whole = buf.len() - buf.len() % LINE_LEN as usize;
         buf.truncate(whole);
@@ -244,15 +232,32 @@ impl DayLists {
     /// Cuts a torn last line left by a crash mid-append. Returns the bytes cut.
     pub fn repair(&self, day: Day) -> io::Result<u64> {
         let path = self.path(day);
-        let len = fs::metadata(&path)?.len();
-        let torn = len % LINE_LEN;
-        if torn != 0 {
-            let f = OpenOptions::new().write(true).open(&path)?;
-            f.set_len(len - torn)?;
-            f.sync_all()?;
-        }
-        Ok(torn)
+        let cut = || -> io::Result<u64> {
+            let len = fs::metadata(&path)?.len();
+            let torn = len % LINE_LEN;
+            if torn != 0 {
+                let f = OpenOptions::new().write(true).open(&path)?;
+                f.set_len(len - torn)?;
+                f.sync_all()?;
+            }
+            Ok(torn)
+        };
+        cut().map_err(|e| at(&path, e))
     }
+}
+
+/// Appends `buf` to the file at `path` in one `O_APPEND` write (creating it); `durable` adds
+/// an fdatasync.
+fn append_to(path: &Path, buf: &[u8], durable: bool) -> io::Result<()> {
+    let write = || -> io::Result<()> {
+        let mut f = OpenOptions::new().create(true).append(true).open(path)?;
+        f.write_all(buf)?;
+        if durable {
+            f.sync_data()?;
+        }
+        Ok(())
+    };
+    write().map_err(|e| at(path, e))
 }
 
 /// Writes `lists` (day → keys) as a fresh set of day lists in `dir` (used by reindex).
@@ -260,7 +265,7 @@ pub fn write_all(
     dir: &Path,
     lists: &std::collections::BTreeMap<Day, Vec<(Key, u64)>>,
 ) -> io::Result<()> {
-    fs::create_dir_all(dir)?;
+    fs::create_dir_all(dir).map_err(|e| at(dir, e))?;
     let dl = DayLists::new(dir.to_path_buf());
     for (day, entries) in lists {
         let keys: Vec<Key> = entries.iter().map(|e| e.0).collect();

@@ -2,13 +2,71 @@
 //! was not stored ([`PutError`]).
 //!
 //! Owns: sorting a backend's failures into the kinds a caller acts on differently (retry
-//! later, out of space, read-only, anything else). Must never: name an HTTP status or an exit
-//! code (the application and the CLI map these kinds to theirs).
+//! later, out of space, read-only, anything else), and naming the path an I/O error happened
+//! on ([`at`]). Must never: name an HTTP status or an exit code (the application and the CLI
+//! map these kinds to theirs).
 
 use crate::torrent::hash::Key;
 use crate::torrent::TorrentError;
 use std::fmt;
 use std::io;
+use std::path::{Path, PathBuf};
+
+/// An I/O error and the path it happened on: "PATH: error".
+#[derive(Debug)]
+pub struct PathError {
+    pub path: PathBuf,
+    pub source: io::Error,
+}
+
+impl fmt::Display for PathError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.source)
+    }
+}
+
+impl std::error::Error for PathError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// `e`, naming `path` in its message and keeping its kind (a full disk stays `StorageFull`,
+/// so it is still sorted as [`StorageError::Full`]). An error that already names a path is
+/// returned as it is: the innermost path is the precise one.
+pub fn at(path: &Path, e: io::Error) -> io::Error {
+    if e.get_ref().is_some_and(|inner| inner.is::<PathError>()) {
+        return e;
+    }
+    io::Error::new(
+        e.kind(),
+        PathError {
+            path: path.to_path_buf(),
+            source: e,
+        },
+    )
+}
+
+/// The same error again, for a second receiver (one failed commit answers many uploads):
+/// same kind, same operating-system code, same path.
+pub fn duplicate(e: &io::Error) -> io::Error {
+    if let Some(p) = e.get_ref().and_then(|i| i.downcast_ref::<PathError>()) {
+        return at(&p.path, duplicate(&p.source));
+    }
+    match e.raw_os_error() {
+        Some(code) => io::Error::from_raw_os_error(code),
+        None => io::Error::new(e.kind(), e.to_string()),
+    }
+}
+
+/// The operating system's error number of `e`, also through a [`PathError`].
+pub fn os_code(e: &io::Error) -> Option<i32> {
+    e.raw_os_error().or_else(|| {
+        e.get_ref()
+            .and_then(|inner| inner.downcast_ref::<PathError>())
+            .and_then(|p| p.source.raw_os_error())
+    })
+}
 
 /// A backend's failure, by what a caller can do about it. Each kind keeps the I/O error it
 /// came from, for the log.
@@ -37,14 +95,16 @@ impl StorageError {
 }
 
 /// Sorts an I/O error by kind: backends signal an unreachable object store with
-/// `ErrorKind::NotConnected`; the file system's `ENOSPC` and `EROFS` come as they are.
+/// `ErrorKind::NotConnected`; the file system's `ENOSPC` and `EROFS` come as they are, or
+/// inside a [`PathError`].
 impl From<io::Error> for StorageError {
     fn from(e: io::Error) -> Self {
         if e.kind() == io::ErrorKind::NotConnected {
             StorageError::Unavailable(e)
-        } else if e.raw_os_error() == Some(libc::ENOSPC) {
+        } else if os_code(&e) == Some(libc::ENOSPC) || e.kind() == io::ErrorKind::StorageFull {
             StorageError::Full(e)
-        } else if e.raw_os_error() == Some(libc::EROFS) {
+        } else if os_code(&e) == Some(libc::EROFS) || e.kind() == io::ErrorKind::ReadOnlyFilesystem
+        {
             StorageError::ReadOnly(e)
         } else {
             StorageError::Io(e)

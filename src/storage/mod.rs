@@ -9,10 +9,11 @@
 
 pub mod day;
 mod error;
+pub mod integrity;
 pub mod local;
 pub mod s3;
 
-pub use error::{PutError, StorageError};
+pub use error::{at, duplicate, os_code, PathError, PutError, StorageError};
 
 use crate::torrent::hash::Key;
 use day::Day;

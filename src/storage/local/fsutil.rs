@@ -1,8 +1,9 @@
 //! Small durable file-system operations the store is built from.
 //!
 //! Owns: the few syscalls whose exact semantics the durability invariants rest on
-//! (`renameat2(RENAME_NOREPLACE)`, `syncfs`, directory fsync). Must never: be used on paths
-//! outside the data directory.
+//! (`renameat2(RENAME_NOREPLACE)`, `syncfs`, directory fsync), and the extended attribute that
+//! holds a stored file's whole-file checksum. Must never: be used on paths outside the data
+//! directory.
 
 use std::ffi::CString;
 use std::fs::{self, File, OpenOptions};
@@ -107,4 +108,92 @@ pub fn try_lock(f: &File) -> io::Result<bool> {
     } else {
         Err(e)
     }
+}
+
+/// The extended attribute holding a stored file's whole-file SHA-256 (32 raw bytes, so that it
+/// fits in an ext4 inode beside the file's other attributes: no extra block per file).
+pub const CHECKSUM_XATTR: &str = "user.thetorrent.sha256";
+
+fn checksum_name() -> &'static std::ffi::CStr {
+    c"user.thetorrent.sha256"
+}
+
+/// Whether an `*xattr` call failed because the file system keeps no user attributes.
+fn xattrs_unsupported(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOTSUP) | Some(libc::ENOSYS))
+}
+
+/// Records `sum` as the open file's whole-file checksum. `Ok(false)` when the file system has
+/// no user extended attributes (the file is then stored without a checksum).
+pub fn set_checksum(f: &File, sum: &[u8; 32]) -> io::Result<bool> {
+    // SAFETY: a valid descriptor, a NUL-terminated name and a 32-byte buffer.
+    let r = unsafe {
+        libc::fsetxattr(
+            f.as_raw_fd(),
+            checksum_name().as_ptr(),
+            sum.as_ptr() as *const libc::c_void,
+            sum.len(),
+            0,
+        )
+    };
+    if r == 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    if xattrs_unsupported(&e) {
+        Ok(false)
+    } else {
+        Err(e)
+    }
+}
+
+/// The open file's recorded whole-file checksum, `None` when it has none (or the file system
+/// keeps no user extended attributes). A value of another length is an error: the attribute
+/// itself is damaged.
+pub fn get_checksum(f: &File) -> io::Result<Option<[u8; 32]>> {
+    let mut sum = [0u8; 32];
+    // SAFETY: a valid descriptor, a NUL-terminated name and a 32-byte buffer.
+    let r = unsafe {
+        libc::fgetxattr(
+            f.as_raw_fd(),
+            checksum_name().as_ptr(),
+            sum.as_mut_ptr() as *mut libc::c_void,
+            sum.len(),
+        )
+    };
+    if r == 32 {
+        return Ok(Some(sum));
+    }
+    if r >= 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("its {CHECKSUM_XATTR} attribute is {r} bytes long, not 32"),
+        ));
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::ENODATA) || xattrs_unsupported(&e) {
+        Ok(None)
+    } else if e.raw_os_error() == Some(libc::ERANGE) {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("its {CHECKSUM_XATTR} attribute is longer than 32 bytes"),
+        ))
+    } else {
+        Err(e)
+    }
+}
+
+/// Writes a probe file into `dir` and removes it: whether this process can create files
+/// there (permissions, ownership, a read-only or full file system all show here).
+pub fn probe_dir(dir: &Path) -> io::Result<()> {
+    let probe = dir.join(format!(".probe-{}", std::process::id()));
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&probe)?;
+    let written = f.write_all(b"probe");
+    drop(f);
+    let removed = fs::remove_file(&probe);
+    written.and(removed)
 }

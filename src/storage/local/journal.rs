@@ -7,11 +7,12 @@
 //! lifetime: a journal that can be locked belongs to a dead process and is recovered.
 //! Must never: be read while its owner is alive, or hold more than the commit in flight.
 
+use crate::storage::at;
 use crate::storage::day::Day;
 use crate::torrent::hash::Key;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// One intent: a torrent about to be filed under `key` (and linked under `link`) on `day`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +27,8 @@ pub struct Journal {
     file: File,
     /// Its length (whole records only).
     len: u64,
+    /// Where it is (named in errors).
+    path: PathBuf,
 }
 
 impl Journal {
@@ -35,11 +38,19 @@ impl Journal {
             .create_new(true)
             .append(true)
             .read(true)
-            .open(path)?;
-        if !super::fsutil::try_lock(&file)? {
-            return Err(io::Error::other("journal is locked by another process"));
+            .open(path)
+            .map_err(|e| at(path, e))?;
+        if !super::fsutil::try_lock(&file).map_err(|e| at(path, e))? {
+            return Err(at(
+                path,
+                io::Error::other("journal is locked by another process"),
+            ));
         }
-        Ok(Journal { file, len: 0 })
+        Ok(Journal {
+            file,
+            len: 0,
+            path: path.to_path_buf(),
+        })
     }
 
     /// Appends intents (not synced: the commit's `syncfs` that follows makes them durable
@@ -61,7 +72,7 @@ impl Journal {
         }
         if let Err(e) = self.file.write_all(buf.as_bytes()) {
             let _ = self.file.set_len(self.len);
-            return Err(e);
+            return Err(at(&self.path, e));
         }
         self.len += buf.len() as u64;
         Ok(())
@@ -79,7 +90,7 @@ impl Journal {
     /// Forgets intents whose commit completed. Not synced: a stale tail is re-checked
     /// harmlessly by recovery (it is idempotent).
     pub fn clear(&mut self) -> io::Result<()> {
-        self.file.set_len(0)?;
+        self.file.set_len(0).map_err(|e| at(&self.path, e))?;
         self.len = 0;
         Ok(())
     }

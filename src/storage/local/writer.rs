@@ -201,11 +201,7 @@ fn answer(waiting: Vec<Sender<Reply>>, result: std::io::Result<Vec<(Ids, Outcome
         }
         Err(e) => {
             for reply in waiting {
-                let err = match e.raw_os_error() {
-                    Some(code) => std::io::Error::from_raw_os_error(code),
-                    None => std::io::Error::new(e.kind(), e.to_string()),
-                };
-                let _ = reply.send(Err(PutError::from(err)));
+                let _ = reply.send(Err(PutError::from(crate::storage::duplicate(&e))));
             }
         }
     }

@@ -18,6 +18,9 @@
 //!   listing every segment);
 //! - `blocklist/<HEX>`: one object per takedown, its body the reason.
 //!
+//! A torrent object's ETag (the MD5 of the body the store received, for the single PUT that
+//! created it) is its whole-file checksum: `thetorrent verify` compares it with the bytes.
+//!
 //! Only the front end whose conditional PUT created an object lists it, so with conditional
 //! PUTs the count is exact; see ARCHITECTURE.md for the staleness bound across front ends.
 
@@ -27,6 +30,7 @@ pub mod client;
 mod index;
 mod layout;
 mod segments;
+mod verify;
 
 pub use layout::{check_node_id, key_of_object, object_key};
 
@@ -248,22 +252,7 @@ impl S3Store {
     /// many were added. Holds every listed key in memory (about 60 bytes each).
     pub fn reindex(&self) -> Result<u64, S3Error> {
         let s = &self.shared;
-        let mut listed: HashSet<Key> = HashSet::new();
-        for e in s.client.list("sync/", None, usize::MAX)? {
-            if parse_segment(&e.key).is_none() {
-                continue;
-            }
-            if let Some(obj) = s.client.get(&e.key, MAX_CONTROL_OBJECT)? {
-                for line in obj.body.chunks_exact(LINE_LEN as usize) {
-                    if let Some(k) = std::str::from_utf8(&line[..40])
-                        .ok()
-                        .and_then(|h| Key::parse(h).ok())
-                    {
-                        listed.insert(k);
-                    }
-                }
-            }
-        }
+        let listed: HashSet<Key> = self.listed_keys()?.into_iter().map(|(_, k)| k).collect();
         let mut missing = Vec::new();
         for e in s.client.list("torrents/", None, usize::MAX)? {
             let Some(key) = key_of_object(&e.key) else {

@@ -25,7 +25,7 @@ impl Store {
         let journal_path = self.root.join("journal").join(format!("{id}.log"));
         let journal = Journal::create(&journal_path)?;
         let tmp_dir = self.root.join("tmp").join(&id);
-        fs::create_dir_all(&tmp_dir)?;
+        fs::create_dir_all(&tmp_dir).map_err(|e| at(&tmp_dir, e))?;
         let _ = self.writer.set(WriterFiles {
             journal: Mutex::new((journal, Pending::default())),
             journal_path,
@@ -81,10 +81,18 @@ impl Store {
         let res = match create() {
             // First use of the subfolder, or the temp folder was removed behind our back (an
             // operator cleaning up): again.
-            Err(e) if not_found(&e) => fs::create_dir_all(&dir).and_then(|_| create()),
+            Err(e) if not_found(&e) => fs::create_dir_all(&dir)
+                .map_err(|e| at(&dir, e))
+                .and_then(|_| create()),
             r => r,
         }
-        .and_then(|mut f| f.write_all(bytes));
+        .and_then(|mut f| {
+            f.write_all(bytes)?;
+            // The whole-file checksum goes with the inode: made durable by the same syncfs as
+            // the bytes, before the rename, so a visible file never lacks the one it had.
+            fsutil::set_checksum(&f, &integrity::sha256(bytes)).map(drop)
+        })
+        .map_err(|e| at(&tmp, e));
         if let Err(e) = res {
             let _ = fs::remove_file(&tmp);
             return Err(PutError::from(e));
@@ -160,7 +168,7 @@ impl Store {
             return (Ok(Vec::new()), Ok(None));
         }
         let mut prev_result: io::Result<Vec<(Ids, Outcome)>> = Ok(Vec::new());
-        let (s, root) = match self.writer().and_then(|s| Ok((s, File::open(&self.root)?))) {
+        let (s, root) = match self.writer().and_then(|s| Ok((s, self.open_root()?))) {
             Ok(x) => x,
             Err(e) => {
                 discard(&mut batch);
@@ -203,7 +211,7 @@ impl Store {
         }
         // 2. One syncfs: `prev`'s renames, these temp files' contents and intents, and the
         //    previous day-list lines reach the disk.
-        if let Err(e) = fsutil::syncfs(&root) {
+        if let Err(e) = self.syncfs(&root) {
             discard(&mut batch);
             let pe = match prev {
                 Some(_) => Err(copy(&e)),
@@ -254,9 +262,9 @@ impl Store {
         prev_result: &mut io::Result<Vec<(Ids, Outcome)>>,
     ) -> io::Result<()> {
         if let Some(p) = prev.take() {
-            *prev_result = fsutil::syncfs(root).and_then(|()| self.list(p, pending));
+            *prev_result = self.syncfs(root).and_then(|()| self.list(p, pending));
         }
-        fsutil::syncfs(root).and_then(|()| {
+        self.syncfs(root).and_then(|()| {
             if !pending.listed && !pending.is_empty() {
                 self.replay(&pending.intents)?;
             }
@@ -379,7 +387,7 @@ impl Store {
             if pending.listed {
                 // Every day-list line appended since the last syncfs (with the pipelined
                 // writer that can be two commits' lines, on two days at midnight).
-                fsutil::syncfs(&File::open(&self.root)?)?;
+                self.syncfs(&self.open_root()?)?;
             } else {
                 self.replay(&pending.intents)?;
             }
@@ -387,7 +395,17 @@ impl Store {
             pending.clear();
         }
         let _ = fs::remove_dir_all(&s.tmp_dir);
-        fs::remove_file(&s.journal_path)
+        fs::remove_file(&s.journal_path).map_err(|e| at(&s.journal_path, e))
+    }
+
+    /// The data directory, open (for `syncfs`).
+    pub(super) fn open_root(&self) -> io::Result<File> {
+        File::open(&self.root).map_err(|e| at(&self.root, e))
+    }
+
+    /// `syncfs` of the data directory's file system; an error names the directory.
+    pub(super) fn syncfs(&self, root: &File) -> io::Result<()> {
+        fsutil::syncfs(root).map_err(|e| at(&self.root, e))
     }
 
     /// Renames `tmp` to the key's path (creating shard folders) and links a hybrid's second
@@ -396,10 +414,11 @@ impl Store {
         let dst = self.torrent_path(&ids.key);
         let created = match fsutil::rename_noreplace(tmp, &dst) {
             Err(e) if not_found(&e) => {
-                fs::create_dir_all(dst.parent().unwrap_or(&self.torrents))?;
-                fsutil::rename_noreplace(tmp, &dst)?
+                let dir = dst.parent().unwrap_or(&self.torrents);
+                fs::create_dir_all(dir).map_err(|e| at(dir, e))?;
+                fsutil::rename_noreplace(tmp, &dst).map_err(|e| at(&dst, e))?
             }
-            r => r?,
+            r => r.map_err(|e| at(&dst, e))?,
         };
         if let Some(link) = ids.link() {
             self.link(&dst, &link)?;
@@ -411,14 +430,15 @@ impl Store {
         let lp = self.torrent_path(link);
         let r = match fs::hard_link(dst, &lp) {
             Err(e) if not_found(&e) => {
-                fs::create_dir_all(lp.parent().unwrap_or(&self.torrents))?;
+                let dir = lp.parent().unwrap_or(&self.torrents);
+                fs::create_dir_all(dir).map_err(|e| at(dir, e))?;
                 fs::hard_link(dst, &lp)
             }
             r => r,
         };
         match r {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-            r => r,
+            r => r.map_err(|e| at(&lp, e)),
         }
     }
 
@@ -442,8 +462,5 @@ fn discard(batch: &mut Vec<Staged>) {
 
 /// The same error again (an error goes to two callers: the answered batch and the next).
 fn copy(e: &io::Error) -> io::Error {
-    match e.raw_os_error() {
-        Some(code) => io::Error::from_raw_os_error(code),
-        None => io::Error::new(e.kind(), e.to_string()),
-    }
+    crate::storage::duplicate(e)
 }

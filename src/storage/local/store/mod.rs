@@ -19,13 +19,16 @@
 mod commit;
 mod recover;
 mod reindex;
+mod repair;
 
-pub use reindex::key_of_path;
+pub use reindex::{key_of_path, Reindexed};
+pub use repair::{Backfill, StoredFile};
 
 use super::blocklist;
 use super::fsutil;
 use super::journal::{self, Intent, Journal};
 use crate::storage::day::{self, Day, DayLists};
+use crate::storage::{at, integrity};
 use crate::storage::{Config, Ids, Outcome, PutError};
 use crate::torrent::hash::Key;
 use crate::torrent::{self, Parsed};
@@ -57,6 +60,8 @@ pub enum StoreError {
     Open(PathBuf, io::Error),
     /// Crash recovery could not complete.
     Recover(PathBuf, io::Error),
+    /// The data directory cannot be written by this process (the error names what).
+    Unwritable(PathBuf, io::Error),
     /// Any other I/O failure.
     Io(io::Error),
 }
@@ -71,6 +76,9 @@ impl fmt::Display for StoreError {
                     "crash recovery of data directory {} failed: {e}",
                     p.display()
                 )
+            }
+            StoreError::Unwritable(p, e) => {
+                write!(f, "cannot write data directory {}: {e}", p.display())
             }
             StoreError::Io(e) => write!(f, "{e}"),
         }
@@ -232,17 +240,22 @@ impl Store {
         } else {
             // A reindex cut off between its two renames leaves only `sync.new`.
             if !dir.join("sync").exists() && dir.join("sync.new").is_dir() {
-                fs::rename(dir.join("sync.new"), dir.join("sync")).map_err(open_err)?;
+                fs::rename(dir.join("sync.new"), dir.join("sync"))
+                    .map_err(|e| open_err(at(&dir.join("sync"), e)))?;
             }
             for sub in ["torrents", "sync", "journal", "tmp"] {
-                fs::create_dir_all(dir.join(sub)).map_err(open_err)?;
+                let sub = dir.join(sub);
+                fs::create_dir_all(&sub).map_err(|e| open_err(at(&sub, e)))?;
             }
         }
-        let blocklist = blocklist::Blocklist::open(dir.join("blocklist.tsv")).map_err(open_err)?;
+        let blocklist_path = dir.join("blocklist.tsv");
+        let blocklist = blocklist::Blocklist::open(blocklist_path.clone())
+            .map_err(|e| open_err(at(&blocklist_path, e)))?;
+        let torrents = dir.join("torrents");
         let store = Store {
             root: dir.to_path_buf(),
-            torrents: dir.join("torrents"),
-            torrents_dir: File::open(dir.join("torrents")).map_err(open_err)?,
+            torrents_dir: File::open(&torrents).map_err(|e| open_err(at(&torrents, e)))?,
+            torrents,
             shard_dirs: (0..256).map(|_| OnceLock::new()).collect(),
             days: DayLists::new(dir.join("sync")),
             blocklist,
@@ -263,6 +276,74 @@ impl Store {
                 .map_err(|e| StoreError::Recover(dir.to_path_buf(), e))?;
         }
         Ok(store)
+    }
+
+    /// [`open`](Self::open) for the commands that only read (`count`, `verify`): a data
+    /// directory that does not exist is an error, never created (a mistyped `--data` must not
+    /// look like an empty, healthy store).
+    pub fn open_existing(dir: &Path, config: Config) -> Result<Store, StoreError> {
+        let open_err = |e| StoreError::Open(dir.to_path_buf(), e);
+        match fs::metadata(dir) {
+            Ok(m) if m.is_dir() => Store::open(dir, config),
+            Ok(_) => Err(open_err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                "it exists and is not a directory",
+            ))),
+            Err(e) if not_found(&e) => Err(open_err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "it does not exist (a command that only reads never creates it)",
+            ))),
+            Err(e) => Err(open_err(e)),
+        }
+    }
+
+    /// Checks that this process can write everything a writer of this data directory
+    /// writes: a probe file is created and removed in the data directory and in `torrents/`,
+    /// `sync/`, `journal/` and `tmp/`; today's day list and sizes file, when they exist, are
+    /// opened for appending; and every existing `torrents/AB/` folder must be writable. The
+    /// `torrents/AB/CD/` folders below are not checked (65,536 of them): a write refused there
+    /// fails that upload with the folder's path in the error.
+    pub fn check_writable(&self) -> Result<(), StoreError> {
+        let fail = |e| StoreError::Unwritable(self.root.clone(), e);
+        for dir in [
+            self.root.clone(),
+            self.torrents.clone(),
+            self.root.join("sync"),
+            self.root.join("journal"),
+            self.root.join("tmp"),
+        ] {
+            fsutil::probe_dir(&dir).map_err(|e| fail(at(&dir, e)))?;
+        }
+        let today = Day::today();
+        for file in [self.days.path(today), self.days.sizes_path(today)] {
+            match OpenOptions::new().append(true).open(&file) {
+                Ok(_) => {}
+                Err(e) if not_found(&e) => {}
+                Err(e) => return Err(fail(at(&file, e))),
+            }
+        }
+        let shards = fs::read_dir(&self.torrents).map_err(|e| fail(at(&self.torrents, e)))?;
+        for e in shards {
+            let e = e.map_err(|e| fail(at(&self.torrents, e)))?;
+            if !e.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let name = std::ffi::CString::new(e.file_name().as_encoded_bytes().to_vec())
+                .unwrap_or_default();
+            // SAFETY: a NUL-terminated name relative to the open `torrents/` descriptor.
+            let r = unsafe {
+                libc::faccessat(
+                    self.torrents_dir.as_raw_fd(),
+                    name.as_ptr(),
+                    libc::W_OK | libc::X_OK,
+                    libc::AT_EACCESS,
+                )
+            };
+            if r != 0 {
+                return Err(fail(at(&e.path(), io::Error::last_os_error())));
+            }
+        }
+        Ok(())
     }
 
     /// Whether the data directory is on a read-only file system (nothing can be stored).
@@ -332,7 +413,7 @@ impl Store {
         if not_found(&e) {
             Ok(None)
         } else {
-            Err(e)
+            Err(at(&self.torrent_path(key), e))
         }
     }
 

@@ -14,12 +14,12 @@ impl Store {
         let entries = match fs::read_dir(&jdir) {
             Ok(e) => e,
             Err(e) if not_found(&e) => return Ok(()),
-            Err(e) => return Err(e),
+            Err(e) => return Err(at(&jdir, e)),
         };
         let mut pending = 0;
         for e in entries {
-            let path = e?.path();
-            for i in journal::parse(&fs::read(&path)?) {
+            let path = e.map_err(|e| at(&jdir, e))?.path();
+            for i in journal::parse(&fs::read(&path).map_err(|e| at(&path, e))?) {
                 let listed = self
                     .days
                     .read(i.day)?
@@ -47,8 +47,8 @@ impl Store {
         let jdir = self.root.join("journal");
         let mut live = HashSet::new();
         let mut touched = Vec::new();
-        for e in fs::read_dir(&jdir)? {
-            let path = e?.path();
+        for e in fs::read_dir(&jdir).map_err(|e| at(&jdir, e))? {
+            let path = e.map_err(|e| at(&jdir, e))?.path();
             let Some(id) = path
                 .file_name()
                 .and_then(|n| n.to_str())
@@ -60,22 +60,23 @@ impl Store {
             let f = match OpenOptions::new().read(true).write(true).open(&path) {
                 Ok(f) => f,
                 Err(e) if not_found(&e) => continue,
-                Err(e) => return Err(e),
+                Err(e) => return Err(at(&path, e)),
             };
-            if !fsutil::try_lock(&f)? {
+            if !fsutil::try_lock(&f).map_err(|e| at(&path, e))? {
                 live.insert(id);
                 continue;
             }
-            let intents = journal::parse(&fs::read(&path)?);
+            let intents = journal::parse(&fs::read(&path).map_err(|e| at(&path, e))?);
             touched.extend(self.replay(&intents)?);
             let _ = fs::remove_dir_all(self.root.join("tmp").join(&id));
-            fs::remove_file(&path)?;
+            fs::remove_file(&path).map_err(|e| at(&path, e))?;
         }
         // Temp folders of writers without a live journal. A process that started writing
         // after the journals were listed has a live journal by now (it is created before the
         // temp folder): look again before removing anything.
-        for e in fs::read_dir(self.root.join("tmp"))? {
-            let e = e?;
+        let tmp = self.root.join("tmp");
+        for e in fs::read_dir(&tmp).map_err(|e| at(&tmp, e))? {
+            let e = e.map_err(|e| at(&tmp, e))?;
             let name = e.file_name().to_string_lossy().into_owned();
             if !live.contains(&name) && !self.journal_alive(&name)? {
                 let _ = fs::remove_dir_all(e.path());
@@ -83,7 +84,9 @@ impl Store {
         }
         // Torn tails of any day list (cheap: one stat per day).
         for d in self.days.days()? {
-            if !touched.contains(&d) && fs::metadata(self.days.path(d))?.len() % day::LINE_LEN != 0
+            let list = self.days.path(d);
+            if !touched.contains(&d)
+                && fs::metadata(&list).map_err(|e| at(&list, e))?.len() % day::LINE_LEN != 0
             {
                 self.days.repair(d)?;
             }
@@ -94,10 +97,10 @@ impl Store {
     /// Whether writer `id` has a journal that its (live) process holds locked.
     pub(super) fn journal_alive(&self, id: &str) -> io::Result<bool> {
         let path = self.root.join("journal").join(format!("{id}.log"));
-        match File::open(path) {
-            Ok(f) => Ok(!fsutil::try_lock(&f)?),
+        match File::open(&path) {
+            Ok(f) => Ok(!fsutil::try_lock(&f).map_err(|e| at(&path, e))?),
             Err(e) if not_found(&e) => Ok(false),
-            Err(e) => Err(e),
+            Err(e) => Err(at(&path, e)),
         }
     }
 
