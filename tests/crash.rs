@@ -189,7 +189,11 @@ const LOG_ALARMS: &[&str] = &[
 
 impl Proc {
     fn start(data: &Path, extra: &[&str]) -> Proc {
-        let mut child = spawn(data, extra);
+        Proc::of(spawn(data, extra))
+    }
+
+    /// Waits until `child` (a server, its stderr piped) says where it listens.
+    fn of(mut child: Child) -> Proc {
         let stderr = child.stderr.take().unwrap();
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = mpsc::channel();
@@ -782,10 +786,21 @@ fn missing_parent_and_file_paths_are_clear_errors() {
         !tmp.0.join("no-such-parent").exists(),
         "the parent was created"
     );
-    // The data directory itself is created on first use.
+    // A command that only reads refuses a data directory that does not exist (a mistyped
+    // `--data` is not an empty, healthy store); one that writes creates it (not its parent).
     let fresh = tmp.0.join("fresh");
-    assert_eq!(stdout(&run(&fresh, &["count"])).trim(), "0");
+    for args in [&["count"][..], &["verify"]] {
+        let err = cli_fails(&fresh, args, "a missing data directory");
+        assert!(err.contains("does not exist"), "{err}");
+    }
+    assert!(!fresh.exists(), "a read-only command created it");
+    let (bytes, _) = torrent("fresh.bin", 2, 1);
+    let file = tmp.0.join("fresh.torrent");
+    std::fs::write(&file, bytes).unwrap();
+    let o = run(&fresh, &["add", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(fresh.join("torrents").is_dir());
+    assert_eq!(stdout(&run(&fresh, &["count"])).trim(), "1");
 
     let file = tmp.0.join("a-file");
     std::fs::write(&file, b"not a directory").unwrap();
@@ -822,6 +837,163 @@ fn permission_denied_is_a_clear_error() {
             "{args:?}: {err}"
         );
     }
+}
+
+/// The user nothing else runs as: tests run as root, which ignores mode bits.
+const NOBODY: u32 = 65534;
+
+/// Runs thetorrent as `NOBODY` with `args`; kills it if it has not exited within `limit`.
+/// Returns its exit code (`None`: it was still running) and its stderr.
+fn run_as_nobody(args: &[&str], limit: Duration) -> (Option<i32>, String) {
+    use std::os::unix::process::CommandExt;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_thetorrent"))
+        .args(args)
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + limit;
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (code, reader.join().unwrap())
+}
+
+/// A fresh directory that `NOBODY` can enter (the system temp dir's own can be private).
+fn open_to_all() -> TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = TempDir::new();
+    std::fs::set_permissions(&tmp.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    tmp
+}
+
+/// A store written by root (a `sudo thetorrent import`) and served as another user: `serve`
+/// refuses it at start, exit 3, naming what it cannot write, and never says "listening";
+/// `add` refuses it the same way; the commands that only read still work; a file it cannot
+/// read is reported by `verify` as unreadable, with its path.
+#[test]
+fn a_data_directory_this_user_cannot_write_is_refused_at_start() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let tmp = open_to_all();
+    let data = tmp.0.join("data");
+    let (one, hash) = torrent("owned-by-root.bin", 5, 1);
+    let file = tmp.0.join("one.torrent");
+    std::fs::write(&file, &one).unwrap();
+    let o = run(&data, &["add", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let d = data.to_str().unwrap();
+    let (code, err) = run_as_nobody(
+        &["--data", d, "serve", "--listen", "127.0.0.1:0"],
+        Duration::from_secs(20),
+    );
+    assert_eq!(code, Some(3), "serve on another user's store: {err}");
+    assert!(!err.contains("listening"), "{err}");
+    assert!(
+        err.contains(&format!("cannot write data directory {d}"))
+            && err.contains("Permission denied"),
+        "{err}"
+    );
+    let (other, _) = torrent("by-nobody.bin", 5, 2);
+    let file2 = tmp.0.join("two.torrent");
+    std::fs::write(&file2, &other).unwrap();
+    let (code, err) = run_as_nobody(
+        &["--data", d, "add", file2.to_str().unwrap()],
+        Duration::from_secs(20),
+    );
+    assert_eq!(code, Some(3), "{err}");
+    assert!(
+        err.contains(&format!("cannot write data directory {d}")),
+        "{err}"
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_thetorrent"))
+        .args(["--data", d, "count"])
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "1");
+    let stored = stored_path(&data, &hash);
+    std::fs::set_permissions(&stored, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_thetorrent"))
+        .args(["--data", d, "verify"])
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}{}", stderr(&out));
+    assert!(
+        text.contains(&format!(
+            "{}: unreadable: {}: Permission denied",
+            stored.display(),
+            stored.display()
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("reindex"), "{text}");
+}
+
+/// A write refused below what the start-up check looks at (a `torrents/AB/CD/` folder made by
+/// root under a running server): the upload fails with 500, and the server's log names the
+/// path and the error.
+#[test]
+fn a_refused_write_is_logged_with_its_path() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let tmp = open_to_all();
+    let data = tmp.0.join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::os::unix::fs::chown(&data, Some(NOBODY), Some(NOBODY)).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_thetorrent"))
+        .arg("--data")
+        .arg(&data)
+        .args(["serve", "--listen", "127.0.0.1:0", "--upload-rate", "0"])
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let p = Proc::of(child);
+    let (bytes, hash) = torrent("refused.bin", 5, 3);
+    let shard = data.join("torrents").join(&hash[0..2]).join(&hash[2..4]);
+    std::fs::create_dir_all(&shard).unwrap();
+    std::fs::set_permissions(&shard, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let a = upload(p.addr, &bytes).unwrap();
+    assert_eq!(a.status, 500, "{}", p.log());
+    assert_eq!(
+        a.header("X-Thetorrent-Error"),
+        Some("internal storage error: the torrent was not stored")
+    );
+    let log = p.log();
+    assert!(
+        log.contains(&format!(
+            "upload failed: {}: Permission denied",
+            shard.join(format!("{hash}.torrent")).display()
+        )),
+        "{log}"
+    );
 }
 
 #[test]

@@ -106,7 +106,8 @@ impl Tally {
 trait Target {
     /// Largest file fetched.
     fn limit(&self) -> u64;
-    /// Whether the bytes at `place` verify now (a hybrid's other name was repaired first).
+    /// Whether the bytes at `place` verify now (a hybrid's other name, the same file, was
+    /// repaired first).
     fn fine_now(&self, place: &str, name: &Key) -> bool;
     /// Puts proven `bytes` in place (over the damaged file with `overwrite`).
     fn replace(&self, name: &Key, ids: &Ids, bytes: &[u8], overwrite: bool)
@@ -335,9 +336,9 @@ impl Target for S3Target<'_> {
         self.0.config().max_torrent_size as u64
     }
 
-    fn fine_now(&self, _place: &str, name: &Key) -> bool {
-        matches!(self.0.read_stored(&object_key(name)), Ok(Some((bytes, recorded)))
-            if integrity::check(name, &bytes, &recorded).damage.is_none())
+    /// Never: each copy is its own object, which no other repair touches.
+    fn fine_now(&self, _place: &str, _name: &Key) -> bool {
+        false
     }
 
     fn replace(

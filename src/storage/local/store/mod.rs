@@ -312,7 +312,12 @@ impl Store {
             self.root.join("journal"),
             self.root.join("tmp"),
         ] {
-            fsutil::probe_dir(&dir).map_err(|e| fail(at(&dir, e)))?;
+            fsutil::probe_dir(&dir).map_err(|e| {
+                fail(io::Error::new(
+                    e.kind(),
+                    format!("cannot create a file in {}: {e}", dir.display()),
+                ))
+            })?;
         }
         let today = Day::today();
         for file in [self.days.path(today), self.days.sizes_path(today)] {
