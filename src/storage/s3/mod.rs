@@ -3,7 +3,8 @@
 //! Owns: the bucket layout (below), the read cache (LRU, bounded in bytes) and the short
 //! negative cache, the per-day index of list segments that gives the count, `/sync/` and the
 //! bytes stored, the blocklist view, and the segment committer thread. Must never: overwrite
-//! an object under `torrents/` (every write there is `If-None-Match: *`), answer "stored"
+//! an object under `torrents/` (every write there is `If-None-Match: *`, but for a repair
+//! with bytes proven to be the stored ones: `verify`), answer "stored"
 //! before the object store acknowledged both the torrent and the list segment naming it, or
 //! block a may worker (requests go through `crate::storage::s3::client`'s may sockets).
 //!

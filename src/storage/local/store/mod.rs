@@ -4,9 +4,11 @@
 //! `/sync/` derive from, the intent journal, the blocklist — and the invariants that tie them:
 //! a file is visible under its final name only once complete and synced; "stored" is said only
 //! after the rename and the day-list line are durable; the count equals the lines of the day
-//! lists equals the primary files in `torrents/`. Must never: overwrite or delete a stored
-//! file, walk the whole tree on start-up (only `reindex` and `verify` do), or fsync on a
-//! caller's behalf one file at a time when a batch can share one sync.
+//! lists equals the primary files in `torrents/`; each file's whole-file checksum, an extended
+//! attribute written with its bytes (see `repair`). Must never: overwrite or delete a stored
+//! file (but for a repair with bytes proven to be the stored ones, `Store::replace`), walk the
+//! whole tree on start-up (only `reindex` and `verify` do), or fsync on a caller's behalf one
+//! file at a time when a batch can share one sync.
 //!
 //! Layout of `DATA/`:
 //! - `torrents/AB/CD/<HASH>.torrent` — the files; a hybrid's v2 key is a hard link;
