@@ -13,8 +13,8 @@
 //! file with bytes `storage::integrity::proves` refused, or replace a file that is not damaged.
 
 use super::{CliError, Done};
-use crate::http::client::{BaseUrl, Client};
-use crate::storage::integrity::{self, Damage, Recorded, Role};
+use crate::http::client::{BaseUrl, Client, HttpError};
+use crate::storage::integrity::{self, Damage, Recorded, Refusal, Role};
 use crate::storage::local::store::{key_of_path, Store};
 use crate::storage::s3::{object_key, S3Store};
 use crate::storage::{Ids, Storage};
@@ -99,6 +99,31 @@ impl Tally {
                 recorded,
             },
         });
+    }
+}
+
+/// Why a damaged file was not repaired.
+enum RepairError {
+    /// The other instance could not be asked (its base URL, the error).
+    Fetch(String, HttpError),
+    /// It answered something else than the file (its base URL, the status).
+    Status(String, u16),
+    /// What it sent is not proven to be the stored torrent (its base URL, why).
+    Refused(String, Refusal),
+    /// The proven bytes could not be put in place (the error, with its path).
+    Replace(String),
+}
+
+impl std::fmt::Display for RepairError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RepairError::Fetch(from, e) => write!(f, "cannot fetch it from {from}: {e}"),
+            RepairError::Status(from, s) => write!(f, "{from} answered HTTP {s}"),
+            RepairError::Refused(from, why) => {
+                write!(f, "the bytes {from} sent are refused: {why}")
+            }
+            RepairError::Replace(e) => write!(f, "cannot put the proven bytes in place: {e}"),
+        }
     }
 }
 
@@ -447,16 +472,19 @@ fn repair_one(
     name: &Key,
     recorded: &Recorded,
     missing: bool,
-) -> Result<String, String> {
+) -> Result<String, RepairError> {
+    let from = client.base().to_string();
     let r = client
         .get(&format!("/torrent/{name}.torrent"), target.limit())
-        .map_err(|e| format!("cannot fetch it from {}: {e}", client.base()))?;
+        .map_err(|e| RepairError::Fetch(from.clone(), e))?;
     if r.status != 200 {
-        return Err(format!("{} answered HTTP {}", client.base(), r.status));
+        return Err(RepairError::Status(from, r.status));
     }
     let ids = integrity::proves(name, &r.body, recorded)
-        .map_err(|why| format!("the bytes {} sent are refused: {why}", client.base()))?;
-    let placed = target.replace(name, &ids, &r.body, !missing)?;
+        .map_err(|why| RepairError::Refused(from, why))?;
+    let placed = target
+        .replace(name, &ids, &r.body, !missing)
+        .map_err(RepairError::Replace)?;
     if !placed {
         return Ok("a file appeared meanwhile; it was left as it is".into());
     }

@@ -10,7 +10,7 @@
 
 use crate::storage::Ids;
 use crate::torrent::hash::Key;
-use crate::torrent::{self, Parsed};
+use crate::torrent::{self, Parsed, TorrentError};
 use md5::Md5;
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -165,20 +165,40 @@ pub fn check(name: &Key, bytes: &[u8], recorded: &Recorded) -> Verdict {
     }
 }
 
+/// Why bytes offered as a replacement do not prove to be the stored torrent.
+#[derive(Debug)]
+pub enum Refusal {
+    /// Not a torrent libtorrent would load.
+    Invalid(TorrentError),
+    /// A valid torrent, but not the one the name is the info hash of.
+    Another(Key),
+    /// The right info hash, but other bytes than those recorded (the checksum's name).
+    Differs(&'static str),
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::Invalid(e) => write!(f, "not a valid torrent: {e}"),
+            Refusal::Another(k) => write!(f, "another torrent (its info hash is {k})"),
+            Refusal::Differs(what) => write!(f, "the bytes differ from the {what} recorded here"),
+        }
+    }
+}
+
+impl std::error::Error for Refusal {}
+
 /// Whether `bytes` (fetched from elsewhere) are the torrent stored under `name`: they must
 /// match the recorded checksum when there is one, and in any case be a valid torrent whose
 /// info hash is `name` (or, for a hybrid's second name, whose v2 hash is). Returns the
 /// torrent's identity, or why the bytes are refused.
-pub fn proves(name: &Key, bytes: &[u8], recorded: &Recorded) -> Result<Ids, String> {
-    let p = torrent::validate(bytes).map_err(|e| format!("not a valid torrent: {e}"))?;
+pub fn proves(name: &Key, bytes: &[u8], recorded: &Recorded) -> Result<Ids, Refusal> {
+    let p = torrent::validate(bytes).map_err(Refusal::Invalid)?;
     if role_of(name, &p).is_none() {
-        return Err(format!("another torrent (its info hash is {})", p.key()));
+        return Err(Refusal::Another(p.key()));
     }
     if recorded.matches(bytes) == Some(false) {
-        return Err(format!(
-            "the bytes differ from the {} recorded here",
-            recorded.name()
-        ));
+        return Err(Refusal::Differs(recorded.name()));
     }
     Ok(Ids::of(&p))
 }
@@ -261,6 +281,7 @@ mod tests {
         let changed = torrent("two");
         assert!(proves(&name, &changed, &etag)
             .unwrap_err()
+            .to_string()
             .contains("differ from the object's ETag"));
         // Without a checksum the info hash is the proof: the same info with other trackers
         // or comments passes, another torrent does not.
@@ -269,6 +290,7 @@ mod tests {
             b"d4:infod6:lengthi2e4:name1:b12:piece lengthi16384e6:pieces20:AAAAAAAAAAAAAAAAAAAAee";
         assert!(proves(&name, other, &Recorded::None)
             .unwrap_err()
+            .to_string()
             .contains("another torrent"));
     }
 }
