@@ -486,6 +486,34 @@ fn mirrors_over_https_with_its_ca_and_refuses_an_unknown_certificate() {
     assert_eq!(summary(&o), (n, 0, 0), "{}", stdout(&o));
     assert_eq!(torrents(&b.0), torrents(&a.data.0));
 
+    // A file damaged here is repaired from the same source, over https, with its CA.
+    let (rel, _) = torrents(&b.0).into_iter().next().unwrap();
+    let damaged = b.0.join("torrents").join(rel);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&damaged)
+        .unwrap()
+        .write_all(b"not a torrent any more")
+        .unwrap();
+    let v = run(
+        &b.0,
+        &[
+            "verify",
+            "--repair-from",
+            &from,
+            "--ca-file",
+            ca.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(v.status.code(), Some(0), "{}\n{}", stdout(&v), stderr(&v));
+    assert!(
+        stdout(&v).contains(&format!("{}: repaired from {from}", damaged.display())),
+        "{}",
+        stdout(&v)
+    );
+    assert_eq!(torrents(&b.0), torrents(&a.data.0));
+
     // A --ca-file that holds no certificate is a usage error.
     let o = mirror(&b.0, &from, &["--ca-file", key.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));

@@ -983,13 +983,17 @@ _thetorrent() {
             return 0
             ;;
         thetorrent__subcmd__verify)
-            opts="-h -V --repair-from --data --max-torrent-size --store --s3-endpoint --s3-credentials --s3-no-conditional-put --s3-create-bucket --s3-cache-mb --s3-miss-ttl --s3-list-ttl --node-id --help --version"
+            opts="-h -V --repair-from --ca-file --data --max-torrent-size --store --s3-endpoint --s3-credentials --s3-no-conditional-put --s3-create-bucket --s3-cache-mb --s3-miss-ttl --s3-list-ttl --node-id --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --repair-from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -134,7 +134,8 @@ complete -c thetorrent -n "__fish_thetorrent_using_subcommand count" -l s3-no-co
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand count" -l s3-create-bucket -d 'Create the bucket when it does not exist'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand count" -s h -l help -d 'Print help'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand count" -s V -l version -d 'Print version'
-complete -c thetorrent -n "__fish_thetorrent_using_subcommand verify" -l repair-from -d 'Replace each damaged or missing file with the same torrent fetched from another thetorrent instance (`URL/torrent/<HASH>.torrent`, http only), once the fetched bytes match the checksum recorded here (without one: once their info hash is the file\'s name)' -r
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand verify" -l repair-from -d 'Replace each damaged or missing file with the same torrent fetched from another thetorrent instance (`URL/torrent/<HASH>.torrent`; `http://` or `https://`), once the fetched bytes match the checksum recorded here (without one: once their info hash is the file\'s name)' -r
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand verify" -l ca-file -d 'With an `https://` `--repair-from`: trust only the certificates in this PEM file (a private CA, a self-signed certificate) instead of the built-in web roots' -r -F
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand verify" -l data -d 'Data directory' -r -F
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand verify" -l max-torrent-size -d 'Largest torrent file accepted (a size: `10MiB`, `16M`, or bytes)' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand verify" -l store -d 'Where torrents live: `s3://bucket` or `s3://bucket/prefix` for an S3 bucket (default: the local `--data` directory)' -r

@@ -174,21 +174,30 @@ impl Tally {
 }
 
 /// Why a request to the source got no usable answer.
-enum FetchError {
+pub(super) enum FetchError {
     /// Name lookup, connect, TLS, a broken or timed-out connection: counts towards giving up.
     Network(String),
     /// The answer was unusable (too large, not HTTP as expected).
     Answer(String),
 }
 
-/// The source: one `ureq` agent (keeping connections alive) and its base URL.
-struct Source {
+impl std::fmt::Display for FetchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FetchError::Network(m) | FetchError::Answer(m) => f.write_str(m),
+        }
+    }
+}
+
+/// The source: one `ureq` agent (keeping connections alive) and its base URL. `verify
+/// --repair-from` fetches replacements through it too.
+pub(super) struct Source {
     agent: ureq::Agent,
-    base: String,
+    pub(super) base: String,
 }
 
 impl Source {
-    fn new(base: &str, ca_file: Option<&Path>) -> Result<Source, CliError> {
+    pub(super) fn new(base: &str, ca_file: Option<&Path>) -> Result<Source, CliError> {
         use ureq::tls::{RootCerts, TlsConfig};
         let mut tls = TlsConfig::builder();
         if let Some(path) = ca_file {
@@ -210,7 +219,7 @@ impl Source {
     }
 
     /// `GET base + path`: the status and the body, read up to `limit` bytes.
-    fn get(&self, path: &str, limit: u64) -> Result<(u16, Vec<u8>), FetchError> {
+    pub(super) fn get(&self, path: &str, limit: u64) -> Result<(u16, Vec<u8>), FetchError> {
         let url = format!("{}{path}", self.base);
         let mut resp = self.agent.get(&url).call().map_err(fetch_error)?;
         let status = resp.status().as_u16();

@@ -12,8 +12,8 @@
 //! Owns: the walk, the report and its exit code, fetching replacements. Must never: replace a
 //! file with bytes `storage::integrity::proves` refused, or replace a file that is not damaged.
 
+use super::mirror::{FetchError, Source};
 use super::{CliError, Done};
-use crate::http::client::{BaseUrl, Client, HttpError};
 use crate::storage::integrity::{self, Damage, Recorded, Refusal, Role};
 use crate::storage::local::store::{key_of_path, Store};
 use crate::storage::s3::{object_key, S3Store};
@@ -31,11 +31,20 @@ const QUEUE: usize = 1024;
 #[derive(clap::Args, Debug, Clone)]
 pub struct VerifyArgs {
     /// Replace each damaged or missing file with the same torrent fetched from another
-    /// thetorrent instance (`URL/torrent/<HASH>.torrent`, http only), once the fetched bytes
-    /// match the checksum recorded here (without one: once their info hash is the file's
-    /// name).
-    #[arg(long, value_parser = BaseUrl::parse, value_name = "URL")]
-    pub repair_from: Option<BaseUrl>,
+    /// thetorrent instance (`URL/torrent/<HASH>.torrent`; `http://` or `https://`), once the
+    /// fetched bytes match the checksum recorded here (without one: once their info hash is
+    /// the file's name).
+    #[arg(long, value_parser = repair_url, value_name = "URL")]
+    pub repair_from: Option<String>,
+    /// With an `https://` `--repair-from`: trust only the certificates in this PEM file (a
+    /// private CA, a self-signed certificate) instead of the built-in web roots.
+    #[arg(long, requires = "repair_from")]
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+/// Checks `--repair-from`: an absolute `http://` or `https://` URL with a host; no query.
+fn repair_url(s: &str) -> Result<String, String> {
+    super::args::base_url("--repair-from", s)
 }
 
 /// What is wrong at one place.
@@ -105,7 +114,7 @@ impl Tally {
 /// Why a damaged file was not repaired.
 enum RepairError {
     /// The other instance could not be asked (its base URL, the error).
-    Fetch(String, HttpError),
+    Fetch(String, FetchError),
     /// It answered something else than the file (its base URL, the status).
     Status(String, u16),
     /// What it sent is not proven to be the stored torrent (its base URL, why).
@@ -139,6 +148,15 @@ trait Target {
         -> Result<bool, String>;
 }
 
+/// The instance repairs are fetched from (`--repair-from`), set up before anything is read so
+/// that a bad `--ca-file` stops the command at once.
+fn source(args: &VerifyArgs) -> Result<Option<Source>, CliError> {
+    args.repair_from
+        .as_deref()
+        .map(|url| Source::new(url, args.ca_file.as_deref()))
+        .transpose()
+}
+
 /// Runs `work` on `jobs` threads over the items `produce` sends; returns what `produce` did.
 fn parallel<T: Send, R>(
     jobs: usize,
@@ -165,6 +183,7 @@ fn parallel<T: Send, R>(
 
 /// Checks a local data directory.
 pub fn run(store: &Store, args: &VerifyArgs) -> Result<Done, CliError> {
+    let source = source(args)?;
     let tally = Mutex::new(Tally::default());
     let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
     let walk = parallel(
@@ -191,9 +210,7 @@ pub fn run(store: &Store, args: &VerifyArgs) -> Result<Done, CliError> {
         tally,
         store.count(),
         missing,
-        args.repair_from
-            .as_ref()
-            .map(|u| (u, &target as &dyn Target)),
+        source.as_ref().map(|s| (s, &target as &dyn Target)),
     ))
 }
 
@@ -292,6 +309,7 @@ impl Target for LocalTarget<'_> {
 
 /// Checks a bucket.
 pub fn run_s3(store: &S3Store, args: &VerifyArgs) -> Result<Done, CliError> {
+    let source = source(args)?;
     let cannot = |e: crate::storage::s3::client::S3Error| {
         CliError::Storage(format!("cannot read {}: {e}", store.describe()))
     };
@@ -348,9 +366,7 @@ pub fn run_s3(store: &S3Store, args: &VerifyArgs) -> Result<Done, CliError> {
         tally,
         store.count(),
         missing,
-        args.repair_from
-            .as_ref()
-            .map(|u| (u, &target as &dyn Target)),
+        source.as_ref().map(|s| (s, &target as &dyn Target)),
     ))
 }
 
@@ -385,7 +401,7 @@ fn finish(
     mut tally: Tally,
     count: u64,
     missing: u64,
-    repair: Option<(&BaseUrl, &dyn Target)>,
+    repair: Option<(&Source, &dyn Target)>,
 ) -> Done {
     tally.findings.sort_by(|a, b| a.place.cmp(&b.place));
     let mut problems = tally.findings.len() as u64;
@@ -433,8 +449,7 @@ fn finish(
 }
 
 /// Repairs every damaged or missing file from the instance at `from`; returns how many.
-fn repair_all(findings: &[Finding], from: &BaseUrl, target: &dyn Target) -> u64 {
-    let mut client = Client::new(from.clone());
+fn repair_all(findings: &[Finding], from: &Source, target: &dyn Target) -> u64 {
     let mut repaired = 0;
     for f in findings {
         let Problem::Damaged {
@@ -454,9 +469,9 @@ fn repair_all(findings: &[Finding], from: &BaseUrl, target: &dyn Target) -> u64 
             repaired += 1;
             continue;
         }
-        match repair_one(&mut client, target, name, recorded, missing) {
+        match repair_one(from, target, name, recorded, missing) {
             Ok(how) => {
-                println!("{}: repaired from {from} ({how})", f.place);
+                println!("{}: repaired from {} ({how})", f.place, from.base);
                 repaired += 1;
             }
             Err(why) => println!("{}: not repaired: {why}", f.place),
@@ -467,23 +482,23 @@ fn repair_all(findings: &[Finding], from: &BaseUrl, target: &dyn Target) -> u64 
 
 /// Fetches `name` from the other instance, proves the bytes and puts them in place.
 fn repair_one(
-    client: &mut Client,
+    source: &Source,
     target: &dyn Target,
     name: &Key,
     recorded: &Recorded,
     missing: bool,
 ) -> Result<String, RepairError> {
-    let from = client.base().to_string();
-    let r = client
+    let from = source.base.clone();
+    let (status, body) = source
         .get(&format!("/torrent/{name}.torrent"), target.limit())
         .map_err(|e| RepairError::Fetch(from.clone(), e))?;
-    if r.status != 200 {
-        return Err(RepairError::Status(from, r.status));
+    if status != 200 {
+        return Err(RepairError::Status(from, status));
     }
-    let ids = integrity::proves(name, &r.body, recorded)
-        .map_err(|why| RepairError::Refused(from, why))?;
+    let ids =
+        integrity::proves(name, &body, recorded).map_err(|why| RepairError::Refused(from, why))?;
     let placed = target
-        .replace(name, &ids, &r.body, !missing)
+        .replace(name, &ids, &body, !missing)
         .map_err(RepairError::Replace)?;
     if !placed {
         return Ok("a file appeared meanwhile; it was left as it is".into());
