@@ -92,7 +92,7 @@ pub enum Damage {
 impl fmt::Display for Damage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Damage::Missing => write!(f, "missing: listed, but no file"),
+            Damage::Missing => write!(f, "missing: a day list names it, but there is no file"),
             Damage::Unreadable(e) => write!(f, "unreadable: {e}"),
             Damage::ChangedOutsideInfo => write!(
                 f,

@@ -197,3 +197,31 @@ pub fn probe_dir(dir: &Path) -> io::Result<()> {
     let removed = fs::remove_file(&probe);
     written.and(removed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_checksum_attribute_round_trips() {
+        assert_eq!(checksum_name().to_str(), Ok(CHECKSUM_XATTR));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"bytes").unwrap();
+        let f = File::open(&path).unwrap();
+        assert_eq!(get_checksum(&f).unwrap(), None);
+        let sum = [7u8; 32];
+        if set_checksum(&f, &sum).unwrap() {
+            assert_eq!(get_checksum(&f).unwrap(), Some(sum));
+        }
+        // An attribute of another length is damage, not a checksum.
+        let name = checksum_name();
+        // SAFETY: a valid descriptor, a NUL-terminated name and a 3-byte buffer.
+        let r =
+            unsafe { libc::fsetxattr(f.as_raw_fd(), name.as_ptr(), b"abc".as_ptr().cast(), 3, 0) };
+        if r == 0 {
+            let e = get_checksum(&f).unwrap_err();
+            assert!(e.to_string().contains("3 bytes long, not 32"), "{e}");
+        }
+    }
+}
