@@ -11,7 +11,9 @@
 //! The rule for callers: [`Watch::finish`] before the socket can be closed (dropped), on every
 //! path. The entry is removed under the table's lock, and the watchdog only shuts down sockets
 //! whose entries it holds under that same lock, so it never touches a closed or reused
-//! descriptor.
+//! descriptor. A [`Watch`] is also a guard: dropped unfinished (a panic unwinding through the
+//! exchange), it removes its entry, so a panic cannot leave a raw descriptor registered; it
+//! must be declared after the socket it watches, so that it is dropped first.
 
 use std::collections::HashMap;
 use std::io;
@@ -65,9 +67,35 @@ fn watchdog() -> &'static Watchdog {
 }
 
 /// A socket's registration with the watchdog; [`Watch::finish`] it before the socket is
-/// closed.
+/// closed (dropping it unregisters too).
 #[must_use = "a Watch must be finished before its socket is closed"]
 pub struct Watch(u64);
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        remove(self.0);
+    }
+}
+
+/// Removes entry `id`; whether its socket had been shut down.
+fn remove(id: u64) -> bool {
+    watchdog()
+        .entries
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&id)
+        .is_some_and(|e| e.fired)
+}
+
+/// Whether registration `id` is still with the watchdog (for tests).
+#[cfg(test)]
+fn watched(id: u64) -> bool {
+    watchdog()
+        .entries
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .contains_key(&id)
+}
 
 impl Watch {
     /// Watches `fd` until `timeout` from now.
@@ -104,12 +132,9 @@ impl Watch {
 
     /// Removes the registration; whether the deadline had passed (the socket was shut down).
     pub fn finish(self) -> bool {
-        watchdog()
-            .entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.0)
-            .is_some_and(|e| e.fired)
+        let fired = remove(self.0);
+        std::mem::forget(self);
+        fired
     }
 }
 
@@ -173,4 +198,34 @@ pub fn connect_may_until(addr: &SocketAddr, deadline: Instant) -> io::Result<may
         ));
     }
     r.map(|()| stream)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    /// A panic in an exchange must not leave its socket registered: the watchdog would later
+    /// shut down whatever socket reuses the descriptor.
+    #[test]
+    fn a_panic_unregisters_the_watch() {
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let id = std::cell::Cell::new(None);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let w = Watch::start(sock.as_raw_fd(), Duration::from_secs(60));
+            id.set(Some(w.0));
+            assert!(watched(w.0));
+            panic!("an exchange fails");
+        }));
+        assert!(r.is_err());
+        assert!(
+            !watched(id.get().unwrap()),
+            "still registered after the panic"
+        );
+        // finish() removes it too, and says whether it fired.
+        let w = Watch::start(sock.as_raw_fd(), Duration::from_secs(60));
+        let n = w.0;
+        assert!(!w.finish());
+        assert!(!watched(n));
+    }
 }

@@ -70,10 +70,11 @@ pub struct Tracked {
 }
 
 impl Drop for Tracked {
+    /// Unregisters even when the registry's lock is poisoned (a panic while it was held):
+    /// an entry left behind would keep a raw descriptor that the sweep could later shut down
+    /// after it was reused by another connection.
     fn drop(&mut self) {
-        if let Ok(mut r) = self.shared.registry.lock() {
-            r.remove(&self.id);
-        }
+        lock(&self.shared.registry).remove(&self.id);
         self.shared.active.fetch_sub(1, Ordering::SeqCst);
     }
 }
@@ -201,4 +202,31 @@ pub fn evict_idle(shared: &Shared, n: usize) -> usize {
         closed += 1;
     }
     closed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unregisters_when_the_lock_is_poisoned() {
+        let shared = Arc::new(Shared::new(Config::default()));
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let tracked = shared.register(std::os::fd::AsRawFd::as_raw_fd(&sock));
+        let s = shared.clone();
+        let _ = std::thread::spawn(move || {
+            let _held = s.registry.lock().unwrap();
+            panic!("poison the registry");
+        })
+        .join();
+        assert!(shared.registry.is_poisoned());
+        assert_eq!(lock(&shared.registry).len(), 1);
+        drop(tracked);
+        assert_eq!(
+            lock(&shared.registry).len(),
+            0,
+            "entry left with a raw descriptor"
+        );
+        assert_eq!(shared.active(), 0);
+    }
 }
