@@ -59,6 +59,61 @@ fn uploads_are_rate_limited_with_retry_after() {
     }
 }
 
+/// The limit counts files: one multipart request of five files with a burst of two stores
+/// two, and answers the other three 429 (each with its own line), with `Retry-After`.
+#[test]
+fn rate_limit_counts_files_not_requests() {
+    let s = start(&[
+        "--upload-rate",
+        "0.01",
+        "--upload-burst",
+        "2",
+        "--rate-limit-loopback",
+    ]);
+    let torrents: Vec<Vec<u8>> = (0..5).map(|n| sized_torrent(n, 1)).collect();
+    let files: Vec<(String, &[u8])> = torrents
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (format!("f{i}.torrent"), t.as_slice()))
+        .collect();
+    let named: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (n.as_str(), *b)).collect();
+    let body = multipart(&named);
+    let mut c = s.connect();
+    c.send(
+        format!(
+            "POST /api/upload HTTP/1.1\r\nHost: x\r\n\
+             Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n\
+             Content-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    c.send(&body);
+    let r = c.response();
+    let results: Vec<&str> = r
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("X-Thetorrent-Result"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(
+        results,
+        ["stored", "stored", "failed", "failed", "failed"],
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert_eq!(r.status, 429);
+    assert!(r.header("Retry-After").unwrap().parse::<u64>().unwrap() >= 1);
+    let text = String::from_utf8_lossy(&r.body);
+    assert_eq!(
+        text.matches("too many uploads from your address").count(),
+        3,
+        "{text}"
+    );
+    let stats = String::from_utf8(get(&s, "/api/stats").body).unwrap();
+    assert!(stats.contains("\"count\":2"), "{stats}");
+}
+
 #[test]
 fn loopback_is_not_limited_by_default() {
     let s = start(&["--upload-rate", "0.001", "--upload-burst", "1"]);

@@ -75,9 +75,10 @@ pub struct ServeConfig {
     /// Nice value of the upload committer thread (lower runs first; 0, the default: leave
     /// it as is). Ahead of the request workers it slows downloads under upload load.
     pub writer_nice: i32,
-    /// Uploads per second allowed per client address (IPv6: per /64); 0 turns limiting off.
+    /// Torrent files per second allowed per client address (IPv6: per /64; each file of a
+    /// multipart upload counts); 0 turns limiting off.
     pub upload_rate: f64,
-    /// Uploads an idle address may make at once before the rate applies.
+    /// Files an idle address may upload at once before the rate applies.
     pub upload_burst: f64,
     /// Rate-limit loopback clients too (off by default: a local reverse proxy or script).
     pub rate_limit_loopback: bool,
@@ -193,12 +194,11 @@ impl App {
             let route = ep.route();
             if req.method() == Method::Post {
                 if let Err(wait) = self.limiter.check(req.peer().map(|a| a.ip())) {
-                    let secs = wait.as_secs() + 1;
-                    let msg = format!("too many uploads from your address: retry in {secs} s");
+                    let msg = rate_limited_message(wait);
                     return (
                         route,
                         Response::text(429, format!("{msg}\n"))
-                            .header("Retry-After", secs.to_string())
+                            .header("Retry-After", retry_secs(wait).to_string())
                             .header("X-Thetorrent-Result", "failed")
                             .header("X-Thetorrent-Error", msg),
                     );
@@ -256,6 +256,19 @@ impl App {
             _ => (Route::Other, self.not_found_page()),
         }
     }
+}
+
+/// Whole seconds to wait for the rate limiter's next token (rounded up, at least 1).
+fn retry_secs(wait: Duration) -> u64 {
+    wait.as_secs() + 1
+}
+
+/// The answer to an upload (or one file of it) the rate limiter refused.
+fn rate_limited_message(wait: Duration) -> String {
+    format!(
+        "too many uploads from your address: retry in {} s",
+        retry_secs(wait)
+    )
 }
 
 /// Routes for the HTTP layer's own tests (enabled by the hidden `--test-routes`).

@@ -1,6 +1,7 @@
 //! Per-address rate limiting of uploads (token buckets), answering 429 with `Retry-After`.
 //!
-//! Owns: how many uploads one client address may make per second. IPv6 addresses are limited
+//! Owns: how many files one client address may upload per second (a request of several files
+//! takes one token per file). IPv6 addresses are limited
 //! per /64 (one host usually owns a whole /64). Loopback is exempt unless asked for (a reverse
 //! proxy on the same host would otherwise make every client one address). Must never: grow
 //! without bound (at most `MAX_TRACKED` addresses; full buckets are forgotten first) or lock for
@@ -11,7 +12,8 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Default sustained upload rate per address (requests per second).
+/// Default sustained upload rate per address (files per second: each file of a multipart
+/// request counts).
 pub const DEFAULT_UPLOAD_RATE: f64 = 5.0;
 /// Default burst: uploads an idle address may make at once.
 pub const DEFAULT_UPLOAD_BURST: f64 = 50.0;

@@ -64,7 +64,13 @@ impl Endpoint {
 struct FileOutcome {
     filename: String,
     result: Result<(Key, Outcome), (u16, String)>,
+    /// Seconds after which a retry can succeed (a file refused by the rate limiter).
+    retry_after: Option<u64>,
 }
+
+/// `Retry-After` of an upload answered 503 (the store cannot take it now): long enough for
+/// the object store's probe to notice its return, short enough not to idle a client.
+pub const UNAVAILABLE_RETRY_AFTER: u64 = 1;
 
 /// Logs our own failures (the client only gets the stable message).
 fn log_put_error(e: &PutError) {
@@ -137,6 +143,7 @@ impl App {
                 vec![FileOutcome {
                     filename: String::new(),
                     result: Err((status, msg)),
+                    retry_after: None,
                 }]
             }
         };
@@ -195,16 +202,38 @@ impl App {
         if parts.is_empty() {
             return Err((400, "no 'torrent' field in the upload".into()));
         }
+        Ok(self.store_parts(parts, req.peer().map(|a| a.ip())))
+    }
+
+    /// Stores the parts of a well-formed form, in order. The rate limiter counts files, not
+    /// requests: the request's own token (taken by the route) covers the first file, each
+    /// further one takes another, and a file without a token is answered 429 and not stored.
+    fn store_parts(
+        &self,
+        parts: Vec<crate::app::multipart::Part>,
+        peer: Option<std::net::IpAddr>,
+    ) -> Vec<FileOutcome> {
         let mut out = Vec::with_capacity(parts.len());
-        for part in parts {
+        for (i, part) in parts.into_iter().enumerate() {
             let filename = part.filename.clone().unwrap_or_default();
-            let result = match part.body {
-                PartBody::Data(d) if d.is_empty() => {
+            let limited = if i == 0 {
+                Ok(())
+            } else {
+                self.limiter.check(peer)
+            };
+            let mut retry_after = None;
+            let result = match (limited, part.body) {
+                (Err(wait), _) => {
+                    self.stats.upload(Err(()));
+                    retry_after = Some(super::retry_secs(wait));
+                    Err((429, super::rate_limited_message(wait)))
+                }
+                (Ok(()), PartBody::Data(d)) if d.is_empty() => {
                     self.stats.upload(Err(()));
                     Err((400, "empty file".to_string()))
                 }
-                PartBody::Data(d) => self.store_bytes(d),
-                PartBody::TooLarge { size, limit } => {
+                (Ok(()), PartBody::Data(d)) => self.store_bytes(d),
+                (Ok(()), PartBody::TooLarge { size, limit }) => {
                     self.stats.upload(Err(()));
                     let e = PutError::TooLarge {
                         size,
@@ -213,9 +242,13 @@ impl App {
                     Err((put_status(&e), e.to_string()))
                 }
             };
-            out.push(FileOutcome { filename, result });
+            out.push(FileOutcome {
+                filename,
+                result,
+                retry_after,
+            });
         }
-        Ok(out)
+        out
     }
 
     /// A body that is the torrent itself (`application/x-bittorrent`).
@@ -246,6 +279,7 @@ impl App {
         Ok(vec![FileOutcome {
             filename: String::new(),
             result: self.store_bytes(bytes),
+            retry_after: None,
         }])
     }
 }
@@ -278,6 +312,7 @@ impl App {
                 vec![FileOutcome {
                     filename: String::new(),
                     result: Err((status, msg)),
+                    retry_after: None,
                 }],
             ),
         };
@@ -290,6 +325,13 @@ fn fault(code: FaultCode, msg: &str) -> Response {
     Response::new(soap::FAULT_HTTP_STATUS)
         .header("Content-Type", soap::CONTENT_TYPE)
         .bytes(soap::render_fault(code, msg))
+}
+
+fn with_retry_after(resp: Response, secs: Option<u64>) -> Response {
+    match secs {
+        Some(s) => resp.header("Retry-After", s.to_string()),
+        None => resp,
+    }
 }
 
 /// Header values must stay on one line of visible characters.
@@ -306,6 +348,16 @@ fn answer(flavor: Flavor, files: Vec<FileOutcome>) -> Response {
         .iter()
         .find_map(|f| f.result.as_ref().err().map(|e| e.0))
         .unwrap_or(200);
+    // A client that may retry is told when.
+    let retry_after = match status {
+        429 | 503 => files
+            .iter()
+            .filter(|f| f.result.is_err())
+            .filter_map(|f| f.retry_after)
+            .max()
+            .or(Some(UNAVAILABLE_RETRY_AFTER)),
+        _ => None,
+    };
     if flavor == Flavor::Form {
         let results: Vec<pages::UploadResult> = files
             .into_iter()
@@ -315,11 +367,12 @@ fn answer(flavor: Flavor, files: Vec<FileOutcome>) -> Response {
                 outcome: f.result.map(|(k, _)| k.to_string()).map_err(|e| e.1),
             })
             .collect();
-        return Response::new(status)
-            .header("Content-Type", pages::HTML_CONTENT_TYPE)
+        let resp = Response::new(status).header("Content-Type", pages::HTML_CONTENT_TYPE);
+        return with_retry_after(resp, retry_after)
             .bytes(pages::upload_result(&results).into_bytes());
     }
-    let mut resp = Response::new(status).header("Content-Type", "text/plain; charset=utf-8");
+    let resp = Response::new(status).header("Content-Type", "text/plain; charset=utf-8");
+    let mut resp = with_retry_after(resp, retry_after);
     let mut body = String::new();
     for f in &files {
         match &f.result {

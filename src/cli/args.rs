@@ -232,10 +232,11 @@ pub struct ServeArgs {
     /// Seconds requests in flight get to finish after SIGTERM.
     #[arg(long, value_parser = secs, default_value = "10", help_heading = heading::LIMITS)]
     pub shutdown_grace: Duration,
-    /// Uploads per second allowed per client address (IPv6: per /64); 0 turns limiting off.
+    /// Torrent files per second allowed per client address (IPv6: per /64; each file of a
+    /// multipart upload counts); 0 turns limiting off.
     #[arg(long, default_value_t = crate::app::ratelimit::DEFAULT_UPLOAD_RATE, help_heading = heading::UPLOADS)]
     pub upload_rate: f64,
-    /// Uploads an idle address may make at once before the rate applies.
+    /// Files an idle address may upload at once before the rate applies.
     #[arg(long, default_value_t = crate::app::ratelimit::DEFAULT_UPLOAD_BURST, help_heading = heading::UPLOADS)]
     pub upload_burst: f64,
     /// Rate-limit loopback clients too (off by default: a local reverse proxy or script).

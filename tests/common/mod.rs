@@ -1,8 +1,11 @@
 //! Helpers shared by the integration tests: the real binary, the shared corpus.
 #![allow(dead_code)]
 
+mod bodies;
 mod seaweed;
 mod server;
+#[allow(unused_imports)]
+pub use bodies::*;
 #[allow(unused_imports)]
 pub use seaweed::*;
 #[allow(unused_imports)]
