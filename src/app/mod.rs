@@ -51,6 +51,9 @@ pub struct ServeConfig {
     pub max_headers: usize,
     /// Largest request body in bytes (413 over it).
     pub max_body_bytes: u64,
+    /// Memory for request bodies in flight, all connections together, bytes (at least
+    /// `max_body_bytes`).
+    pub body_budget: u64,
     /// Most open connections.
     pub max_connections: usize,
     /// Seconds allowed to send a request head.
@@ -61,6 +64,8 @@ pub struct ServeConfig {
     pub body_grace: Duration,
     /// Slowest accepted body upload, bytes per second (0: no floor).
     pub body_min_rate: u64,
+    /// The sliding window the body rate is judged over.
+    pub body_rate_window: Duration,
     /// Seconds a slow reader gets to take each 64 KiB of an answer.
     pub write_timeout: Duration,
     /// Seconds requests in flight get to finish after SIGTERM.
@@ -102,6 +107,8 @@ impl ServeConfig {
             idle_timeout: self.idle_timeout,
             body_grace: self.body_grace,
             body_min_rate: self.body_min_rate,
+            body_rate_window: self.body_rate_window,
+            body_budget: self.body_budget.max(self.max_body_bytes),
             write_timeout: self.write_timeout,
             max_connections: self.max_connections.max(1),
             shutdown_grace: self.shutdown_grace,
@@ -146,6 +153,8 @@ impl http::Handler for App {
         let ep = Endpoint::of(req.path());
         let resp = match ep {
             Some(ep) => self.upload_body_error(ep, status, !handled),
+            None if status == 503 => Response::error(status)
+                .header("Retry-After", upload::UNAVAILABLE_RETRY_AFTER.to_string()),
             None => Response::error(status),
         };
         if !handled {
@@ -339,6 +348,18 @@ pub fn serve(
     args: ServeConfig,
 ) -> Result<(), ServeError> {
     let start = ServeError::Start;
+    let needed = soap::max_request_bytes(config.max_torrent_size);
+    if args.max_body_bytes < needed {
+        eprintln!(
+            "thetorrent: warning: --max-body-bytes {} is under what an upload of the largest \
+             torrent (--max-torrent-size {}) can take: SOAP uploads of torrents over {} bytes \
+             will be refused (413); the default for this torrent limit is {needed}",
+            args.max_body_bytes,
+            config.max_torrent_size,
+            (args.max_body_bytes.saturating_sub(soap::ENVELOPE_ALLOWANCE) * 3 / 4)
+                .min(config.max_torrent_size as u64),
+        );
+    }
     // Before any thread exists (the store may start some): see block_shutdown_signals.
     crate::signals::block_shutdown_signals().map_err(|e| start(format!("signal setup: {e}")))?;
     let access_log = match &args.access_log {

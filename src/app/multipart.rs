@@ -54,6 +54,9 @@ pub enum MultipartError {
     TooManyParts,
     /// The body ended before the final boundary (`--boundary--`).
     Truncated,
+    /// Memory for a part's data could not be allocated (the server's trouble, not the
+    /// client's: answered 503).
+    OutOfMemory,
 }
 
 impl fmt::Display for MultipartError {
@@ -70,6 +73,9 @@ impl fmt::Display for MultipartError {
                 return write!(f, "malformed multipart body: more than {MAX_PARTS} parts")
             }
             MultipartError::Truncated => "malformed multipart body: missing final boundary",
+            MultipartError::OutOfMemory => {
+                "server busy: no memory for the upload now, retry shortly: nothing was stored"
+            }
         };
         f.write_str(s)
     }
@@ -517,7 +523,7 @@ impl MultipartParser {
                 State::Body => match self.finder.find(avail) {
                     Some(i) => {
                         let data = &self.buf[pos..pos + i];
-                        Self::append(&mut self.current, data, self.max_part_bytes);
+                        Self::append(&mut self.current, data, self.max_part_bytes)?;
                         pos += i + dlen;
                         let limit = self.max_part_bytes;
                         if let Some(part) =
@@ -531,7 +537,7 @@ impl MultipartParser {
                         // Everything but a possible partial delimiter at the end is data.
                         let safe = avail.len().saturating_sub(dlen - 1);
                         let data = &self.buf[pos..pos + safe];
-                        Self::append(&mut self.current, data, self.max_part_bytes);
+                        Self::append(&mut self.current, data, self.max_part_bytes)?;
                         pos += safe;
                         break;
                     }
@@ -550,13 +556,18 @@ impl MultipartParser {
     }
 
     /// Adds data to the current part: kept while under the limit, counted and dropped after.
-    fn append(current: &mut Option<Current>, data: &[u8], limit: usize) {
+    /// A failed allocation is an error (that upload's), never the process's end.
+    fn append(
+        current: &mut Option<Current>,
+        data: &[u8],
+        limit: usize,
+    ) -> Result<(), MultipartError> {
         let Some(cur) = current.as_mut() else {
-            return;
+            return Ok(());
         };
         cur.size += data.len() as u64;
         if cur.meta.is_none() || cur.too_large {
-            return;
+            return Ok(());
         }
         if cur.size > limit as u64 {
             cur.too_large = true;
@@ -567,10 +578,13 @@ impl MultipartParser {
             let needed = cur.data.len() + data.len();
             if needed > cur.data.capacity() {
                 let target = (cur.data.capacity() * 2).max(needed).min(limit.max(needed));
-                cur.data.reserve_exact(target - cur.data.len());
+                cur.data
+                    .try_reserve_exact(target - cur.data.len())
+                    .map_err(|_| MultipartError::OutOfMemory)?;
             }
             cur.data.extend_from_slice(data);
         }
+        Ok(())
     }
 
     fn complete(cur: Current, limit: usize) -> Option<Part> {

@@ -68,6 +68,11 @@ struct FileOutcome {
     retry_after: Option<u64>,
 }
 
+/// The answer to an upload whose body found no memory: the budget of bodies in flight is full
+/// (or an allocation failed); a retry a moment later can succeed.
+pub const SERVER_BUSY: &str =
+    "server busy: no memory for the upload now, retry shortly: nothing was stored";
+
 /// `Retry-After` of an upload answered 503 (the store cannot take it now): long enough for
 /// the object store's probe to notice its return, short enough not to idle a client.
 pub const UNAVAILABLE_RETRY_AFTER: u64 = 1;
@@ -99,7 +104,9 @@ impl App {
         if req.method() != Method::Post {
             return Response::error(405).header("Allow", "POST");
         }
-        let body = match req.body.read_all(soap::MAX_REQUEST_BYTES as u64) {
+        // The layer's body limit bounds it (by default `soap::max_request_bytes` of the
+        // torrent limit).
+        let body = match req.body.read_all(self.max_body_bytes) {
             Ok(b) => b,
             // The HTTP layer replaces this answer (`body_error`: a Fault).
             Err(_) => {
@@ -110,6 +117,15 @@ impl App {
         let call =
             match soap::parse_request_with_limit(&body, self.storage.config().max_torrent_size) {
                 Ok(c) => c,
+                Err(soap::SoapError::OutOfMemory) => {
+                    self.stats.upload(Err(()));
+                    let mut r = with_retry_after(
+                        fault(FaultCode::Server, SERVER_BUSY),
+                        Some(UNAVAILABLE_RETRY_AFTER),
+                    );
+                    r.status = 503;
+                    return r;
+                }
                 Err(e) => {
                     self.stats.upload(Err(()));
                     return fault(FaultCode::Client, &e.to_string());
@@ -183,8 +199,7 @@ impl App {
         content_type: &str,
         limit: usize,
     ) -> Result<Vec<FileOutcome>, (u16, String)> {
-        let mut parser =
-            MultipartParser::new(content_type, limit).map_err(|e| (400, e.to_string()))?;
+        let mut parser = MultipartParser::new(content_type, limit).map_err(multipart_failure)?;
         let mut parts = Vec::new();
         let mut buf = vec![0u8; UPLOAD_READ_CHUNK];
         loop {
@@ -196,9 +211,9 @@ impl App {
             };
             parser
                 .feed(&buf[..n], &mut parts)
-                .map_err(|e| (400, e.to_string()))?;
+                .map_err(multipart_failure)?;
         }
-        parser.finish().map_err(|e| (400, e.to_string()))?;
+        parser.finish().map_err(multipart_failure)?;
         if parts.is_empty() {
             return Err((400, "no 'torrent' field in the upload".into()));
         }
@@ -297,6 +312,7 @@ impl App {
             ),
             408 => "request body sent too slowly: nothing was stored".to_string(),
             431 => "request trailers too large: nothing was stored".to_string(),
+            503 => SERVER_BUSY.to_string(),
             _ => "malformed request body: nothing was stored".to_string(),
         };
         if count {
@@ -306,6 +322,10 @@ impl App {
         // read a Fault whatever the status, and the status tells proxies and logs what
         // happened.
         let mut r = match ep {
+            Endpoint::Soap if status == 503 => with_retry_after(
+                fault(FaultCode::Server, &msg),
+                Some(UNAVAILABLE_RETRY_AFTER),
+            ),
             Endpoint::Soap => fault(FaultCode::Client, &msg),
             Endpoint::Post(f) => answer(
                 f,
@@ -325,6 +345,15 @@ fn fault(code: FaultCode, msg: &str) -> Response {
     Response::new(soap::FAULT_HTTP_STATUS)
         .header("Content-Type", soap::CONTENT_TYPE)
         .bytes(soap::render_fault(code, msg))
+}
+
+/// A malformed form is the client's 400; no memory for it is the server's 503.
+fn multipart_failure(e: crate::app::multipart::MultipartError) -> (u16, String) {
+    let status = match e {
+        crate::app::multipart::MultipartError::OutOfMemory => 503,
+        _ => 400,
+    };
+    (status, e.to_string())
 }
 
 fn with_retry_after(resp: Response, secs: Option<u64>) -> Response {

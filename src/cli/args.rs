@@ -207,9 +207,16 @@ pub struct ServeArgs {
     /// Most header lines in a request (431 over it).
     #[arg(long, default_value_t = crate::http::config::MAX_HEADERS, help_heading = heading::LIMITS)]
     pub max_headers: usize,
-    /// Largest request body (413 over it).
-    #[arg(long, value_parser = size, default_value_t = crate::http::config::MAX_BODY_BYTES, help_heading = heading::LIMITS)]
-    pub max_body_bytes: u64,
+    /// Largest request body (413 over it). Default: what a SOAP upload of the largest torrent
+    /// (`--max-torrent-size`) takes, base64 and envelope included; at least 16 MiB.
+    #[arg(long, value_parser = size, help_heading = heading::LIMITS)]
+    pub max_body_bytes: Option<u64>,
+    /// Memory for request bodies in flight, all connections together (a size: 256M): a body
+    /// that does not fit waits up to 5 s for room, then is answered 503 with Retry-After (a
+    /// SOAP body counts 1.75 times: its decoded copy is held beside it). Default: 256 MiB, or
+    /// twice the body limit when that is larger.
+    #[arg(long, value_parser = size, help_heading = heading::LIMITS)]
+    pub body_budget: Option<u64>,
     /// Most open connections.
     #[arg(long, default_value_t = crate::http::config::MAX_CONNECTIONS, help_heading = heading::LIMITS)]
     pub max_connections: usize,
@@ -223,9 +230,13 @@ pub struct ServeArgs {
     #[arg(long, value_parser = secs, default_value = "10", help_heading = heading::LIMITS)]
     pub body_grace: Duration,
     /// Slowest accepted body upload, bytes per second (a size: `1K` is 1024 bytes a second;
-    /// 0: no floor).
+    /// 0: no floor), judged over a sliding window (`--body-rate-window`).
     #[arg(long, value_parser = size, default_value_t = crate::http::config::BODY_MIN_RATE, help_heading = heading::LIMITS)]
     pub body_min_rate: u64,
+    /// Seconds the body rate is judged over: a sender that stops is cut this long after it
+    /// fell under the floor rate, however much it sent before.
+    #[arg(long, value_parser = secs, default_value = "10", help_heading = heading::LIMITS)]
+    pub body_rate_window: Duration,
     /// Seconds a slow reader gets to take each 64 KiB of an answer.
     #[arg(long, value_parser = secs, default_value = "60", help_heading = heading::LIMITS)]
     pub write_timeout: Duration,
@@ -273,20 +284,38 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
-    /// The server settings these options give.
-    pub fn config(&self) -> ServeConfig {
-        ServeConfig {
+    /// The server settings these options give, for a store whose largest torrent is
+    /// `max_torrent_size` bytes; an error for a combination that cannot work.
+    pub fn config(&self, max_torrent_size: usize) -> Result<ServeConfig, String> {
+        let max_body_bytes = self
+            .max_body_bytes
+            .unwrap_or_else(|| crate::app::soap::max_request_bytes(max_torrent_size));
+        let body_budget = match self.body_budget {
+            Some(b) if b < max_body_bytes => {
+                return Err(format!(
+                    "--body-budget {b} is smaller than the body limit ({max_body_bytes} bytes): \
+                     a body of the largest size could never be read; raise it or lower \
+                     --max-body-bytes"
+                ));
+            }
+            Some(b) => b,
+            // Room for a SOAP body of the limit with its decoded copy (1.75 times it).
+            None => crate::http::config::BODY_BUDGET.max(max_body_bytes.saturating_mul(2)),
+        };
+        Ok(ServeConfig {
             listen: self.listen.clone(),
             workers: self.workers,
             public_url: self.public_url.clone(),
             max_head_bytes: self.max_head_bytes,
             max_headers: self.max_headers,
-            max_body_bytes: self.max_body_bytes,
+            max_body_bytes,
+            body_budget,
             max_connections: self.max_connections,
             head_timeout: self.head_timeout,
             idle_timeout: self.idle_timeout,
             body_grace: self.body_grace,
             body_min_rate: self.body_min_rate,
+            body_rate_window: self.body_rate_window,
             write_timeout: self.write_timeout,
             shutdown_grace: self.shutdown_grace,
             file_cache: self.file_cache,
@@ -303,7 +332,7 @@ impl ServeArgs {
                 wait: self.fetch_wait,
             }),
             test_routes: self.test_routes,
-        }
+        })
     }
 }
 

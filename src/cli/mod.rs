@@ -55,6 +55,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once at start: the size of the serve options' variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Serve the store over HTTP.
@@ -224,12 +226,13 @@ fn run(cli: &Cli) -> Result<Done, CliError> {
 }
 
 fn serve(cli: &Cli, args: &ServeArgs) -> Result<Done, CliError> {
+    let serve_config = args.config(cli.max_torrent_size).map_err(CliError::Usage)?;
     crate::app::serve(
         cli.data.clone(),
         cli.s3.store.as_deref(),
         &cli.s3.options(),
         config(cli),
-        args.config(),
+        serve_config,
     )
     .map_err(|e| match e {
         crate::app::ServeError::Setting(m) => CliError::Usage(m),

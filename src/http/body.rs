@@ -1,11 +1,14 @@
 //! Request bodies: one small state machine per framing (Content-Length, chunked with
 //! extensions and trailers), behind a bounded, deadline-checked [`Body`] reader.
 //!
-//! Owns: decoding body bytes off the wire, the body size limit, the slow-sender floor, the
-//! `100 Continue` interim answer, and draining what a handler left unread. Must never: read
-//! past the end of the body (those bytes are the next request), accept a malformed chunk
-//! line, or hand a handler more than the body limit.
+//! Owns: decoding body bytes off the wire, the body size limit, the slow-sender floor (judged
+//! over a sliding window), the body's reservation in the memory budget of bodies in flight,
+//! the `100 Continue` interim answer, and draining what a handler left unread. Must never:
+//! read past the end of the body (those bytes are the next request), accept a malformed chunk
+//! line, hand a handler more than the body limit, allocate memory for bytes that have not
+//! arrived, or abort the process when an allocation fails (that body is answered `503`).
 
+use super::budget::BodyBudget;
 use super::head::Framing;
 use super::wire::{is_timeout, Wire};
 use std::io::{self, Read};
@@ -25,6 +28,10 @@ pub enum BodyError {
     Malformed,
     /// Sender slower than the floor rate: 408.
     Timeout,
+    /// No room in the memory budget of bodies in flight within the wait: 503.
+    Busy,
+    /// Memory for the body could not be allocated: 503.
+    NoMemory,
     /// The client closed or the socket failed mid-body: no answer possible.
     Gone,
 }
@@ -37,6 +44,7 @@ impl BodyError {
             BodyError::TrailersTooLarge => Some(431),
             BodyError::Malformed => Some(400),
             BodyError::Timeout => Some(408),
+            BodyError::Busy | BodyError::NoMemory => Some(503),
             BodyError::Gone => None,
         }
     }
@@ -46,6 +54,7 @@ impl BodyError {
             BodyError::TooLarge | BodyError::TrailersTooLarge => io::ErrorKind::FileTooLarge,
             BodyError::Malformed => io::ErrorKind::InvalidData,
             BodyError::Timeout => io::ErrorKind::TimedOut,
+            BodyError::Busy | BodyError::NoMemory => io::ErrorKind::OutOfMemory,
             BodyError::Gone => io::ErrorKind::UnexpectedEof,
         };
         io::Error::new(kind, "request body could not be read")
@@ -210,8 +219,11 @@ impl ChunkedDecoder {
     }
 }
 
-/// The first buffer [`Body::read_all`] reads a body of unknown length into (it doubles from there).
-const READ_ALL_FIRST: usize = 8192;
+/// The first buffer [`Body::read_all`] reads into; it doubles as bytes arrive (never past the
+/// declared length), so a declared length costs nothing until its bytes come.
+const READ_ALL_FIRST: usize = 16 * 1024;
+/// The first reservation of a chunked body in the budget; it doubles as the body grows.
+const BUDGET_STEP: u64 = 64 * 1024;
 
 enum State {
     Length(u64),
@@ -226,6 +238,10 @@ pub struct BodyLimits {
     pub max_trailer_bytes: usize,
     pub grace: Duration,
     pub min_rate: u64,
+    /// The sliding window of the rate floor ([`super::config::BODY_RATE_WINDOW`]).
+    pub rate_window: Duration,
+    /// How long a body waits for room in the budget.
+    pub budget_wait: Duration,
     pub read_chunk: usize,
 }
 
@@ -237,11 +253,19 @@ pub struct Body<'a> {
     limits: BodyLimits,
     /// Decoded bytes handed out so far.
     read: u64,
-    /// Wire bytes consumed so far (for the rate floor).
+    /// Wire bytes consumed so far.
     raw: u64,
     started: Option<Instant>,
+    /// The sender's credit under the rate floor, bytes (at most `rate × window`), as of
+    /// `credit_at`.
+    credit: f64,
+    credit_at: Option<Instant>,
     continue_pending: bool,
     error: Option<BodyError>,
+    /// The budget of bodies in flight (`None`: unbounded, for tests of the layer alone).
+    budget: Option<&'a BodyBudget>,
+    /// Bytes this body holds in the budget; returned on drop.
+    reserved: u64,
 }
 
 impl<'a> Body<'a> {
@@ -250,6 +274,7 @@ impl<'a> Body<'a> {
         framing: Framing,
         limits: BodyLimits,
         expect_continue: bool,
+        budget: Option<&'a BodyBudget>,
     ) -> Body<'a> {
         let state = match framing {
             Framing::Empty => State::Done,
@@ -263,8 +288,12 @@ impl<'a> Body<'a> {
             read: 0,
             raw: 0,
             started: None,
+            credit: 0.0,
+            credit_at: None,
             continue_pending: expect_continue,
             error: None,
+            budget,
+            reserved: 0,
         }
     }
 
@@ -298,22 +327,20 @@ impl<'a> Body<'a> {
     }
 
     /// Reads the whole body (at most `max` bytes, and never more than the layer's limit).
+    /// The buffer grows with what arrives (doubling, never past the declared length, or
+    /// `max + 1` bytes without one: the byte over tells a body over the limit from one at it);
+    /// a failed allocation is [`BodyError::NoMemory`], never the process's end.
     pub fn read_all(&mut self, max: u64) -> Result<Vec<u8>, BodyError> {
         let max = max.min(self.limits.max_bytes);
-        if let Some(n) = self.declared_len() {
-            if n > max {
-                return Err(BodyError::TooLarge);
-            }
+        let declared = self.declared_len();
+        if declared.is_some_and(|n| n > max) {
+            return Err(BodyError::TooLarge);
         }
-        // Read straight into the answer (no bounce buffer): sized by the declared length when
-        // there is one, else grown by doubling, never past `max + 1` bytes (the one byte over
-        // tells a body over the limit from one at it).
-        let cap = usize::try_from(max).unwrap_or(usize::MAX).saturating_add(1);
-        let first = match self.declared_len() {
-            Some(n) => n as usize,
-            None => READ_ALL_FIRST.min(cap),
+        let cap = match declared {
+            Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+            None => usize::try_from(max).unwrap_or(usize::MAX).saturating_add(1),
         };
-        let mut v = vec![0u8; first];
+        let mut v: Vec<u8> = Vec::new();
         let mut filled = 0;
         loop {
             if self.is_done() {
@@ -325,9 +352,12 @@ impl<'a> Body<'a> {
                 if grown <= filled {
                     return Err(BodyError::TooLarge);
                 }
+                if v.try_reserve_exact(grown - v.len()).is_err() {
+                    return Err(self.fail(BodyError::NoMemory));
+                }
                 v.resize(grown, 0);
             }
-            match self.read_inner(&mut v[filled..]) {
+            match self.read_inner(&mut v[filled..], true) {
                 Ok(0) => {
                     v.truncate(filled);
                     return Ok(v);
@@ -343,35 +373,102 @@ impl<'a> Body<'a> {
         }
     }
 
+    /// Reserves room in the budget for the body bytes a read of `want` more would hold: the
+    /// whole declared length at the first read, a chunked body in doubling steps. Waits for
+    /// room up to the limits' `budget_wait` (on the coroutine), then fails with `Busy`.
+    fn reserve_for(&mut self, want: usize) -> Result<(), BodyError> {
+        let Some(budget) = self.budget else {
+            return Ok(());
+        };
+        let need = match &self.state {
+            State::Done => return Ok(()),
+            State::Length(remaining) => self.read + remaining,
+            State::Chunked(_) => {
+                let total = self
+                    .read
+                    .saturating_add(want as u64)
+                    .min(self.limits.max_bytes);
+                if total <= self.reserved {
+                    return Ok(());
+                }
+                total
+                    .max(self.reserved.saturating_mul(2))
+                    .max(BUDGET_STEP)
+                    .min(self.limits.max_bytes)
+            }
+        };
+        if need <= self.reserved {
+            return Ok(());
+        }
+        let waited_from = Instant::now();
+        if !budget.take(need - self.reserved, self.limits.budget_wait) {
+            return Err(self.fail(BodyError::Busy));
+        }
+        self.reserved = need;
+        // Time spent waiting for room is the server's, not the sender's.
+        if let Some(at) = &mut self.credit_at {
+            *at += waited_from.elapsed();
+        }
+        Ok(())
+    }
+
     fn fail(&mut self, e: BodyError) -> BodyError {
         self.error = Some(e);
         e
     }
 
-    /// Gets more wire bytes into the buffer, within the rate floor.
+    /// Gets more wire bytes into the buffer, within the rate floor: the wait lasts as long
+    /// as the sender's credit (see [`super::config::BODY_RATE_WINDOW`]), which what arrives
+    /// refills up to `rate × window`.
     fn fill(&mut self) -> Result<(), BodyError> {
-        let started = *self.started.get_or_insert_with(Instant::now);
-        let allowed = if self.limits.min_rate == 0 {
-            Duration::from_secs(u32::MAX as u64)
+        let now = Instant::now();
+        let started = *self.started.get_or_insert(now);
+        let rate = self.limits.min_rate as f64;
+        let grace_end = started + self.limits.grace;
+        let deadline = if self.limits.min_rate == 0 {
+            now + Duration::from_secs(u32::MAX as u64)
         } else {
-            self.limits.grace
-                + Duration::from_secs_f64((self.raw + 1) as f64 / self.limits.min_rate as f64)
+            self.settle_credit(now, grace_end);
+            now.max(grace_end) + Duration::from_secs_f64(self.credit / rate)
         };
-        let deadline = started + allowed;
         match self.wire.fill_until(deadline, self.limits.read_chunk) {
             Ok(0) => Err(self.fail(BodyError::Gone)),
-            Ok(_) => Ok(()),
+            Ok(n) => {
+                if self.limits.min_rate != 0 {
+                    self.settle_credit(Instant::now(), grace_end);
+                    let cap = rate * self.limits.rate_window.as_secs_f64();
+                    self.credit = (self.credit + n as f64).min(cap);
+                }
+                Ok(())
+            }
             Err(e) if is_timeout(&e) => Err(self.fail(BodyError::Timeout)),
             Err(_) => Err(self.fail(BodyError::Gone)),
         }
     }
 
-    fn read_inner(&mut self, out: &mut [u8]) -> Result<usize, BodyError> {
+    /// Drains the credit at the floor rate for the time since it was last settled that lies
+    /// after the grace.
+    fn settle_credit(&mut self, now: Instant, grace_end: Instant) {
+        let from = self.credit_at.unwrap_or(now).max(grace_end);
+        if now > from {
+            let spent = (now - from).as_secs_f64() * self.limits.min_rate as f64;
+            self.credit = (self.credit - spent).max(0.0);
+        }
+        self.credit_at = Some(self.credit_at.map_or(now, |at| at.max(now)));
+    }
+
+    /// Reads decoded body bytes into `out`. `hold`: the caller keeps them (a handler), so
+    /// they are reserved in the budget first; draining throws them away and reserves nothing.
+    fn read_inner(&mut self, out: &mut [u8], hold: bool) -> Result<usize, BodyError> {
         if let Some(e) = self.error {
             return Err(e);
         }
         if out.is_empty() {
             return Ok(0);
+        }
+        // Before `100 Continue`: a body that waits for room has not been sent yet.
+        if hold {
+            self.reserve_for(out.len())?;
         }
         if self.continue_pending {
             self.continue_pending = false;
@@ -460,7 +557,7 @@ impl<'a> Body<'a> {
         let start = self.raw;
         let mut scratch = [0u8; 4096];
         while self.raw - start <= max {
-            match self.read_inner(&mut scratch) {
+            match self.read_inner(&mut scratch, false) {
                 Ok(0) => return self.is_done(),
                 Ok(_) => {}
                 Err(_) => return false,
@@ -472,7 +569,16 @@ impl<'a> Body<'a> {
 
 impl Read for Body<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.read_inner(buf).map_err(BodyError::io)
+        self.read_inner(buf, true).map_err(BodyError::io)
+    }
+}
+
+impl Drop for Body<'_> {
+    /// The body's memory is the handler's no more (it has returned): its room goes back.
+    fn drop(&mut self) {
+        if let Some(b) = self.budget {
+            b.give(self.reserved);
+        }
     }
 }
 

@@ -19,10 +19,30 @@ pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// A body sender gets this long before the rate floor below applies.
 pub const BODY_GRACE: Duration = Duration::from_secs(10);
-/// Slowest accepted body rate, bytes per second, averaged from the start of the body after
-/// [`BODY_GRACE`]: by time `t` the client must have sent `(t - grace) * rate` bytes. Slower
-/// senders are cut (`408`, close).
+/// Slowest accepted body rate, bytes per second, judged over a sliding window of
+/// [`BODY_RATE_WINDOW`] after [`BODY_GRACE`]: slower senders are cut (`408`, close).
 pub const BODY_MIN_RATE: u64 = 1024;
+/// The window the body rate is judged over. A sender holds a credit of at most
+/// `rate × window` bytes: what it sends adds to it, and after the grace it drains at the
+/// floor rate; empty, the body is cut. So over any stretch of `t` seconds after the grace a
+/// sender must send at least `rate × (t − window)` bytes, and one that sends a lot and then
+/// stops is cut `window` seconds later however much it sent (an average from the start
+/// would keep a sender of 15 MiB at 1 KiB/s for four hours).
+pub const BODY_RATE_WINDOW: Duration = Duration::from_secs(10);
+/// Memory for request bodies in flight, all connections together: each body reserves its
+/// declared length (a chunked one, what it has read, in doubling steps) before reading on.
+/// A body that does not fit waits up to [`BODY_BUDGET_WAIT`], then is answered `503` with
+/// `Retry-After`. Without it the ceiling is [`MAX_CONNECTIONS`] × [`MAX_BODY_BYTES`].
+pub const BODY_BUDGET: u64 = 256 * 1024 * 1024;
+/// How long a body waits for room in the body budget before its `503`.
+pub const BODY_BUDGET_WAIT: Duration = Duration::from_secs(5);
+/// Allocations of at least this size get their own mapping from malloc, returned to the
+/// system when freed (body buffers past it never stay resident after a burst).
+pub const MMAP_THRESHOLD: usize = 128 * 1024;
+/// After a burst that held more than this much body memory at once, free heap memory is
+/// given back to the system once no body is held any more (checked by the accept loop's
+/// sweep, four times a second).
+pub const TRIM_AFTER_BURST: u64 = 32 * 1024 * 1024;
 /// Time a write may wait for the client to take 64 KiB of its answer (the deadline is renewed
 /// after each 64 KiB). Over it: the connection is closed.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -65,6 +85,10 @@ pub struct Config {
     pub idle_timeout: Duration,
     pub body_grace: Duration,
     pub body_min_rate: u64,
+    pub body_rate_window: Duration,
+    /// Memory for request bodies in flight, bytes (at least `max_body_bytes`).
+    pub body_budget: u64,
+    pub body_budget_wait: Duration,
     pub write_timeout: Duration,
     pub max_connections: usize,
     pub max_drain_bytes: u64,
@@ -87,6 +111,9 @@ impl Default for Config {
             idle_timeout: IDLE_TIMEOUT,
             body_grace: BODY_GRACE,
             body_min_rate: BODY_MIN_RATE,
+            body_rate_window: BODY_RATE_WINDOW,
+            body_budget: BODY_BUDGET,
+            body_budget_wait: BODY_BUDGET_WAIT,
             write_timeout: WRITE_TIMEOUT,
             max_connections: MAX_CONNECTIONS,
             max_drain_bytes: MAX_DRAIN_BYTES,

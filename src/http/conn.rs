@@ -46,6 +46,8 @@ pub fn serve(
         max_trailer_bytes: cfg.max_head_bytes,
         grace: cfg.body_grace,
         min_rate: cfg.body_min_rate,
+        rate_window: cfg.body_rate_window,
+        budget_wait: cfg.body_budget_wait,
         read_chunk: super::config::READ_CHUNK.max(cfg.max_head_bytes + 1),
     };
     loop {
@@ -66,12 +68,20 @@ pub fn serve(
             return;
         }
         let framing = head.framing.unwrap_or(Framing::Empty);
-        let body = Body::new(&mut conn.wire, framing, limits, head.expect_continue);
+        let body = Body::new(
+            &mut conn.wire,
+            framing,
+            limits,
+            head.expect_continue,
+            Some(&shared.budget),
+        );
         let mut req = Request::new(&head, body, peer);
         let is_head = req.method() == Method::Head;
         let Some((resp, in_step)) = call(handler, &mut req, head.keep_alive, cfg) else {
             return;
         };
+        // The body's room in the budget goes back now: the handler has returned.
+        drop(req);
         let keep_alive = in_step && !shared.shutting_down.load(Ordering::SeqCst);
         if !send(&mut conn, resp, is_head, keep_alive, head.version, cfg) {
             return;
@@ -102,7 +112,7 @@ fn refuse(
     };
     let (resp, version) = if e == head::HeadError::BodyTooLarge {
         // The head itself is fine: the application may answer in its own format.
-        let body = Body::new(&mut conn.wire, Framing::Empty, limits, false);
+        let body = Body::new(&mut conn.wire, Framing::Empty, limits, false, None);
         let req = Request::new(head, body, peer);
         (body_error(handler, &req, status), head.version)
     } else {

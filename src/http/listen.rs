@@ -4,7 +4,10 @@
 //! friends, SIGTERM/SIGINT and graceful shutdown. Must never: spin on a failing `accept`, or
 //! exit non-zero on a requested shutdown.
 
-use super::config::{Config, ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_MIN};
+use super::budget::fix_mmap_threshold;
+use super::config::{
+    Config, ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_MIN, MMAP_THRESHOLD, TRIM_AFTER_BURST,
+};
 use super::conn;
 use super::handler::Handler;
 use super::registry::{evict_idle, sweep_idle, Shared};
@@ -158,6 +161,8 @@ pub fn configure_runtime(cfg: &Config) {
         .set_stack_size(stack_words(cfg.stack_size));
     // Leave CPU placement to the kernel (and to `taskset`): may pins workers by default.
     may::config().set_worker_pin(false);
+    // Body buffers get their own mappings, so memory goes back after a burst of uploads.
+    fix_mmap_threshold(MMAP_THRESHOLD);
 }
 
 /// Runs the server on `listeners` until SIGTERM/SIGINT, then stops accepting, lets requests
@@ -213,6 +218,7 @@ impl Acceptor<'_> {
             if last_sweep.elapsed() >= IDLE_SWEEP {
                 last_sweep = Instant::now();
                 sweep_idle(self.shared);
+                self.shared.budget.trim_after_burst(TRIM_AFTER_BURST);
             }
             if self.shared.at_cap() {
                 if !at_cap_logged {

@@ -11,6 +11,7 @@
 //! - [`wire`]: the socket plus its read buffer and deadline-bounded reads;
 //! - [`head`]: parsing a request head with limits, and deciding the body framing;
 //! - [`body`]: one small state machine per framing (Content-Length, chunked with trailers);
+//! - [`budget`]: the memory budget of all request bodies in flight;
 //! - [`request`]: what a handler sees of a request;
 //! - [`response`]: what a handler returns, and how it goes onto the wire;
 //! - [`date`]: HTTP dates (`Date`, `Last-Modified`, `If-Modified-Since`);
@@ -26,6 +27,7 @@
 //! `listen` knows the accept loop.
 
 pub mod body;
+pub mod budget;
 pub mod client;
 pub mod config;
 pub mod conn;

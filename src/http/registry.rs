@@ -7,6 +7,7 @@
 //! only while its entry exists, so the descriptor is still the connection's), or know how a
 //! connection is served.
 
+use super::budget::BodyBudget;
 use super::config::Config;
 use crate::clock::monotonic_ms;
 use std::collections::HashMap;
@@ -56,6 +57,8 @@ impl ConnState {
 pub struct Shared {
     pub cfg: Config,
     pub shutting_down: AtomicBool,
+    /// The memory budget of request bodies in flight.
+    pub budget: BodyBudget,
     active: AtomicUsize,
     next_id: AtomicU64,
     registry: Mutex<HashMap<u64, Arc<ConnState>>>,
@@ -86,6 +89,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Shared {
     pub fn new(cfg: Config) -> Shared {
         Shared {
+            budget: BodyBudget::new(cfg.body_budget.max(cfg.max_body_bytes)),
             cfg,
             shutting_down: AtomicBool::new(false),
             active: AtomicUsize::new(0),

@@ -130,10 +130,10 @@ impl<'a> Base64Collector<'a> {
             // decoder would only tell after a pass over all of it), is tried directly; a
             // successful decode means every byte was in the alphabet and in place.
             if s.len() / 4 * 3 <= self.limit && memchr::memchr3(b'\n', b'\r', b' ', s).is_none() {
-                if let Ok(t) = BASE64.decode(s) {
-                    if !t.is_empty() && t.len() <= self.limit {
-                        return Ok(t);
-                    }
+                match decode(s) {
+                    Ok(t) if !t.is_empty() && t.len() <= self.limit => return Ok(t),
+                    Err(Decoded::OutOfMemory) => return Err(SoapError::OutOfMemory),
+                    _ => {}
                 }
             }
             self.walk_single();
@@ -151,11 +151,43 @@ impl<'a> Base64Collector<'a> {
         if let Some(at) = self.first_invalid {
             return Err(SoapError::Base64 { at: at as usize });
         }
-        BASE64.decode(&self.kept).map_err(|e| match e {
-            base64::DecodeError::InvalidByte(at, _)
-            | base64::DecodeError::InvalidLastSymbol(at, _) => SoapError::Base64 { at },
-            base64::DecodeError::InvalidLength(len) => SoapError::Base64Truncated { len },
-            base64::DecodeError::InvalidPadding => SoapError::Base64Padding,
+        decode(&self.kept).map_err(|e| match e {
+            Decoded::OutOfMemory => SoapError::OutOfMemory,
+            Decoded::Invalid(
+                base64::DecodeError::InvalidByte(at, _)
+                | base64::DecodeError::InvalidLastSymbol(at, _),
+            ) => SoapError::Base64 { at },
+            Decoded::Invalid(base64::DecodeError::InvalidLength(len)) => {
+                SoapError::Base64Truncated { len }
+            }
+            Decoded::Invalid(base64::DecodeError::InvalidPadding) => SoapError::Base64Padding,
         })
+    }
+}
+
+/// Why [`decode`] gave no bytes.
+enum Decoded {
+    Invalid(base64::DecodeError),
+    OutOfMemory,
+}
+
+/// Decodes base64 into a buffer allocated fallibly: a failed allocation is that request's
+/// error, never the process's end.
+fn decode(text: &[u8]) -> Result<Vec<u8>, Decoded> {
+    let mut out = Vec::new();
+    let room = base64::decoded_len_estimate(text.len());
+    out.try_reserve_exact(room)
+        .map_err(|_| Decoded::OutOfMemory)?;
+    out.resize(room, 0);
+    match BASE64.decode_slice(text, &mut out) {
+        Ok(n) => {
+            out.truncate(n);
+            Ok(out)
+        }
+        Err(base64::DecodeSliceError::DecodeError(e)) => Err(Decoded::Invalid(e)),
+        // The estimate is never short (it rounds up).
+        Err(base64::DecodeSliceError::OutputSliceTooSmall) => {
+            Err(Decoded::Invalid(base64::DecodeError::InvalidPadding))
+        }
     }
 }

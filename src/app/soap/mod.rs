@@ -36,10 +36,26 @@ pub const MAX_NAME_LEN: usize = 256;
 /// the text kept from a request: the torrent part's base64 is kept up to the length that decodes
 /// to this many bytes (then only counted); all other text is checked and dropped.
 pub const DEFAULT_MAX_TORRENT_BYTES: usize = 10 * 1024 * 1024;
-/// Largest request body the HTTP layer should hand to [`parse_request`]: the base64 of a
-/// 10 MiB torrent (14 MB), its line breaks (Perl adds one every 76 characters) and the envelope,
-/// with room to spare. Bodies over this are refused before parsing (413).
+/// Largest request body the HTTP layer should hand to [`parse_request`] with the default torrent
+/// limit: the base64 of a 10 MiB torrent (14 MB), its line breaks (Perl adds one every 76
+/// characters) and the envelope, with room to spare. Bodies over the layer's body limit are
+/// refused before parsing (413); for other torrent limits see [`max_request_bytes`].
 pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
+/// Room for the envelope around the base64 in [`max_request_bytes`] (SOAP::Lite's is 600 bytes).
+pub const ENVELOPE_ALLOWANCE: u64 = 64 * 1024;
+
+/// The request body a torrent of `max_torrent` bytes needs as a SOAP call: its base64
+/// (4 characters per 3 bytes), a line break (CRLF, the worst) every 76 characters, and the
+/// envelope; at least [`MAX_REQUEST_BYTES`]. A multipart upload of the same torrent needs
+/// less (the bytes themselves and a part header of at most 8 KiB), so this is the default
+/// body limit of the server.
+pub fn max_request_bytes(max_torrent: usize) -> u64 {
+    let b64 = (max_torrent as u64).div_ceil(3).saturating_mul(4);
+    let breaks = b64.div_ceil(76).saturating_mul(2);
+    b64.saturating_add(breaks)
+        .saturating_add(ENVELOPE_ALLOWANCE)
+        .max(MAX_REQUEST_BYTES as u64)
+}
 /// The service namespace of the WSDL; responses put their response element in it.
 pub const NAMESPACE: &str = "urn:TorrentService";
 /// Content-Type of every SOAP 1.1 answer (responses and Faults).
@@ -133,6 +149,9 @@ pub enum SoapError {
     Base64Truncated { len: usize },
     /// Padding that base64 does not allow.
     Base64Padding,
+    /// Memory for the decoded torrent could not be allocated (the server's trouble: the
+    /// caller answers 503, never the client's fault).
+    OutOfMemory,
 }
 
 impl SoapError {
@@ -185,6 +204,10 @@ impl fmt::Display for SoapError {
                 write!(f, "invalid base64: truncated after {len} characters")
             }
             SoapError::Base64Padding => write!(f, "invalid base64: bad padding"),
+            SoapError::OutOfMemory => write!(
+                f,
+                "server busy: no memory for the upload now, retry shortly: nothing was stored"
+            ),
         }
     }
 }
