@@ -27,11 +27,34 @@ use std::time::{Duration, Instant};
 /// late).
 pub const WATCH_INTERVAL: Duration = Duration::from_millis(100);
 
-/// One watched socket: its descriptor, its deadline, and whether it was shut down.
+/// One watched socket: its descriptor, its deadline, whether it was shut down, and the group
+/// it belongs to ([`new_group`]; 0: none).
 struct Entry {
     fd: RawFd,
     deadline: Instant,
     fired: bool,
+    group: u64,
+}
+
+/// A new group of watches (a client's exchanges), all of which [`fire_group`] can end at once.
+pub fn new_group() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Ends every watch of `group` now, as if its deadline had passed (its sockets are shut down
+/// and their watches report it): once a client knows its server does not answer, requests
+/// waiting on it are answered at once.
+pub fn fire_group(group: u64) {
+    let mut e = watchdog().entries.lock().unwrap_or_else(|p| p.into_inner());
+    for entry in e.values_mut() {
+        if entry.group == group && group != 0 && !entry.fired {
+            // SAFETY: the socket is open: an entry is removed (under this lock) before its
+            // socket can be closed (the rule in the module doc).
+            unsafe { libc::shutdown(entry.fd, libc::SHUT_RDWR) };
+            entry.fired = true;
+        }
+    }
 }
 
 /// Sockets with a deadline, watched by one thread.
@@ -105,6 +128,16 @@ impl Watch {
 
     /// Watches `fd` until `deadline`.
     pub fn until(fd: RawFd, deadline: Instant) -> Watch {
+        Watch::until_in(fd, deadline, 0)
+    }
+
+    /// Watches `fd` until `timeout` from now, as one of `group` ([`fire_group`]).
+    pub fn start_in(fd: RawFd, timeout: Duration, group: u64) -> Watch {
+        Watch::until_in(fd, Instant::now() + timeout, group)
+    }
+
+    /// Watches `fd` until `deadline`, as one of `group` (0: none).
+    pub fn until_in(fd: RawFd, deadline: Instant, group: u64) -> Watch {
         let w = watchdog();
         let id = w.next.fetch_add(1, Ordering::Relaxed);
         w.entries.lock().unwrap_or_else(|p| p.into_inner()).insert(
@@ -113,6 +146,7 @@ impl Watch {
                 fd,
                 deadline,
                 fired: false,
+                group,
             },
         );
         Watch(id)
@@ -143,7 +177,16 @@ impl Watch {
 /// events with the watchdog holding the deadline (shut down, a connect in progress fails at
 /// once). Only in a coroutine.
 pub fn connect_may(addr: &SocketAddr, timeout: Duration) -> io::Result<may::net::TcpStream> {
-    connect_may_until(addr, Instant::now() + timeout).map_err(|e| {
+    connect_may_in(addr, timeout, 0)
+}
+
+/// [`connect_may`] with its watch in `group` ([`fire_group`] ends it too).
+pub fn connect_may_in(
+    addr: &SocketAddr,
+    timeout: Duration,
+    group: u64,
+) -> io::Result<may::net::TcpStream> {
+    connect_may_until_in(addr, Instant::now() + timeout, group).map_err(|e| {
         if e.kind() == io::ErrorKind::TimedOut {
             io::Error::new(
                 io::ErrorKind::TimedOut,
@@ -157,6 +200,14 @@ pub fn connect_may(addr: &SocketAddr, timeout: Duration) -> io::Result<may::net:
 
 /// [`connect_may`] with a deadline instead of a timeout.
 pub fn connect_may_until(addr: &SocketAddr, deadline: Instant) -> io::Result<may::net::TcpStream> {
+    connect_may_until_in(addr, deadline, 0)
+}
+
+fn connect_may_until_in(
+    addr: &SocketAddr,
+    deadline: Instant,
+    group: u64,
+) -> io::Result<may::net::TcpStream> {
     use socket2::{Domain, Socket, Type};
     use std::os::fd::{FromRawFd, IntoRawFd};
     let sock = Socket::new(
@@ -177,7 +228,7 @@ pub fn connect_may_until(addr: &SocketAddr, deadline: Instant) -> io::Result<may
     if !in_progress {
         return Ok(stream);
     }
-    let watch = Watch::until(fd, deadline);
+    let watch = Watch::until_in(fd, deadline, group);
     let r = loop {
         may::io::WaitIo::wait_io(&stream);
         match stream.take_error() {

@@ -47,6 +47,17 @@ fn client(bucket: &str, prefix: &str) -> S3Client {
     c
 }
 
+/// A client for many writers racing on one key: SeaweedFS answers them one at a time, a
+/// second apart (16 writers: the last after 9 s), so each needs longer than the default
+/// timeout; the store answering the others meanwhile, a timed-out attempt is repeated.
+fn racing_client(bucket: &str) -> S3Client {
+    let mut cfg = config(shared(), bucket, "");
+    cfg.timeout = Duration::from_secs(10);
+    let c = S3Client::new(cfg).unwrap();
+    c.create_bucket().unwrap();
+    c
+}
+
 #[test]
 fn object_operations_from_a_thread() {
     let c = client("ops", "some/prefix");
@@ -151,7 +162,7 @@ fn listing() {
 
 #[test]
 fn conditional_create_race_in_coroutines() {
-    let c = Arc::new(client("race-co", ""));
+    let c = Arc::new(racing_client("race-co"));
     let created = Arc::new(AtomicUsize::new(0));
     let exists = Arc::new(AtomicUsize::new(0));
     let handles: Vec<_> = (0..32)
@@ -198,7 +209,7 @@ fn conditional_create_race_in_coroutines() {
 
 #[test]
 fn conditional_create_race_in_threads() {
-    let c = Arc::new(client("race-th", ""));
+    let c = Arc::new(racing_client("race-th"));
     let results: Vec<PutOutcome> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..16)
             .map(|i| {
@@ -301,6 +312,17 @@ fn server_stopped_and_restarted() {
         took < cfg.timeout * (cfg.retries + 1) + Duration::from_secs(1),
         "{took:?}"
     );
+    // Found unreachable: later requests are not tried until the probe sees it back.
+    match c.get("k", 100) {
+        Err(e @ S3Error::Down { .. }) => {
+            assert!(e.to_string().contains("not tried"), "{e}")
+        }
+        other => panic!("expected a request not tried, got {other:?}"),
+    }
+    let counters: std::collections::HashMap<_, _> = c.counters().into_iter().collect();
+    assert_eq!(counters["s3_outages"], 1);
+    assert_eq!(counters["s3_down"], 1);
+    assert!(counters["s3_failed_fast"] >= 1);
 
     // A hung server (SIGSTOP): reads time out, from a thread and from a coroutine.
     sw.restart();
@@ -310,6 +332,8 @@ fn server_stopped_and_restarted() {
     hung.retries = 1;
     let h = Arc::new(S3Client::new(hung).unwrap());
     assert!(h.get("k", 100).unwrap().is_some());
+    let h_co = Arc::new(S3Client::new(h.config().clone()).unwrap());
+    assert!(h_co.get("k", 100).unwrap().is_some());
     sw.pause();
     let t = Instant::now();
     match h.get("k", 100) {
@@ -317,7 +341,11 @@ fn server_stopped_and_restarted() {
         other => panic!("expected a timeout, got {other:?}"),
     }
     assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
-    let h2 = h.clone();
+    // One timeout, no retry: the store is marked down at once.
+    let counters: std::collections::HashMap<_, _> = h.counters().into_iter().collect();
+    assert_eq!((counters["s3_timeouts"], counters["s3_retries"]), (1, 0));
+    assert!(matches!(h.get("k", 100), Err(S3Error::Down { .. })));
+    let h2 = h_co.clone();
     let co = unsafe {
         may::coroutine::Builder::new()
             .stack_size(thetorrent::http::config::STACK_SIZE / std::mem::size_of::<usize>())
@@ -326,8 +354,9 @@ fn server_stopped_and_restarted() {
     .unwrap();
     assert!(co.join().unwrap(), "a timeout in a coroutine");
     sw.resume();
-    wait_until_served(&c, &sw);
-    assert!(h.get("k", 100).unwrap().is_some());
+    // Back once the probe (every 250 ms) has seen the store answer.
+    wait_until_served(&h, &sw);
+    wait_until_served(&h_co, &sw);
 
     sw.restart();
     // weed may need a moment after its S3 port answers before the bucket is served again.
@@ -404,7 +433,9 @@ fn connect_that_never_completes_times_out() {
         S3Config::from_url("s3://hung", &format!("http://{addr}"), Some(creds.path())).unwrap();
     cfg.timeout = Duration::from_millis(500);
     cfg.retries = 0;
-    let c = Arc::new(S3Client::new(cfg).unwrap());
+    // One client each: the first timeout marks a client's store down.
+    let c = Arc::new(S3Client::new(cfg.clone()).unwrap());
+    let from_thread = S3Client::new(cfg).unwrap();
     let check = |r: Result<Option<Vec<u8>>, S3Error>, took: Duration, from: &str| {
         match r {
             Err(S3Error::Io(e)) => assert!(e.to_string().contains("timed out"), "{from}: {e}"),
@@ -429,8 +460,11 @@ fn connect_that_never_completes_times_out() {
     let (r, took) = co.join().unwrap();
     check(r.map(|o| o.map(|_| Vec::new())), took, "coroutine");
     let t = Instant::now();
-    let r = c.get("k", 100);
+    let r = from_thread.get("k", 100);
     check(r.map(|o| o.map(|_| Vec::new())), t.elapsed(), "thread");
     assert_eq!(c.idle_connections(), 0);
+    assert_eq!(from_thread.idle_connections(), 0);
+    // The store is now known to be down: the next request is not tried.
+    assert!(matches!(c.get("k", 100), Err(S3Error::Down { .. })));
     drop(held);
 }

@@ -503,6 +503,148 @@ fn object_store_outage_under_load() {
     );
 }
 
+/// A hung store (SIGSTOP: connections are accepted, never answered, as in a network
+/// partition) under load: the first uploads are answered once the exchange times out
+/// (`--s3-timeout`), without retries; the outage is found once, and from then on uploads and
+/// uncached downloads are answered 503 with `Retry-After` without trying the store, while
+/// cached downloads are served; once the store is back (SIGCONT) uploads are stored again.
+/// Figures: benches/s3_outage.sh.
+#[test]
+fn hung_object_store_is_answered_fast() {
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    let sw = Seaweed::start();
+    let b = Backend::s3(&sw, "s3://hung");
+    let s = b.start();
+    let (cached_bytes, cached_key) = sample().remove(0);
+    assert_eq!(post(&s, &cached_bytes).status, 200);
+    let retries_before = stat(&s, "s3_retries");
+    assert_eq!(stat(&s, "s3_outages"), 0);
+    // Uploaders run through the outage; each answer is recorded with when it came.
+    let stop = Arc::new(AtomicBool::new(false));
+    let answers = Arc::new(Mutex::new(Vec::<(Instant, u16, Option<String>)>::new()));
+    let addr = s.addr;
+    let uploaders: Vec<_> = (0..8u64)
+        .map(|t| {
+            let (stop, answers) = (stop.clone(), answers.clone());
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(SeqCst) {
+                    let bytes = synthetic_torrent(t * 1_000_000 + 500_000 + n);
+                    n += 1;
+                    let mut c = Client::connect(addr);
+                    c.stream
+                        .set_read_timeout(Some(Duration::from_secs(120)))
+                        .unwrap();
+                    c.send(
+                        format!(
+                            "POST /api/upload HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\
+                             Content-Type: application/x-bittorrent\r\nConnection: close\r\n\r\n",
+                            bytes.len()
+                        )
+                        .as_bytes(),
+                    );
+                    c.send(&bytes);
+                    let r = c.response();
+                    let retry = r.header("Retry-After").map(str::to_string);
+                    answers
+                        .lock()
+                        .unwrap()
+                        .push((Instant::now(), r.status, retry));
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    sw.pause();
+    let paused = Instant::now();
+    // The first failure, then a few seconds of the outage.
+    wait_until_or(
+        "an upload answered during the outage",
+        || {
+            answers
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|a| a.0 > paused && a.1 != 200)
+        },
+        || s.log(),
+    );
+    let first = answers
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|a| a.0 > paused && a.1 != 200)
+        .map(|a| a.0)
+        .min()
+        .unwrap();
+    // Generous: the retry path took 40 s (four tries of 10 s).
+    assert!(
+        first - paused < Duration::from_secs(30),
+        "{:?}",
+        first - paused
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    // Cached downloads are served; an uncached one is a 503 with Retry-After.
+    let r = get(&s, &format!("/torrent/{cached_key}.torrent"), "");
+    assert_eq!(r.status, 200);
+    assert!(r.body == cached_bytes);
+    let r = get(&s, &format!("/torrent/{}.torrent", "CD".repeat(20)), "");
+    assert_eq!(r.status, 503);
+    assert_eq!(r.header("Retry-After"), Some("1"));
+    // Found once; answered without retries; later requests were not tried at all.
+    assert_eq!(stat(&s, "s3_outages"), 1, "{}", s.log());
+    assert_eq!(stat(&s, "s3_down"), 1);
+    assert_eq!(
+        stat(&s, "s3_retries"),
+        retries_before,
+        "the outage went through retries"
+    );
+    assert!(stat(&s, "s3_timeouts") >= 1);
+    assert!(stat(&s, "s3_failed_fast") > 0);
+    let resumed_at;
+    {
+        let a = answers.lock().unwrap();
+        let outage: Vec<_> = a.iter().filter(|a| a.0 > first).collect();
+        assert!(
+            outage.len() > 20,
+            "{} answers in 3 s of outage",
+            outage.len()
+        );
+        for (_, status, retry) in &outage {
+            assert_eq!(*status, 503);
+            assert_eq!(retry.as_deref(), Some("1"));
+        }
+        eprintln!(
+            "hung store: first answer after {:.2} s, then {:.0} answers/s",
+            (first - paused).as_secs_f64(),
+            outage.len() as f64 / first.elapsed().as_secs_f64()
+        );
+        sw.resume();
+        resumed_at = Instant::now();
+    }
+    let back = wait_until_or(
+        "uploads stored again after the store is back",
+        || {
+            answers
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|a| a.0 > resumed_at && a.1 == 200)
+        },
+        || s.log(),
+    );
+    eprintln!(
+        "hung store: uploads stored again {:.2} s after SIGCONT",
+        back.as_secs_f64()
+    );
+    stop.store(true, SeqCst);
+    for u in uploaders {
+        u.join().unwrap();
+    }
+    assert_eq!(stat(&s, "s3_down"), 0);
+    assert_eq!(stat(&s, "s3_outages"), 1);
+}
+
 /// A small valid single-file torrent, distinct for each `n`.
 fn synthetic_torrent(n: u64) -> Vec<u8> {
     let name = format!("file-{n}.bin");

@@ -27,8 +27,10 @@ impl App {
             Ok(None) if self.fetching() => self.download_missing(req, hash),
             Ok(None) => Response::text(404, "not found\n"),
             Err(e) => {
-                eprintln!("thetorrent: cannot open torrent {key}: {e}");
-                Response::error(status::read_status(&e))
+                if status::worth_logging(&e) {
+                    eprintln!("thetorrent: cannot open torrent {key}: {e}");
+                }
+                status::read_error(&e)
             }
         }
     }

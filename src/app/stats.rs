@@ -130,8 +130,19 @@ impl Stats {
         .fetch_add(1, Relaxed);
     }
 
-    /// `/api/stats`; `fetch` when fetching is on (`fetched` is 0 and `fetch` absent when off).
-    pub fn json(&self, count: u64, bytes: u64, fetch: Option<FetchStats>) -> String {
+    /// `/api/stats`; `fetch` when fetching is on (`fetched` is 0 and `fetch` absent when off);
+    /// `extra`: more counters (the storage backend's, the page cache's), as top-level fields.
+    pub fn json(
+        &self,
+        count: u64,
+        bytes: u64,
+        fetch: Option<FetchStats>,
+        extra: &[(&'static str, u64)],
+    ) -> String {
+        let mut more = String::new();
+        for (name, v) in extra {
+            let _ = write!(more, ",\"{name}\":{v}");
+        }
         let fetch_part = match fetch {
             None => "\"fetched\":0,".to_string(),
             Some(f) => format!(
@@ -154,7 +165,7 @@ impl Stats {
         };
         format!(
             "{{\"count\":{count},\"bytes\":{bytes},\"uploads\":{{\"stored\":{},\"already_stored\":{},\"failed\":{}}},\
-             \"downloads\":{},{fetch_part}\"uptime_seconds\":{}}}\n",
+             \"downloads\":{},{fetch_part}\"uptime_seconds\":{}{more}}}\n",
             self.stored.load(Relaxed),
             self.already.load(Relaxed),
             self.failed.load(Relaxed),
@@ -164,7 +175,15 @@ impl Stats {
     }
 
     /// `/metrics`, Prometheus text exposition format 0.0.4.
-    pub fn prometheus(&self, count: u64, bytes: u64, fetch: Option<FetchStats>) -> String {
+    /// `extra`: more counters, each as `thetorrent_<name>` (a gauge when the name ends in
+    /// `_down`, else a counter).
+    pub fn prometheus(
+        &self,
+        count: u64,
+        bytes: u64,
+        fetch: Option<FetchStats>,
+        extra: &[(&'static str, u64)],
+    ) -> String {
         let mut o = String::with_capacity(4096);
         let _ = writeln!(
             o,
@@ -240,6 +259,15 @@ impl Stats {
                 "thetorrent_uploads_total{{result=\"{label}\"}} {}",
                 v.load(Relaxed)
             );
+        }
+        for (name, v) in extra {
+            let kind = if name.ends_with("_down") {
+                "gauge"
+            } else {
+                "counter"
+            };
+            let _ = writeln!(o, "# TYPE thetorrent_{name} {kind}");
+            let _ = writeln!(o, "thetorrent_{name} {v}");
         }
         if let Some(f) = fetch {
             fetch_metrics(&mut o, &f);
@@ -323,7 +351,10 @@ mod tests {
                 running: 2,
                 ..FetchStats::default()
             }),
+            &[("s3_retries", 2), ("s3_down", 1)],
         );
+        assert!(m.contains("# TYPE thetorrent_s3_retries counter\nthetorrent_s3_retries 2\n"));
+        assert!(m.contains("# TYPE thetorrent_s3_down gauge\nthetorrent_s3_down 1\n"));
         assert!(m.contains("thetorrent_stored_bytes 1234\n"));
         assert!(m.contains("thetorrent_stored_torrents 7\n"));
         assert!(m.contains("thetorrent_requests_total{route=\"download\",status=\"200\"} 1\n"));
@@ -339,7 +370,8 @@ mod tests {
         }
         assert!(m.contains("thetorrent_fetched_total 3\n"));
         assert!(m.contains("thetorrent_fetch_jobs{state=\"running\"} 2\n"));
-        let j = s.json(7, 1234, None);
+        let j = s.json(7, 1234, None, &[("s3_retries", 2)]);
+        assert!(j.ends_with(",\"s3_retries\":2}\n"), "{j}");
         assert!(j.starts_with("{\"count\":7,\"bytes\":1234,\"uploads\":{\"stored\":1,\"already_stored\":0,\"failed\":1},\"downloads\":1,\"fetched\":0,"), "{j}");
         let j = s.json(
             7,
@@ -349,6 +381,7 @@ mod tests {
                 started: 4,
                 ..FetchStats::default()
             }),
+            &[],
         );
         assert!(j.contains("\"fetched\":3,\"fetch\":{\"jobs\":4,"), "{j}");
     }

@@ -75,12 +75,14 @@ pub const SERVER_BUSY: &str =
 
 /// `Retry-After` of an upload answered 503 (the store cannot take it now): long enough for
 /// the object store's probe to notice its return, short enough not to idle a client.
-pub const UNAVAILABLE_RETRY_AFTER: u64 = 1;
+pub const UNAVAILABLE_RETRY_AFTER: u64 = super::status::RETRY_AFTER;
 
 /// Logs our own failures (the client only gets the stable message).
 fn log_put_error(e: &PutError) {
     if let PutError::Storage(err) = e {
-        eprintln!("thetorrent: upload failed: {err}");
+        if super::status::worth_logging(err) {
+            eprintln!("thetorrent: upload failed: {err}");
+        }
     }
 }
 

@@ -164,6 +164,11 @@ pub struct S3Args {
     /// This front end's name in list segments (`[a-z0-9]`, at most 32); default: random.
     #[arg(long, global = true)]
     pub node_id: Option<String>,
+    /// Seconds the object store gets to answer a request (plus 1 s per MiB sent). One that
+    /// takes longer marks the store down: requests then fail at once (503, Retry-After)
+    /// until a probe finds it answering again.
+    #[arg(long, global = true, value_parser = secs, default_value = "3")]
+    pub s3_timeout: Duration,
 }
 
 impl S3Args {
@@ -178,6 +183,7 @@ impl S3Args {
             miss_ttl: self.s3_miss_ttl,
             list_ttl: self.s3_list_ttl,
             node_id: self.node_id.clone(),
+            timeout: self.s3_timeout,
         }
     }
 }

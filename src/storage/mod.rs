@@ -102,6 +102,11 @@ pub trait Storage: Send + Sync {
     fn unblock(&self, keys: &[Key]) -> Result<usize, StorageError>;
     /// Every blocked key with its reason, sorted by key (the takedowns feed).
     fn takedowns(&self) -> Vec<(Key, String)>;
+    /// The backend's own counters (name, value) for `/api/stats` and `/metrics`; none by
+    /// default.
+    fn backend_stats(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
 }
 
 /// How to open a storage: `--store` (absent: the local `--data` directory).

@@ -131,8 +131,10 @@ impl App {
         let bytes = match bytes {
             Ok(b) => b,
             Err(e) => {
-                eprintln!("thetorrent: cannot read torrent {key}: {e}");
-                return Response::error(super::status::read_status(&e));
+                if super::status::worth_logging(&e) {
+                    eprintln!("thetorrent: cannot read torrent {key}: {e}");
+                }
+                return super::status::read_error(&e);
             }
         };
         let (parsed, summary) = match (torrent::validate(&bytes), torrent::summary(&bytes)) {
@@ -169,8 +171,10 @@ impl App {
         let stored = match self.storage.contains(&key) {
             Ok(b) => b,
             Err(e) => {
-                eprintln!("thetorrent: cannot look up {key}: {e}");
-                return Response::error(503);
+                if super::status::worth_logging(&e) {
+                    eprintln!("thetorrent: cannot look up {key}: {e}");
+                }
+                return super::status::read_error(&e);
             }
         };
         if !stored && self.fetching() {
@@ -312,6 +316,7 @@ impl App {
                         self.storage.count(),
                         self.storage.bytes(),
                         self.fetch_stats(),
+                        &self.storage.backend_stats(),
                     )
                     .into_bytes(),
             )
@@ -326,6 +331,7 @@ impl App {
                         self.storage.count(),
                         self.storage.bytes(),
                         self.fetch_stats(),
+                        &self.storage.backend_stats(),
                     )
                     .into_bytes(),
             )

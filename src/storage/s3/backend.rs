@@ -65,7 +65,7 @@ impl Storage for S3Store {
                 s.miss(*key);
                 Ok(None)
             }
-            Err(e) => Err(unavailable(e).into()),
+            Err(e) => Err(from_s3(e).into()),
         }
     }
 
@@ -83,7 +83,7 @@ impl Storage for S3Store {
                 s.miss(*key);
                 Ok(false)
             }
-            Err(e) => Err(unavailable(e).into()),
+            Err(e) => Err(from_s3(e).into()),
         }
     }
 
@@ -99,12 +99,27 @@ impl Storage for S3Store {
         if let Some(link) = ids.link() {
             s.client
                 .put_if_absent(&object_key(&link), &bytes, TORRENT_TYPE)
-                .map_err(put_unavailable)?;
+                .map_err(|e| PutError::from(from_s3(e)))?;
         }
-        let created = s
+        let created = match s
             .client
             .put_if_absent(&object_key(&ids.key), &bytes, TORRENT_TYPE)
-            .map_err(put_unavailable)?;
+        {
+            Ok(c) => c,
+            Err(e) => {
+                // A create that failed after it was sent may have landed: note it, so that a
+                // retry that finds the object lists it (a request that was not tried could
+                // not have).
+                if !matches!(e, S3Error::Down { .. }) {
+                    s.note_unconfirmed(ids.key);
+                }
+                return Err(PutError::from(from_s3(e)));
+            }
+        };
+        let created = match (created, s.settle_unconfirmed(&ids.key)) {
+            (PutOutcome::Exists, true) => PutOutcome::Created,
+            (c, _) => c,
+        };
         let size = bytes.len() as u64;
         let mtime = crate::clock::secs(SystemTime::now());
         let data: Arc<[u8]> = bytes.into();
@@ -213,6 +228,29 @@ impl Storage for S3Store {
         let mut v: Vec<(Key, String)> = bl.iter().map(|(k, r)| (*k, r.clone())).collect();
         v.sort();
         v
+    }
+
+    fn backend_stats(&self) -> Vec<(&'static str, u64)> {
+        self.shared.client.counters()
+    }
+}
+
+impl Shared {
+    /// Remembers that a create of `key` may have landed without this front end knowing.
+    fn note_unconfirmed(&self, key: Key) {
+        let mut u = self.unconfirmed.lock().unwrap_or_else(|p| p.into_inner());
+        if u.len() >= MAX_UNCONFIRMED {
+            u.clear();
+        }
+        u.insert(key);
+    }
+
+    /// Forgets `key`; whether an earlier create of it may have landed.
+    fn settle_unconfirmed(&self, key: &Key) -> bool {
+        self.unconfirmed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key)
     }
 }
 

@@ -78,6 +78,8 @@ pub const DAY_LISTS_CACHED: usize = 8;
 pub const MAX_CONTROL_OBJECT: u64 = 8 << 20;
 /// Pause between attempts to write list lines the object store refused.
 pub const SEGMENT_RETRY: Duration = Duration::from_secs(1);
+/// Most keys remembered as created-maybe (a create that timed out) until a retry settles them.
+pub const MAX_UNCONFIRMED: usize = 65_536;
 
 const TORRENT_TYPE: &str = "application/x-bittorrent";
 
@@ -100,6 +102,9 @@ pub struct S3Options {
     pub list_ttl: Duration,
     /// This front end's name in list segments (`[a-z0-9]`, at most 32); `None`: random.
     pub node_id: Option<String>,
+    /// Time for one exchange with the store (`client::S3_TIMEOUT`): past it the store is
+    /// taken to be down, and requests fail at once until it answers again.
+    pub timeout: Duration,
 }
 
 impl S3Options {
@@ -111,6 +116,7 @@ impl S3Options {
         let mut c = S3Config::from_url(url, endpoint, self.credentials.as_deref())
             .map_err(|e| e.to_string())?;
         c.conditional_put = self.conditional_put;
+        c.timeout = self.timeout;
         Ok(c)
     }
 }
@@ -122,6 +128,36 @@ pub fn unavailable(e: impl std::fmt::Display) -> io::Error {
 
 fn put_unavailable(e: impl std::fmt::Display) -> PutError {
     PutError::from(unavailable(e))
+}
+
+/// A request not tried because the store is known to be down (the outage was logged once,
+/// when it began; callers need not log each such request).
+#[derive(Debug)]
+struct NotTried(String);
+
+impl std::fmt::Display for NotTried {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "object store: {}", self.0)
+    }
+}
+
+impl std::error::Error for NotTried {}
+
+/// An S3 failure as the `io::Error` the server maps to 503 (see [`unavailable`]); a request
+/// that was not tried is marked so ([`not_tried`]).
+fn from_s3(e: S3Error) -> io::Error {
+    match e {
+        S3Error::Down { .. } => {
+            io::Error::new(io::ErrorKind::NotConnected, NotTried(e.to_string()))
+        }
+        e => unavailable(e),
+    }
+}
+
+/// Whether a storage failure is a request that was not tried because the object store is
+/// known to be down (logged once already).
+pub fn not_tried(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|x| x.is::<NotTried>())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -144,6 +180,10 @@ struct Shared {
     blocklist: RwLock<HashMap<Key, String>>,
     assembled: Mutex<BTreeMap<Day, Assembled>>,
     seq: AtomicU64,
+    /// Keys whose create failed after it may have reached the store (a timeout): if a retry
+    /// finds the object there, this front end may have created it and lists it then, or
+    /// nobody would (see `Storage::put`).
+    unconfirmed: Mutex<HashSet<Key>>,
 }
 
 /// A bucket as a `Storage`.
@@ -182,6 +222,7 @@ impl S3Store {
             blocklist: RwLock::new(HashMap::new()),
             assembled: Mutex::new(BTreeMap::new()),
             seq: AtomicU64::new(0),
+            unconfirmed: Mutex::new(HashSet::new()),
         });
         shared
             .refresh()
@@ -203,8 +244,10 @@ impl S3Store {
                 loop {
                     let Some(s) = s.upgrade() else { return };
                     let ttl = s.list_ttl;
-                    if let Err(e) = s.refresh() {
-                        eprintln!("thetorrent: cannot refresh the bucket's lists: {e}");
+                    match s.refresh() {
+                        // Said once, when the store was found down.
+                        Err(S3Error::Down { .. }) | Ok(()) => {}
+                        Err(e) => eprintln!("thetorrent: cannot refresh the bucket's lists: {e}"),
                     }
                     drop(s);
                     std::thread::sleep(ttl);

@@ -2,9 +2,10 @@
 //! conditional create, ListObjectsV2 and bucket creation against one endpoint and bucket.
 //!
 //! Owns: S3 requests signed with `rusty-s3` (presigned, path-style URLs), a keep-alive
-//! HTTP/1.1 client on may sockets (`wire`), the key prefix, retries with back-off, S3 error
-//! XML, the configuration (URL, credentials from the environment or an `~/.aws/credentials`
-//! file). Usable from may coroutines and from plain threads alike.
+//! HTTP/1.1 client on may sockets (`wire`), the key prefix, retries with back-off, failing
+//! fast while the store is unreachable (`health`: one timeout marks it down, a probe marks it
+//! up), S3 error XML, the configuration (URL, credentials from the environment or an
+//! `~/.aws/credentials` file). Usable from may coroutines and from plain threads alike.
 //!
 //! Must never: block a may worker on std sockets; retry a non-idempotent request blindly (the
 //! only one, the conditional PUT, is safe to repeat because it never overwrites, and a 412 after
@@ -15,6 +16,7 @@
 //! unsigned next to them (SeaweedFS and AWS accept this; the tests check the 412).
 
 mod config;
+mod health;
 mod wire;
 mod xml;
 
@@ -27,13 +29,18 @@ use std::fmt;
 use std::io;
 use std::net::ToSocketAddrs;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use wire::{Failure, Reply, Request, Transport};
 
-pub use wire::{S3_IDLE_TIMEOUT, S3_WATCH_INTERVAL};
+pub use health::S3_PROBE_INTERVAL;
+pub use wire::{S3_IDLE_TIMEOUT, S3_TRANSFER_ALLOWANCE, S3_WATCH_INTERVAL};
 
-/// Connect, read and write timeout of each request (default of [`S3Config::timeout`]).
-pub const S3_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time for one exchange, connect included (default of [`S3Config::timeout`],
+/// `--s3-timeout`), plus [`S3_TRANSFER_ALLOWANCE`] per MiB of request body. A store that does
+/// not answer within it is marked down: the request that found out fails (no retry), and so
+/// does every request after it, at once, until the probe finds the store answering again.
+pub const S3_TIMEOUT: Duration = Duration::from_secs(3);
 /// Retries after a connection error or a 500/502/503/504 (default of [`S3Config::retries`]).
 pub const S3_RETRIES: u32 = 3;
 /// First back-off before a retry; it doubles with each retry up to [`S3_BACKOFF_MAX`].
@@ -97,6 +104,9 @@ pub enum S3Error {
     Protocol(String),
     /// The object's body is larger than the caller's limit (the limit, in bytes).
     TooLarge(u64),
+    /// The store was found unreachable (a timeout, a refused connection) and has not answered
+    /// the probe since: the request was not tried.
+    Down { endpoint: String, for_: Duration },
 }
 
 impl fmt::Display for S3Error {
@@ -120,6 +130,11 @@ impl fmt::Display for S3Error {
             }
             S3Error::Protocol(m) => write!(f, "bad answer from the object store: {m}"),
             S3Error::TooLarge(n) => write!(f, "object larger than {n} bytes"),
+            S3Error::Down { endpoint, for_ } => write!(
+                f,
+                "object store unreachable ({endpoint}, down for {:.1} s): not tried",
+                for_.as_secs_f64()
+            ),
         }
     }
 }
@@ -139,6 +154,7 @@ pub struct S3Client {
     bucket: Bucket,
     credentials: Credentials,
     transport: Transport,
+    health: Arc<health::Health>,
 }
 
 /// How a request may be repeated.
@@ -196,7 +212,36 @@ impl S3Client {
             bucket,
             credentials,
             transport,
+            health: Arc::default(),
         })
+    }
+
+    /// The client's counters (attempts, retries, timeouts, requests failed fast, outages,
+    /// and whether the store is down now), for statistics.
+    pub fn counters(&self) -> Vec<(&'static str, u64)> {
+        self.health.counters()
+    }
+
+    /// Whether the store is marked down now (requests fail without trying).
+    pub fn is_down(&self) -> bool {
+        self.health.down_for().is_some()
+    }
+
+    /// The probe of a store marked down: a `HEAD` of the bucket on a transport of its own;
+    /// any answer but a 5xx means the store is back.
+    fn probe(&self) -> impl FnMut() -> bool + Send + 'static {
+        let transport = self.transport.sibling(1);
+        let bucket = self.bucket.clone();
+        let credentials = self.credentials.clone();
+        move || {
+            let url = rusty_s3::actions::HeadBucket::new(&bucket, Some(&credentials))
+                .sign(S3_PRESIGN_EXPIRY);
+            let mut sent = false;
+            matches!(
+                transport.exchange(&request("HEAD", &url, vec![], &[], 0), &mut sent),
+                Ok(r) if r.head.status < 500
+            )
+        }
     }
 
     pub fn config(&self) -> &S3Config {
@@ -464,11 +509,32 @@ impl S3Client {
 
     /// Sends with retries; also says whether an attempt before the returned answer may have
     /// been applied (the request was sent and no answer, or a 5xx, came back).
+    ///
+    /// While the store is marked down the request fails at once ([`S3Error::Down`]). An
+    /// exchange that times out, or finds the endpoint refusing connections, marks it down,
+    /// ends this client's other exchanges in flight, and fails without a retry: retrying a
+    /// hung store only multiplies the wait (four tries of 10 s answered an upload after 40 s).
     fn send_tracked(&self, req: Request<'_>, retry: Retry) -> Result<(Reply, bool), S3Error> {
         let mut failures = 0u32;
         let mut maybe_applied = false;
+        let h = &self.health;
         loop {
-            let error = match self.transport.exchange(&req, &mut maybe_applied) {
+            if let Some(for_) = h.down_for() {
+                h.failed_fast
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Err(S3Error::Down {
+                    endpoint: self.transport.authority.clone(),
+                    for_,
+                });
+            }
+            h.attempts
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let began = crate::clock::monotonic_ms();
+            let exchanged = self.transport.exchange(&req, &mut maybe_applied);
+            if exchanged.is_ok() {
+                h.answered();
+            }
+            let error = match exchanged {
                 Ok(r) if retryable(&r) && failures < self.config.retries => {
                     maybe_applied |= retry == Retry::Conditional && r.head.status >= 500;
                     None
@@ -476,6 +542,24 @@ impl S3Client {
                 Ok(r) => return Ok((r, maybe_applied)),
                 Err(Failure::Io { error, sent }) => {
                     maybe_applied |= sent;
+                    let timed_out = error.kind() == io::ErrorKind::TimedOut;
+                    if timed_out {
+                        h.timeouts
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    // A timeout while the store answered other exchanges is this request's
+                    // own slowness (repeated like any connection error); with no answer
+                    // since it began, or a refused connection, the store is down.
+                    if unreachable(&error) && !(timed_out && h.answered_since(began)) {
+                        let why = describe(&error);
+                        if h.mark_down(&why, &self.transport.authority, self.probe()) {
+                            self.transport.end_exchanges();
+                        }
+                        return Err(S3Error::Io(io::Error::new(
+                            error.kind(),
+                            format!("({}): {why}", self.transport.authority),
+                        )));
+                    }
                     Some(error)
                 }
                 Err(Failure::Protocol(m)) => return Err(S3Error::Protocol(m)),
@@ -489,9 +573,22 @@ impl S3Client {
                 )));
             }
             failures += 1;
+            h.retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             sleep(backoff(failures));
         }
     }
+}
+
+/// Whether a failed exchange says the store cannot be reached (rather than that one
+/// connection broke): it ran out of time, or the endpoint refused or could not be routed to.
+fn unreachable(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::TimedOut
+            | io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::HostUnreachable
+            | io::ErrorKind::NetworkUnreachable
+    )
 }
 
 fn describe(e: &io::Error) -> String {

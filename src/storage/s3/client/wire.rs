@@ -21,7 +21,7 @@
 //! passes; the blocked read or write then fails and the exchange reports a timeout.
 //! Connecting in a coroutine uses `deadline::connect_may` the same way.
 
-use crate::deadline::{connect_may, Watch};
+use crate::deadline::{connect_may_in, fire_group, new_group, Watch};
 use crate::http::client::{read_body, read_head, stale, HttpError, ResponseHead};
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::SocketAddr;
@@ -32,6 +32,15 @@ use std::time::{Duration, Instant};
 /// How often the watchdog looks for exchanges past their deadline (timeouts fire up to this
 /// late).
 pub use crate::deadline::WATCH_INTERVAL as S3_WATCH_INTERVAL;
+
+/// Time added to an exchange's deadline per MiB of request body, so that the timeout can be a
+/// few seconds for the small objects of the usual requests and a torrent of the size limit
+/// still has time to go over a slow link (1 MiB/s).
+pub const S3_TRANSFER_ALLOWANCE: Duration = Duration::from_secs(1);
+
+fn transfer_allowance(body: usize) -> Duration {
+    S3_TRANSFER_ALLOWANCE.mul_f64(body as f64 / (1 << 20) as f64)
+}
 
 /// A pooled connection idle longer than this is closed instead of reused (servers close idle
 /// connections after 5 s to a few minutes; a reused closed one costs a retry).
@@ -110,11 +119,14 @@ pub enum Failure {
 }
 
 pub struct Transport {
+    /// This transport's group of watches (`deadline::fire_group` ends its exchanges).
+    id: u64,
     addrs: Vec<SocketAddr>,
     /// `host[:port]` as signed.
     pub host_header: String,
     /// For error messages: the endpoint's `host:port`.
     pub authority: String,
+    /// Time for one exchange, plus [`S3_TRANSFER_ALLOWANCE`] per byte of request body.
     timeout: Duration,
     max_idle: usize,
     max_error_body: u64,
@@ -133,6 +145,7 @@ impl Transport {
         max_error_body: u64,
     ) -> Transport {
         Transport {
+            id: new_group(),
             addrs,
             host_header,
             authority,
@@ -144,11 +157,30 @@ impl Transport {
         }
     }
 
+    /// A transport to the same endpoint with its own pool and its own watchdog entries (the
+    /// health probe's: ending this one's exchanges must not end the probe's).
+    pub fn sibling(&self, max_idle: usize) -> Transport {
+        Transport::new(
+            self.addrs.clone(),
+            self.host_header.clone(),
+            self.authority.clone(),
+            self.timeout,
+            max_idle,
+            self.max_error_body,
+        )
+    }
+
+    /// Ends every exchange of this transport in flight, connects included: once the store is
+    /// known to be unreachable, requests waiting on it are answered at once.
+    pub fn end_exchanges(&self) {
+        fire_group(self.id);
+    }
+
     fn connect(&self) -> io::Result<Conn> {
         let mut last = None;
         for a in &self.addrs {
             let s = if may::coroutine::is_coroutine() {
-                connect_may(a, self.timeout).map(|s| {
+                connect_may_in(a, self.timeout, self.id).map(|s| {
                     let _ = s.set_nodelay(true);
                     Stream::May(s)
                 })
@@ -236,7 +268,8 @@ impl Transport {
         req: &Request<'_>,
         reused: bool,
     ) -> Result<Reply, Attempt> {
-        let watch = Watch::start(conn.get_ref().as_raw_fd(), self.timeout);
+        let timeout = self.timeout + transfer_allowance(req.body.len());
+        let watch = Watch::start_in(conn.get_ref().as_raw_fd(), timeout, self.id);
         let (r, keep) = self.exchange_inner(&mut conn, req, reused);
         // The watch ends before the socket can be closed (below, or in the pool later).
         let fired = watch.finish();
@@ -252,7 +285,7 @@ impl Transport {
                 Err(Attempt::Failed(Failure::Io {
                     error: io::Error::new(
                         io::ErrorKind::TimedOut,
-                        format!("no answer within {:?}", self.timeout),
+                        format!("no answer within {timeout:?}"),
                     ),
                     sent,
                 }))
