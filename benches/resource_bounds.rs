@@ -14,6 +14,11 @@
 //!   but its last byte, then the last bytes): RSS idle, at each round's peak, and 1 s after
 //!   each round — memory given back or kept.
 //!
+//! - `pages N`: uploads a torrent of 280,000 files (9 MB) and a small one, then N clients
+//!   ask for the big one's page (`/info/HASH`) in a loop for 10 s while a prober asks
+//!   `/healthz` and downloads the small one every 50 ms: pages per second, and the prober's
+//!   latencies (median, 99th percentile, worst).
+//!
 //! Part data is random (not a torrent): every body is held in full, then refused (400), so
 //! nothing is written to disk and the memory profile is the upload path's alone.
 
@@ -238,6 +243,147 @@ fn show(counts: &[(u16, usize)]) -> String {
         .join(" ")
 }
 
+/// A valid torrent of `files` files of 1,000 bytes (short names: 280,000 make 9 MB).
+fn many_files_torrent(files: usize) -> Vec<u8> {
+    let mut t = b"d8:announce17:http://t.example/4:infod5:filesl".to_vec();
+    for i in 0..files {
+        let name = format!("f{i:06}");
+        t.extend_from_slice(format!("d6:lengthi1000e4:pathl{}:{name}ee", name.len()).as_bytes());
+    }
+    let total = files as u64 * 1000;
+    let piece = 1u64 << 20;
+    let pieces = total.div_ceil(piece) as usize;
+    t.extend_from_slice(
+        format!(
+            "e4:name4:many12:piece lengthi{piece}e6:pieces{}:",
+            pieces * 20
+        )
+        .as_bytes(),
+    );
+    t.extend(std::iter::repeat_n(7u8, pieces * 20));
+    t.extend_from_slice(b"ee");
+    t
+}
+
+/// Sends one request on `c` and reads its answer whole; the status.
+fn exchange(c: &mut TcpStream, request: &[u8]) -> u16 {
+    if c.write_all(request).is_err() {
+        return 0;
+    }
+    let mut got = Vec::new();
+    let mut buf = [0u8; 65536];
+    let head_end = loop {
+        if let Some(p) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p + 4;
+        }
+        match c.read(&mut buf) {
+            Ok(0) | Err(_) => return 0,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&got[..head_end]).to_string();
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    while got.len() < head_end + len {
+        match c.read(&mut buf) {
+            Ok(0) | Err(_) => return 0,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    head.split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Uploads `torrent` raw; its hash from the answer.
+fn upload(addr: SocketAddr, torrent: &[u8]) -> String {
+    let mut c = TcpStream::connect(addr).unwrap();
+    let mut r = format!(
+        "POST /api/upload HTTP/1.1\r\nHost: bench\r\nContent-Type: application/x-bittorrent\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        torrent.len()
+    )
+    .into_bytes();
+    r.extend_from_slice(torrent);
+    c.write_all(&r).unwrap();
+    let mut answer = String::new();
+    c.read_to_string(&mut answer).unwrap();
+    answer
+        .lines()
+        .find_map(|l| l.strip_prefix("X-Thetorrent-Hash: "))
+        .unwrap_or_else(|| panic!("upload failed: {answer}"))
+        .trim()
+        .to_string()
+}
+
+fn percentiles(mut v: Vec<Duration>) -> String {
+    v.sort();
+    let at = |q: f64| v[((v.len() - 1) as f64 * q) as usize].as_secs_f64() * 1000.0;
+    format!(
+        "median {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        at(0.5),
+        at(0.99),
+        at(1.0)
+    )
+}
+
+fn pages(s: &Server, n: usize) -> String {
+    let big = upload(s.addr, &many_files_torrent(280_000));
+    let small = upload(s.addr, &many_files_torrent(3));
+    let stop = Arc::new(AtomicBool::new(false));
+    let pages = Arc::new(AtomicU64::new(0));
+    let addr = s.addr;
+    let clients: Vec<_> = (0..n)
+        .map(|_| {
+            let (stop, pages, big) = (stop.clone(), pages.clone(), big.clone());
+            std::thread::spawn(move || {
+                let req = format!("GET /info/{big} HTTP/1.1\r\nHost: bench\r\n\r\n");
+                let mut c = TcpStream::connect(addr).unwrap();
+                while !stop.load(Ordering::SeqCst) {
+                    if exchange(&mut c, req.as_bytes()) == 200 {
+                        pages.fetch_add(1, Ordering::SeqCst);
+                    } else {
+                        c = TcpStream::connect(addr).unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    let (mut health, mut downloads) = (Vec::new(), Vec::new());
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(10) {
+        for (path, into) in [
+            ("/healthz".to_string(), &mut health),
+            (format!("/torrent/{small}.torrent"), &mut downloads),
+        ] {
+            let mut c = TcpStream::connect(addr).unwrap();
+            let req = format!("GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n");
+            let at = Instant::now();
+            assert_eq!(exchange(&mut c, req.as_bytes()), 200, "{path}");
+            into.push(at.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let secs = t.elapsed().as_secs_f64();
+    stop.store(true, Ordering::SeqCst);
+    for c in clients {
+        c.join().unwrap();
+    }
+    format!(
+        "pages N={n} (280,000 files, 9 MB): {:.1} pages/s; /healthz {}; download {}",
+        pages.load(Ordering::SeqCst) as f64 / secs,
+        percentiles(health),
+        percentiles(downloads)
+    )
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -290,6 +436,7 @@ fn main() {
             }
             println!("{line}");
         }
+        "pages" => println!("{}", pages(&s, n)),
         other => panic!("unknown scenario {other}"),
     }
 }

@@ -114,6 +114,40 @@ fn rate_limit_counts_files_not_requests() {
     assert!(stats.contains("\"count\":2"), "{stats}");
 }
 
+/// A torrent's page is computed once: later requests are answered from the cache (the
+/// counters in /api/stats say so), and the page is the same.
+#[test]
+fn torrent_pages_are_computed_once() {
+    let s = start(&[]);
+    let bytes = std::fs::read(corpus_file(DEBIAN)).unwrap();
+    assert_eq!(post_raw(&s, "/api/upload", &bytes).status, 200);
+    let counter = |name: &str| -> u64 {
+        let body = String::from_utf8(get(&s, "/api/stats").body).unwrap();
+        let at = body
+            .find(&format!("\"{name}\":"))
+            .unwrap_or_else(|| panic!("{name} in {body}"));
+        body[at + name.len() + 3..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(counter("info_facts_computed"), 0);
+    let first = get(&s, &format!("/info/{DEBIAN_V1}"));
+    assert_eq!(first.status, 200);
+    for _ in 0..5 {
+        let again = get(&s, &format!("/info/{}", DEBIAN_V1.to_lowercase()));
+        assert_eq!(again.status, 200);
+        assert!(again.body == first.body);
+    }
+    assert_eq!(counter("info_facts_computed"), 1);
+    assert_eq!(counter("info_facts_hits"), 5);
+    // A missing torrent is not computed, nor cached.
+    assert_eq!(get(&s, &format!("/info/{}", "AB".repeat(20))).status, 404);
+    assert_eq!(counter("info_facts_computed"), 1);
+}
+
 #[test]
 fn loopback_is_not_limited_by_default() {
     let s = start(&["--upload-rate", "0.001", "--upload-burst", "1"]);

@@ -134,6 +134,8 @@ pub struct App {
     access_log: Option<AccessLog>,
     /// Fetching from the swarm (`--fetch`).
     fetch: Option<fetch::Fetching>,
+    /// Torrent pages' facts, computed once per torrent off the request workers.
+    facts: pages::FactsCache,
 }
 
 impl http::Handler for App {
@@ -317,6 +319,7 @@ impl App {
             limiter: RateLimiter::new(0.0, 1.0, false),
             access_log: None,
             fetch: None,
+            facts: pages::FactsCache::default(),
         }
     }
 }

@@ -22,7 +22,7 @@ mod v2;
 mod validate;
 
 pub use summary::{
-    name, summary, FileEntry, Summary, MAX_SUMMARY_FILES, MAX_SUMMARY_PATH_BYTES,
+    name, summary, summary_listing, FileEntry, Summary, MAX_SUMMARY_FILES, MAX_SUMMARY_PATH_BYTES,
     MAX_SUMMARY_WEB_SEEDS,
 };
 pub use validate::validate;

@@ -64,19 +64,32 @@ pub const MAX_SUMMARY_PATH_BYTES: usize = 4 << 20;
 pub const MAX_SUMMARY_WEB_SEEDS: usize = 100;
 
 /// Collects files for a summary within the listing limits.
-#[derive(Default)]
 pub(super) struct Listing {
     pub(super) files: Vec<FileEntry>,
     pub(super) path_bytes: usize,
     pub(super) count: usize,
     pub(super) total: u64,
+    /// Most files listed (at most [`MAX_SUMMARY_FILES`]).
+    pub(super) max_files: usize,
+}
+
+impl Default for Listing {
+    fn default() -> Self {
+        Listing {
+            files: Vec::new(),
+            path_bytes: 0,
+            count: 0,
+            total: 0,
+            max_files: MAX_SUMMARY_FILES,
+        }
+    }
 }
 
 impl Listing {
     pub(super) fn add(&mut self, path: impl FnOnce() -> String, size: u64) {
         self.count += 1;
         self.total = self.total.saturating_add(size);
-        if self.files.len() < MAX_SUMMARY_FILES && self.path_bytes < MAX_SUMMARY_PATH_BYTES {
+        if self.files.len() < self.max_files && self.path_bytes < MAX_SUMMARY_PATH_BYTES {
             let path = path();
             self.path_bytes += path.len();
             self.files.push(FileEntry { path, size });
@@ -116,6 +129,12 @@ pub(super) fn tree_files(buf: &[u8], tree: &Item<'_>, out: &mut Listing) {
 
 /// The summary of an already validated torrent.
 pub fn summary(bytes: &[u8]) -> Result<Summary, TorrentError> {
+    summary_listing(bytes, MAX_SUMMARY_FILES)
+}
+
+/// [`summary`] listing at most `max_files` files (a page that shows 100 builds no more
+/// paths than that); the count and total size still cover every file.
+pub fn summary_listing(bytes: &[u8], max_files: usize) -> Result<Summary, TorrentError> {
     let top = bencode::parse(bytes)?;
     let top = top.as_dict().ok_or(TorrentError::NotADict)?;
     let info = find_dict(top, b"info").ok_or(TorrentError::NoInfo)?;
@@ -138,7 +157,10 @@ pub fn summary(bytes: &[u8]) -> Result<Summary, TorrentError> {
         ..Summary::default()
     };
 
-    let mut listing = Listing::default();
+    let mut listing = Listing {
+        max_files: max_files.min(MAX_SUMMARY_FILES),
+        ..Listing::default()
+    };
     if let Some(list) = find_list(info, b"files") {
         for entry in list.iter() {
             let Some(d) = entry.as_dict() else { continue };

@@ -15,9 +15,14 @@
 //! uploaded file, excepted).
 
 mod assets;
+mod facts;
 mod lookup;
 mod render;
 mod text;
+
+pub use facts::{
+    Facts, FactsCache, FactsError, FACTS_ENTRIES, FACTS_QUEUE, FACTS_WAIT, MAX_ENTRY_BYTES,
+};
 
 pub use assets::{asset, Asset, APP_JS, FAVICON_SVG, HTML_CONTENT_TYPE, PAGE_LIMIT, STYLE_CSS};
 pub use lookup::{
@@ -28,7 +33,7 @@ pub use render::{
     api, api_examples, bad_request, blocked, count_sentence, index, info, lookup_error,
     magnet_link, not_found, post_only, searching, sync_index, upload_result, SyncDay, UploadResult,
     INFO_BUDGET, LOOKUP_TAKES, MAX_FILES_SHOWN, MAX_MAGNET_TRACKERS, MAX_TRACKERS_SHOWN,
-    MAX_WEB_SEEDS_SHOWN,
+    MAX_WEB_SEEDS_SHOWN, PATH_CHARS,
 };
 pub use text::{
     civil_from_unix, format_count, html_escape, human_size, iso_utc, percent_decode,
@@ -41,7 +46,6 @@ use crate::fetch::magnet::Magnet;
 use crate::http::{Request, Response, ResponseBody};
 use crate::storage::day::Day;
 use crate::storage::{Body, DayList, StorageError};
-use crate::torrent;
 use crate::torrent::hash::Key;
 
 fn html(status: u16, page: String) -> Response {
@@ -114,22 +118,15 @@ impl App {
         if let Some(reason) = self.storage.blocked(&key) {
             return html(451, self::blocked(&reason));
         }
-        let mut stored = None;
-        let bytes = match self.storage.get(&key) {
-            Ok(Some(found)) => {
-                stored = i64::try_from(found.mtime).ok();
-                found.to_vec().map_err(StorageError::from)
-            }
+        // Missing is told apart before the cache (which only holds stored torrents).
+        let found = match self.storage.get(&key) {
+            Ok(Some(found)) => found,
             Ok(None) => {
                 return html(
                     404,
                     self::not_found(&format!("No torrent with info hash {key} is stored here.")),
                 )
             }
-            Err(e) => Err(e),
-        };
-        let bytes = match bytes {
-            Ok(b) => b,
             Err(e) => {
                 if super::status::worth_logging(&e) {
                     eprintln!("thetorrent: cannot read torrent {key}: {e}");
@@ -137,19 +134,31 @@ impl App {
                 return super::status::read_error(&e);
             }
         };
-        let (parsed, summary) = match (torrent::validate(&bytes), torrent::summary(&bytes)) {
-            (Ok(p), Ok(s)) => (p, s),
-            (Err(e), _) | (_, Err(e)) => {
-                eprintln!("thetorrent: stored torrent {key} does not validate: {e}");
-                return Response::error(500);
+        let stored = i64::try_from(found.mtime).ok();
+        let facts = self
+            .facts
+            .get(key, || found.to_vec().map_err(StorageError::from));
+        let facts = match facts {
+            Ok(f) => f,
+            Err(e) => {
+                match &e {
+                    FactsError::Storage(err) if super::status::worth_logging(err) => {
+                        eprintln!("thetorrent: cannot read torrent {key}: {err}")
+                    }
+                    FactsError::Invalid(err) => {
+                        eprintln!("thetorrent: stored torrent {key} does not validate: {err}")
+                    }
+                    _ => {}
+                }
+                return e.response();
             }
         };
         html(
             200,
             self::info(
-                &summary,
-                parsed.v1.as_ref(),
-                parsed.v2.as_ref(),
+                &facts.summary,
+                facts.v1.as_ref(),
+                facts.v2.as_ref(),
                 stored,
                 &self.base_url(req),
             ),
@@ -306,6 +315,13 @@ impl App {
         })
     }
 
+    /// Counters beyond the request statistics: the storage backend's and the page cache's.
+    fn extra_stats(&self) -> Vec<(&'static str, u64)> {
+        let mut v = self.storage.backend_stats();
+        v.extend(self.facts.counters());
+        v
+    }
+
     pub(super) fn stats_json(&self) -> Response {
         Response::new(200)
             .header("Content-Type", "application/json")
@@ -316,7 +332,7 @@ impl App {
                         self.storage.count(),
                         self.storage.bytes(),
                         self.fetch_stats(),
-                        &self.storage.backend_stats(),
+                        &self.extra_stats(),
                     )
                     .into_bytes(),
             )
@@ -331,7 +347,7 @@ impl App {
                         self.storage.count(),
                         self.storage.bytes(),
                         self.fetch_stats(),
-                        &self.storage.backend_stats(),
+                        &self.extra_stats(),
                     )
                     .into_bytes(),
             )

@@ -27,7 +27,8 @@ const TRACKERS_BUDGET: usize = 5 * 1024;
 /// Characters shown of a torrent's name (in the heading; the title gets fewer).
 const NAME_CHARS: usize = 200;
 const TITLE_CHARS: usize = 70;
-const PATH_CHARS: usize = 160;
+/// Characters shown of a file's path (the middle cut out).
+pub const PATH_CHARS: usize = 160;
 const COMMENT_CHARS: usize = 500;
 const CREATED_BY_CHARS: usize = 100;
 const TRACKER_CHARS: usize = 200;
