@@ -30,7 +30,8 @@ pub const BODY_MIN_RATE: u64 = 1024;
 /// would keep a sender of 15 MiB at 1 KiB/s for four hours).
 pub const BODY_RATE_WINDOW: Duration = Duration::from_secs(10);
 /// Memory for request bodies in flight, all connections together: each body reserves its
-/// declared length (a chunked one, what it has read, in doubling steps) before reading on.
+/// declared length (a chunked one, what it has read, in doubling steps) before reading on,
+/// times what its handler holds per body byte (`Body::holds_percent`: 175 % for SOAP).
 /// A body that does not fit waits up to [`BODY_BUDGET_WAIT`], then is answered `503` with
 /// `Retry-After`. Without it the ceiling is [`MAX_CONNECTIONS`] × [`MAX_BODY_BYTES`].
 pub const BODY_BUDGET: u64 = 256 * 1024 * 1024;
