@@ -391,7 +391,13 @@ fn main() {
         .collect();
     let split = args.iter().position(|a| a == "--").unwrap_or(args.len());
     let (ours, extra) = (&args[..split], args.get(split + 1..).unwrap_or(&[]));
-    let bin = ours.first().expect("BIN").as_str();
+    let Some(bin) = ours.first().map(String::as_str) else {
+        println!(
+            "usage: cargo bench --bench resource_bounds -- BIN budget|soap|burst|pages [N] \
+             [-- SERVER_ARGS...] (benches/resource_bounds.sh runs them all)"
+        );
+        return;
+    };
     let scenario = ours.get(1).map_or("budget", String::as_str);
     let n: usize = ours.get(2).and_then(|v| v.parse().ok()).unwrap_or(200);
     let s = start(bin, extra);

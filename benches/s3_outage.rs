@@ -63,8 +63,15 @@ fn main() {
         .skip(1)
         .filter(|a| a != "--bench")
         .collect();
-    let addr: SocketAddr = args.first().expect("ADDR").parse().unwrap();
-    let weed: i32 = args.get(1).expect("WEED_PID").parse().unwrap();
+    let (Some(addr), Some(weed)) = (args.first(), args.get(1)) else {
+        println!(
+            "usage: cargo bench --bench s3_outage -- ADDR WEED_PID [CLIENTS=16] [OUTAGE=10] \
+             (benches/s3_outage.sh starts SeaweedFS and the server)"
+        );
+        return;
+    };
+    let addr: SocketAddr = addr.parse().expect("ADDR");
+    let weed: i32 = weed.parse().expect("WEED_PID");
     let clients: u64 = args.get(2).and_then(|v| v.parse().ok()).unwrap_or(16);
     let outage = Duration::from_secs(args.get(3).and_then(|v| v.parse().ok()).unwrap_or(10));
     let stop = Arc::new(AtomicBool::new(false));

@@ -577,7 +577,7 @@ fn hung_object_store_is_answered_fast() {
         .map(|a| a.0)
         .min()
         .unwrap();
-    // Generous: the retry path took 40 s (four tries of 10 s).
+    // Generous: retrying a hung store would take 40 s (four tries of 10 s).
     assert!(
         first - paused < Duration::from_secs(30),
         "{:?}",

@@ -95,7 +95,7 @@ _thetorrent() {
 
     case "${cmd}" in
         thetorrent)
-            opts="-h -V --data --max-torrent-size --store --s3-endpoint --s3-credentials --s3-no-conditional-put --s3-create-bucket --s3-cache-mb --s3-miss-ttl --s3-list-ttl --node-id --help --version serve add import count verify block unblock reindex mirror migrate fetch help"
+            opts="-h -V --data --max-torrent-size --store --s3-endpoint --s3-credentials --s3-no-conditional-put --s3-create-bucket --s3-cache-mb --s3-miss-ttl --s3-list-ttl --node-id --s3-timeout --help --version serve add import count verify block unblock reindex mirror migrate fetch help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -137,6 +137,10 @@ _thetorrent() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --s3-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -145,7 +149,7 @@ _thetorrent() {
             return 0
             ;;
         thetorrent__subcmd__add)
-            opts="-h -V --data --max-torrent-size --store --s3-endpoint --s3-credentials --s3-no-conditional-put --s3-create-bucket --s3-cache-mb --s3-miss-ttl --s3-list-ttl --node-id --help --version"
+            opts="-h -V --data --max-torrent-size --store --s3-endpoint --s3-credentials --s3-no-conditional-put --s3-create-bucket --s3-cache-mb --s3-miss-ttl --s3-list-ttl --node-id --s3-timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -187,6 +191,10 @@ _thetorrent() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --s3-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -195,7 +203,7 @@ _thetorrent() {
             return 0
             ;;
         thetorrent__subcmd__block)
-            opts="-h -V --reason --data --max-torrent-size --store --s3-endpoint --s3-credentials --s3-no-conditional-put --s3-create-bucket --s3-cache-mb --s3-miss-ttl --s3-list-ttl --node-id --help --version"
+            opts="-h -V --reason --data --max-torrent-size --store --s3-endpoint --s3-credentials --s3-no-conditional-put --s3-create-bucket --s3-cache-mb --s3-miss-ttl --s3-list-ttl --node-id --s3-timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -241,6 +249,10 @@ _thetorrent() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --s3-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -249,7 +261,7 @@ _thetorrent() {
             return 0
             ;;
         thetorrent__subcmd__count)
-            opts="-h -V --data --max-torrent-size --store --s3-endpoint --s3-credentials --s3-no-conditional-put --s3-create-bucket --s3-cache-mb --s3-miss-ttl --s3-list-ttl --node-id --help --version"
+            opts="-h -V --data --max-torrent-size --store --s3-endpoint --s3-credentials --s3-no-conditional-put --s3-create-bucket --s3-cache-mb --s3-miss-ttl --s3-list-ttl --node-id --s3-timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -291,6 +303,10 @@ _thetorrent() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --s3-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -299,7 +315,7 @@ _thetorrent() {
             return 0
             ;;
         thetorrent__subcmd__fetch)
-            opts="-h -V --dht-listen --dht-bootstrap --no-dht --fetch-allow-private --fetch-timeout --fetch-jobs --fetch-miss-ttl --data --max-torrent-size --store --s3-endpoint --s3-credentials --s3-no-conditional-put --s3-create-bucket --s3-cache-mb --s3-miss-ttl --s3-list-ttl --node-id --help --version"
+            opts="-h -V --dht-listen --dht-bootstrap --no-dht --fetch-allow-private --fetch-timeout --fetch-jobs --fetch-miss-ttl --data --max-torrent-size --store --s3-endpoint --s3-credentials --s3-no-conditional-put --s3-create-bucket --s3-cache-mb --s3-miss-ttl --s3-list-ttl --node-id --s3-timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -358,6 +374,10 @@ _thetorrent() {
                     return 0
                     ;;
                 --node-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -551,7 +571,7 @@ _thetorrent() {
             return 0
             ;;
         thetorrent__subcmd__import)
-            opts="-h -V --report --jobs --quiet --data --max-torrent-size --store --s3-endpoint --s3-credentials --s3-no-conditional-put --s3-create-bucket --s3-cache-mb --s3-miss-ttl --s3-list-ttl --node-id --help --version"
+            opts="-h -V --report --jobs --quiet --data --max-torrent-size --store --s3-endpoint --s3-credentials --s3-no-conditional-put --s3-create-bucket --s3-cache-mb --s3-miss-ttl --s3-list-ttl --node-id --s3-timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -601,6 +621,10 @@ _thetorrent() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --s3-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -609,7 +633,7 @@ _thetorrent() {
             return 0
             ;;
         thetorrent__subcmd__migrate)
-            opts="-h -V --from --to --jobs --quiet --data --max-torrent-size --store --s3-endpoint --s3-credentials --s3-no-conditional-put --s3-create-bucket --s3-cache-mb --s3-miss-ttl --s3-list-ttl --node-id --help --version"
+            opts="-h -V --from --to --jobs --quiet --data --max-torrent-size --store --s3-endpoint --s3-credentials --s3-no-conditional-put --s3-create-bucket --s3-cache-mb --s3-miss-ttl --s3-list-ttl --node-id --s3-timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -663,6 +687,10 @@ _thetorrent() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --s3-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -671,7 +699,7 @@ _thetorrent() {
             return 0
             ;;
         thetorrent__subcmd__mirror)
-            opts="-h -V --from --since --follow-takedowns --ca-file --quiet --data --max-torrent-size --store --s3-endpoint --s3-credentials --s3-no-conditional-put --s3-create-bucket --s3-cache-mb --s3-miss-ttl --s3-list-ttl --node-id --help --version"
+            opts="-h -V --from --since --follow-takedowns --ca-file --quiet --data --max-torrent-size --store --s3-endpoint --s3-credentials --s3-no-conditional-put --s3-create-bucket --s3-cache-mb --s3-miss-ttl --s3-list-ttl --node-id --s3-timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -725,6 +753,10 @@ _thetorrent() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --s3-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -733,7 +765,7 @@ _thetorrent() {
             return 0
             ;;
         thetorrent__subcmd__reindex)
-            opts="-h -V --data --max-torrent-size --store --s3-endpoint --s3-credentials --s3-no-conditional-put --s3-create-bucket --s3-cache-mb --s3-miss-ttl --s3-list-ttl --node-id --help --version"
+            opts="-h -V --data --max-torrent-size --store --s3-endpoint --s3-credentials --s3-no-conditional-put --s3-create-bucket --s3-cache-mb --s3-miss-ttl --s3-list-ttl --node-id --s3-timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -775,6 +807,10 @@ _thetorrent() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --s3-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -783,7 +819,7 @@ _thetorrent() {
             return 0
             ;;
         thetorrent__subcmd__serve)
-            opts="-h -V --listen --public-url --access-log --workers --max-head-bytes --max-headers --max-body-bytes --max-connections --head-timeout --idle-timeout --body-grace --body-min-rate --write-timeout --shutdown-grace --upload-rate --upload-burst --rate-limit-loopback --writer-nice --publish-takedown-reasons --fetch --fetch-wait --dht-listen --dht-bootstrap --no-dht --fetch-allow-private --fetch-timeout --fetch-jobs --fetch-miss-ttl --file-cache --stat-cache --data --max-torrent-size --store --s3-endpoint --s3-credentials --s3-no-conditional-put --s3-create-bucket --s3-cache-mb --s3-miss-ttl --s3-list-ttl --node-id --help --version"
+            opts="-h -V --listen --public-url --access-log --workers --max-head-bytes --max-headers --max-body-bytes --body-budget --max-connections --head-timeout --idle-timeout --body-grace --body-min-rate --body-rate-window --write-timeout --shutdown-grace --upload-rate --upload-burst --rate-limit-loopback --writer-nice --publish-takedown-reasons --fetch --fetch-wait --dht-listen --dht-bootstrap --no-dht --fetch-allow-private --fetch-timeout --fetch-jobs --fetch-miss-ttl --file-cache --stat-cache --data --max-torrent-size --store --s3-endpoint --s3-credentials --s3-no-conditional-put --s3-create-bucket --s3-cache-mb --s3-miss-ttl --s3-list-ttl --node-id --s3-timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -817,6 +853,10 @@ _thetorrent() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --body-budget)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --max-connections)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -834,6 +874,10 @@ _thetorrent() {
                     return 0
                     ;;
                 --body-min-rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --body-rate-window)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -925,6 +969,10 @@ _thetorrent() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --s3-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -933,7 +981,7 @@ _thetorrent() {
             return 0
             ;;
         thetorrent__subcmd__unblock)
-            opts="-h -V --data --max-torrent-size --store --s3-endpoint --s3-credentials --s3-no-conditional-put --s3-create-bucket --s3-cache-mb --s3-miss-ttl --s3-list-ttl --node-id --help --version"
+            opts="-h -V --data --max-torrent-size --store --s3-endpoint --s3-credentials --s3-no-conditional-put --s3-create-bucket --s3-cache-mb --s3-miss-ttl --s3-list-ttl --node-id --s3-timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -975,6 +1023,10 @@ _thetorrent() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --s3-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -983,7 +1035,7 @@ _thetorrent() {
             return 0
             ;;
         thetorrent__subcmd__verify)
-            opts="-h -V --repair-from --ca-file --data --max-torrent-size --store --s3-endpoint --s3-credentials --s3-no-conditional-put --s3-create-bucket --s3-cache-mb --s3-miss-ttl --s3-list-ttl --node-id --help --version"
+            opts="-h -V --repair-from --ca-file --data --max-torrent-size --store --s3-endpoint --s3-credentials --s3-no-conditional-put --s3-create-bucket --s3-cache-mb --s3-miss-ttl --s3-list-ttl --node-id --s3-timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1030,6 +1082,10 @@ _thetorrent() {
                     return 0
                     ;;
                 --node-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_thetorrent_global_optspecs
-    string join \n data= max-torrent-size= store= s3-endpoint= s3-credentials= s3-no-conditional-put s3-create-bucket s3-cache-mb= s3-miss-ttl= s3-list-ttl= node-id= h/help V/version
+    string join \n data= max-torrent-size= store= s3-endpoint= s3-credentials= s3-no-conditional-put s3-create-bucket s3-cache-mb= s3-miss-ttl= s3-list-ttl= node-id= s3-timeout= h/help V/version
 end
 
 function __fish_thetorrent_needs_command
@@ -33,6 +33,7 @@ complete -c thetorrent -n "__fish_thetorrent_needs_command" -l s3-cache-mb -d 'R
 complete -c thetorrent -n "__fish_thetorrent_needs_command" -l s3-miss-ttl -d 'Seconds a miss (404) is remembered' -r
 complete -c thetorrent -n "__fish_thetorrent_needs_command" -l s3-list-ttl -d 'Seconds between re-readings of the shared lists and blocklist' -r
 complete -c thetorrent -n "__fish_thetorrent_needs_command" -l node-id -d 'This front end\'s name in list segments (`[a-z0-9]`, at most 32); default: random' -r
+complete -c thetorrent -n "__fish_thetorrent_needs_command" -l s3-timeout -d 'Seconds the object store gets to answer a request (plus 1 s per MiB sent). One that takes longer marks the store down: requests then fail at once (503, Retry-After) until a probe finds it answering again' -r
 complete -c thetorrent -n "__fish_thetorrent_needs_command" -l s3-no-conditional-put -d 'For stores that ignore `If-None-Match: *`: HEAD, then PUT (racy, but safe: the key is the content\'s hash; two front ends may then both list one upload)'
 complete -c thetorrent -n "__fish_thetorrent_needs_command" -l s3-create-bucket -d 'Create the bucket when it does not exist'
 complete -c thetorrent -n "__fish_thetorrent_needs_command" -s h -l help -d 'Print help'
@@ -55,16 +56,18 @@ complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l access-l
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l workers -d 'Worker threads of may, the coroutine runtime that runs the connections (0: one per core)' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l max-head-bytes -d 'Largest request head (431 over it)' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l max-headers -d 'Most header lines in a request (431 over it)' -r
-complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l max-body-bytes -d 'Largest request body (413 over it)' -r
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l max-body-bytes -d 'Largest request body (413 over it). Default: what a SOAP upload of the largest torrent (`--max-torrent-size`) takes, base64 and envelope included; at least 16 MiB' -r
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l body-budget -d 'Memory for request bodies in flight, all connections together (a size: 256M): a body that does not fit waits up to 5 s for room, then is answered 503 with Retry-After (a SOAP body counts 1.75 times: its decoded copy is held beside it). Default: 256 MiB, or twice the body limit when that is larger' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l max-connections -d 'Most open connections' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l head-timeout -d 'Seconds allowed to send a request head' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l idle-timeout -d 'Seconds an idle kept-alive connection stays open' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l body-grace -d 'Seconds a body sender gets before the rate floor applies' -r
-complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l body-min-rate -d 'Slowest accepted body upload, bytes per second (a size: `1K` is 1024 bytes a second; 0: no floor)' -r
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l body-min-rate -d 'Slowest accepted body upload, bytes per second (a size: `1K` is 1024 bytes a second; 0: no floor), judged over a sliding window (`--body-rate-window`)' -r
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l body-rate-window -d 'Seconds the body rate is judged over: a sender that stops is cut this long after it fell under the floor rate, however much it sent before' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l write-timeout -d 'Seconds a slow reader gets to take each 64 KiB of an answer' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l shutdown-grace -d 'Seconds requests in flight get to finish after SIGTERM' -r
-complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l upload-rate -d 'Uploads per second allowed per client address (IPv6: per /64); 0 turns limiting off' -r
-complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l upload-burst -d 'Uploads an idle address may make at once before the rate applies' -r
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l upload-rate -d 'Torrent files per second allowed per client address (IPv6: per /64; each file of a multipart upload counts); 0 turns limiting off' -r
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l upload-burst -d 'Files an idle address may upload at once before the rate applies' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l writer-nice -d 'Nice value of the upload committer thread (lower runs first; 0, the default: leave it as is). Ahead of the request workers it slows downloads under upload load' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l fetch-wait -d 'Seconds a request for a torrent being fetched waits for it; after that the answer is 503 with Retry-After' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l dht-listen -d 'UDP address of the DHT node, IPv4 (default 0.0.0.0:6881, or a free port when 6881 is taken)' -r
@@ -83,6 +86,7 @@ complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l s3-cache
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l s3-miss-ttl -d 'Seconds a miss (404) is remembered' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l s3-list-ttl -d 'Seconds between re-readings of the shared lists and blocklist' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l node-id -d 'This front end\'s name in list segments (`[a-z0-9]`, at most 32); default: random' -r
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l s3-timeout -d 'Seconds the object store gets to answer a request (plus 1 s per MiB sent). One that takes longer marks the store down: requests then fail at once (503, Retry-After) until a probe finds it answering again' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l rate-limit-loopback -d 'Rate-limit loopback clients too (off by default: a local reverse proxy or script)'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l publish-takedown-reasons -d 'Publish the reasons of takedowns in `/sync/takedowns.txt` (default: hashes only)'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand serve" -l fetch -d 'Fetch a torrent that is not stored from its swarm (DHT, a magnet link\'s trackers and peers) when it is asked for, and store it. Off by default: no outbound traffic'
@@ -101,6 +105,7 @@ complete -c thetorrent -n "__fish_thetorrent_using_subcommand add" -l s3-cache-m
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand add" -l s3-miss-ttl -d 'Seconds a miss (404) is remembered' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand add" -l s3-list-ttl -d 'Seconds between re-readings of the shared lists and blocklist' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand add" -l node-id -d 'This front end\'s name in list segments (`[a-z0-9]`, at most 32); default: random' -r
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand add" -l s3-timeout -d 'Seconds the object store gets to answer a request (plus 1 s per MiB sent). One that takes longer marks the store down: requests then fail at once (503, Retry-After) until a probe finds it answering again' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand add" -l s3-no-conditional-put -d 'For stores that ignore `If-None-Match: *`: HEAD, then PUT (racy, but safe: the key is the content\'s hash; two front ends may then both list one upload)'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand add" -l s3-create-bucket -d 'Create the bucket when it does not exist'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand add" -s h -l help -d 'Print help'
@@ -116,6 +121,7 @@ complete -c thetorrent -n "__fish_thetorrent_using_subcommand import" -l s3-cach
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand import" -l s3-miss-ttl -d 'Seconds a miss (404) is remembered' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand import" -l s3-list-ttl -d 'Seconds between re-readings of the shared lists and blocklist' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand import" -l node-id -d 'This front end\'s name in list segments (`[a-z0-9]`, at most 32); default: random' -r
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand import" -l s3-timeout -d 'Seconds the object store gets to answer a request (plus 1 s per MiB sent). One that takes longer marks the store down: requests then fail at once (503, Retry-After) until a probe finds it answering again' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand import" -l quiet -d 'No progress bar'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand import" -l s3-no-conditional-put -d 'For stores that ignore `If-None-Match: *`: HEAD, then PUT (racy, but safe: the key is the content\'s hash; two front ends may then both list one upload)'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand import" -l s3-create-bucket -d 'Create the bucket when it does not exist'
@@ -130,6 +136,7 @@ complete -c thetorrent -n "__fish_thetorrent_using_subcommand count" -l s3-cache
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand count" -l s3-miss-ttl -d 'Seconds a miss (404) is remembered' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand count" -l s3-list-ttl -d 'Seconds between re-readings of the shared lists and blocklist' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand count" -l node-id -d 'This front end\'s name in list segments (`[a-z0-9]`, at most 32); default: random' -r
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand count" -l s3-timeout -d 'Seconds the object store gets to answer a request (plus 1 s per MiB sent). One that takes longer marks the store down: requests then fail at once (503, Retry-After) until a probe finds it answering again' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand count" -l s3-no-conditional-put -d 'For stores that ignore `If-None-Match: *`: HEAD, then PUT (racy, but safe: the key is the content\'s hash; two front ends may then both list one upload)'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand count" -l s3-create-bucket -d 'Create the bucket when it does not exist'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand count" -s h -l help -d 'Print help'
@@ -145,6 +152,7 @@ complete -c thetorrent -n "__fish_thetorrent_using_subcommand verify" -l s3-cach
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand verify" -l s3-miss-ttl -d 'Seconds a miss (404) is remembered' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand verify" -l s3-list-ttl -d 'Seconds between re-readings of the shared lists and blocklist' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand verify" -l node-id -d 'This front end\'s name in list segments (`[a-z0-9]`, at most 32); default: random' -r
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand verify" -l s3-timeout -d 'Seconds the object store gets to answer a request (plus 1 s per MiB sent). One that takes longer marks the store down: requests then fail at once (503, Retry-After) until a probe finds it answering again' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand verify" -l s3-no-conditional-put -d 'For stores that ignore `If-None-Match: *`: HEAD, then PUT (racy, but safe: the key is the content\'s hash; two front ends may then both list one upload)'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand verify" -l s3-create-bucket -d 'Create the bucket when it does not exist'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand verify" -s h -l help -d 'Print help'
@@ -159,6 +167,7 @@ complete -c thetorrent -n "__fish_thetorrent_using_subcommand block" -l s3-cache
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand block" -l s3-miss-ttl -d 'Seconds a miss (404) is remembered' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand block" -l s3-list-ttl -d 'Seconds between re-readings of the shared lists and blocklist' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand block" -l node-id -d 'This front end\'s name in list segments (`[a-z0-9]`, at most 32); default: random' -r
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand block" -l s3-timeout -d 'Seconds the object store gets to answer a request (plus 1 s per MiB sent). One that takes longer marks the store down: requests then fail at once (503, Retry-After) until a probe finds it answering again' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand block" -l s3-no-conditional-put -d 'For stores that ignore `If-None-Match: *`: HEAD, then PUT (racy, but safe: the key is the content\'s hash; two front ends may then both list one upload)'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand block" -l s3-create-bucket -d 'Create the bucket when it does not exist'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand block" -s h -l help -d 'Print help'
@@ -172,6 +181,7 @@ complete -c thetorrent -n "__fish_thetorrent_using_subcommand unblock" -l s3-cac
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand unblock" -l s3-miss-ttl -d 'Seconds a miss (404) is remembered' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand unblock" -l s3-list-ttl -d 'Seconds between re-readings of the shared lists and blocklist' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand unblock" -l node-id -d 'This front end\'s name in list segments (`[a-z0-9]`, at most 32); default: random' -r
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand unblock" -l s3-timeout -d 'Seconds the object store gets to answer a request (plus 1 s per MiB sent). One that takes longer marks the store down: requests then fail at once (503, Retry-After) until a probe finds it answering again' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand unblock" -l s3-no-conditional-put -d 'For stores that ignore `If-None-Match: *`: HEAD, then PUT (racy, but safe: the key is the content\'s hash; two front ends may then both list one upload)'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand unblock" -l s3-create-bucket -d 'Create the bucket when it does not exist'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand unblock" -s h -l help -d 'Print help'
@@ -185,6 +195,7 @@ complete -c thetorrent -n "__fish_thetorrent_using_subcommand reindex" -l s3-cac
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand reindex" -l s3-miss-ttl -d 'Seconds a miss (404) is remembered' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand reindex" -l s3-list-ttl -d 'Seconds between re-readings of the shared lists and blocklist' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand reindex" -l node-id -d 'This front end\'s name in list segments (`[a-z0-9]`, at most 32); default: random' -r
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand reindex" -l s3-timeout -d 'Seconds the object store gets to answer a request (plus 1 s per MiB sent). One that takes longer marks the store down: requests then fail at once (503, Retry-After) until a probe finds it answering again' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand reindex" -l s3-no-conditional-put -d 'For stores that ignore `If-None-Match: *`: HEAD, then PUT (racy, but safe: the key is the content\'s hash; two front ends may then both list one upload)'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand reindex" -l s3-create-bucket -d 'Create the bucket when it does not exist'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand reindex" -s h -l help -d 'Print help'
@@ -201,6 +212,7 @@ complete -c thetorrent -n "__fish_thetorrent_using_subcommand mirror" -l s3-cach
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand mirror" -l s3-miss-ttl -d 'Seconds a miss (404) is remembered' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand mirror" -l s3-list-ttl -d 'Seconds between re-readings of the shared lists and blocklist' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand mirror" -l node-id -d 'This front end\'s name in list segments (`[a-z0-9]`, at most 32); default: random' -r
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand mirror" -l s3-timeout -d 'Seconds the object store gets to answer a request (plus 1 s per MiB sent). One that takes longer marks the store down: requests then fail at once (503, Retry-After) until a probe finds it answering again' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand mirror" -l follow-takedowns -d 'Apply the source\'s takedowns here: block every hash its `/sync/takedowns.txt` lists (blocks here are never lifted by it; `thetorrent unblock` does that)'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand mirror" -l quiet -d 'No progress bar'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand mirror" -l s3-no-conditional-put -d 'For stores that ignore `If-None-Match: *`: HEAD, then PUT (racy, but safe: the key is the content\'s hash; two front ends may then both list one upload)'
@@ -219,6 +231,7 @@ complete -c thetorrent -n "__fish_thetorrent_using_subcommand migrate" -l s3-cac
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand migrate" -l s3-miss-ttl -d 'Seconds a miss (404) is remembered' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand migrate" -l s3-list-ttl -d 'Seconds between re-readings of the shared lists and blocklist' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand migrate" -l node-id -d 'This front end\'s name in list segments (`[a-z0-9]`, at most 32); default: random' -r
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand migrate" -l s3-timeout -d 'Seconds the object store gets to answer a request (plus 1 s per MiB sent). One that takes longer marks the store down: requests then fail at once (503, Retry-After) until a probe finds it answering again' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand migrate" -l quiet -d 'No progress bar'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand migrate" -l s3-no-conditional-put -d 'For stores that ignore `If-None-Match: *`: HEAD, then PUT (racy, but safe: the key is the content\'s hash; two front ends may then both list one upload)'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand migrate" -l s3-create-bucket -d 'Create the bucket when it does not exist'
@@ -238,6 +251,7 @@ complete -c thetorrent -n "__fish_thetorrent_using_subcommand fetch" -l s3-cache
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand fetch" -l s3-miss-ttl -d 'Seconds a miss (404) is remembered' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand fetch" -l s3-list-ttl -d 'Seconds between re-readings of the shared lists and blocklist' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand fetch" -l node-id -d 'This front end\'s name in list segments (`[a-z0-9]`, at most 32); default: random' -r
+complete -c thetorrent -n "__fish_thetorrent_using_subcommand fetch" -l s3-timeout -d 'Seconds the object store gets to answer a request (plus 1 s per MiB sent). One that takes longer marks the store down: requests then fail at once (503, Retry-After) until a probe finds it answering again' -r
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand fetch" -l no-dht -d 'No DHT: search only the trackers (tr=) and peers (x.pe=) a magnet link names'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand fetch" -l fetch-allow-private -d 'Accept loopback, private and link-local addresses as peers, trackers and DHT nodes (tests, LANs); refused by default'
 complete -c thetorrent -n "__fish_thetorrent_using_subcommand fetch" -l s3-no-conditional-put -d 'For stores that ignore `If-None-Match: *`: HEAD, then PUT (racy, but safe: the key is the content\'s hash; two front ends may then both list one upload)'

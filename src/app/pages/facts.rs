@@ -1,7 +1,7 @@
 //! What a torrent's page shows, computed once per torrent and off the request workers: the
 //! summary (name, sizes, the first files, trackers) and the hashes. Validating and summing up
 //! a torrent of 280,000 files takes 0.35–0.7 s of CPU; done on a may worker for every
-//! request, 32 clients looping on one page held `/healthz` for 8.8 s.
+//! request, 32 clients looping on one page hold `/healthz` for seconds.
 //!
 //! Owns: the cache of computed facts (bounded in entries, each entry bounded in size), one
 //! computation at a time per torrent (requests for a torrent being computed wait for it),

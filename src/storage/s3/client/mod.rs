@@ -513,7 +513,7 @@ impl S3Client {
     /// While the store is marked down the request fails at once ([`S3Error::Down`]). An
     /// exchange that times out, or finds the endpoint refusing connections, marks it down,
     /// ends this client's other exchanges in flight, and fails without a retry: retrying a
-    /// hung store only multiplies the wait (four tries of 10 s answered an upload after 40 s).
+    /// hung store only multiplies the wait (four tries of 10 s would answer after 40 s).
     fn send_tracked(&self, req: Request<'_>, retry: Retry) -> Result<(Reply, bool), S3Error> {
         let mut failures = 0u32;
         let mut maybe_applied = false;
