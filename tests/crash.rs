@@ -986,14 +986,18 @@ fn a_refused_write_is_logged_with_its_path() {
         a.header("X-Thetorrent-Error"),
         Some("internal storage error: the torrent was not stored")
     );
-    let log = p.log();
-    assert!(
-        log.contains(&format!(
-            "upload failed: {}: Permission denied",
-            shard.join(format!("{hash}.torrent")).display()
-        )),
-        "{log}"
+    // The failure is logged as the answer is sent: wait for the line rather than race it.
+    let want = format!(
+        "upload failed: {}: Permission denied",
+        shard.join(format!("{hash}.torrent")).display()
     );
+    let logged = (0..100).any(|_| {
+        p.log().contains(&want) || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            false
+        }
+    });
+    assert!(logged, "want {want:?} in the log:\n{}", p.log());
 }
 
 #[test]
