@@ -6,14 +6,9 @@
 //! (quotes, backslashes and control characters are escaped, so a line cannot be forged), or
 //! fsync (a lost last line on power loss is acceptable; a stalled worker is not).
 
-use crate::http::date::civil_from_days;
 use std::fmt::Write as _;
 use std::io::Write;
 use std::sync::Mutex;
-
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
 
 pub struct AccessLog {
     out: Mutex<Box<dyn Write + Send>>,
@@ -47,16 +42,8 @@ fn escaped(out: &mut String, s: &[u8]) {
 
 /// `[26/Nov/2026:10:20:46 +0000]` for a Unix time.
 fn clf_time(out: &mut String, secs: u64) {
-    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
-    let r = secs % 86_400;
-    let _ = write!(
-        out,
-        "[{d:02}/{}/{y}:{:02}:{:02}:{:02} +0000]",
-        MONTHS[(m as usize).clamp(1, 12) - 1],
-        r / 3600,
-        r / 60 % 60,
-        r % 60
-    );
+    let t = crate::http::date::utc(secs);
+    let _ = write!(out, "[{} +0000]", t.strftime("%d/%b/%Y:%H:%M:%S"));
 }
 
 impl AccessLog {
@@ -111,10 +98,7 @@ impl AccessLog {
     }
 
     pub fn log(&self, e: &Entry<'_>) {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let line = Self::line(e, now);
+        let line = Self::line(e, crate::clock::secs(std::time::SystemTime::now()));
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
         let _ = out.write_all(line.as_bytes());
         let _ = out.flush();

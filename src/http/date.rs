@@ -6,54 +6,38 @@
 use std::cell::Cell;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-const DAYS: [&[u8; 3]; 7] = [b"Thu", b"Fri", b"Sat", b"Sun", b"Mon", b"Tue", b"Wed"];
+const DAYS: [&[u8; 3]; 7] = [b"Sun", b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat"];
 const MONTHS: [&[u8; 3]; 12] = [
     b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
 ];
 
-/// Days since 1970-01-01 to (year, month 1-12, day 1-31); Howard Hinnant's algorithm.
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = if m > 2 { m - 3 } else { m + 9 } as i64;
-    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+/// The UTC calendar time of `secs` since the epoch (the last representable second, in 9999,
+/// past it).
+pub fn utc(secs: u64) -> jiff::civil::DateTime {
+    let t = i64::try_from(secs)
+        .ok()
+        .and_then(|s| jiff::Timestamp::from_second(s).ok())
+        .unwrap_or(jiff::Timestamp::MAX);
+    jiff::tz::Offset::UTC.to_datetime(t)
 }
 
 /// IMF-fixdate of `secs` since the epoch, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
 pub fn format(secs: u64) -> [u8; 29] {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    let y = y.clamp(0, 9999) as u32;
+    let t = utc(secs);
     let mut out = *b"Thu, 01 Jan 1970 00:00:00 GMT";
-    out[..3].copy_from_slice(DAYS[(days % 7) as usize]);
-    let two = |o: &mut [u8], v: u32| {
+    out[..3].copy_from_slice(DAYS[t.weekday().to_sunday_zero_offset() as usize]);
+    let two = |o: &mut [u8], v: i16| {
+        let v = v.unsigned_abs();
         o[0] = b'0' + (v / 10 % 10) as u8;
         o[1] = b'0' + (v % 10) as u8;
     };
-    two(&mut out[5..7], d);
-    out[8..11].copy_from_slice(MONTHS[(m - 1) as usize]);
-    two(&mut out[12..14], y / 100);
-    two(&mut out[14..16], y % 100);
-    two(&mut out[17..19], (rem / 3600) as u32);
-    two(&mut out[20..22], (rem / 60 % 60) as u32);
-    two(&mut out[23..25], (rem % 60) as u32);
+    two(&mut out[5..7], t.day().into());
+    out[8..11].copy_from_slice(MONTHS[t.month() as usize - 1]);
+    two(&mut out[12..14], t.year() / 100);
+    two(&mut out[14..16], t.year() % 100);
+    two(&mut out[17..19], t.hour().into());
+    two(&mut out[20..22], t.minute().into());
+    two(&mut out[23..25], t.second().into());
     out
 }
 
@@ -129,11 +113,14 @@ pub fn parse(v: &[u8]) -> Option<SystemTime> {
         [_, mo, d, t, y] => (num(y)?, month(mo)?, num(d)?, hms(t)?),
         _ => return None,
     };
-    if !(1..=31).contains(&d) || y < 1970 {
+    if y < 1970 {
         return None;
     }
-    let days = days_from_civil(y as i64, m, d);
-    let secs = (days as u64).checked_mul(86_400)?.checked_add(t)?;
+    // A date that does not exist (31 April, 29 February 2023) is no date.
+    let (y, m, d) = (i16::try_from(y).ok()?, m as i8, i8::try_from(d).ok()?);
+    let date = jiff::civil::Date::new(y, m, d).ok()?;
+    let midnight = jiff::tz::Offset::UTC.to_timestamp(date.into()).ok()?;
+    let secs = u64::try_from(midnight.as_second()).ok()?.checked_add(t)?;
     UNIX_EPOCH.checked_add(Duration::from_secs(secs))
 }
 
@@ -155,6 +142,12 @@ mod tests {
         }
         assert_eq!(parse(b"garbage"), None);
         assert_eq!(parse(b"Sun, 99 Nov 1994 08:49:37 GMT"), None);
+        assert_eq!(parse(b"Tue, 31 Apr 2026 08:49:37 GMT"), None);
+        assert_eq!(
+            parse(b"Wed, 29 Feb 2024 00:00:00 GMT").map(crate::clock::secs),
+            Some(1_709_164_800)
+        );
+        assert_eq!(&format(u64::MAX), b"Thu, 30 Dec 9999 22:00:00 GMT");
         for t in [0u64, 951_782_400, 4_102_444_800, 1_700_000_000] {
             assert_eq!(parse(&format(t)).map(crate::clock::secs), Some(t));
         }

@@ -11,7 +11,7 @@ use crate::torrent::hash::Key;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 /// Bytes per line of a day list: 40 hex digits and a newline.
 pub const LINE_LEN: u64 = 41;
@@ -28,39 +28,31 @@ impl Day {
 
     /// The UTC day of a point in time (times before 1970 map to 1970-01-01).
     pub fn of(t: SystemTime) -> Day {
-        let secs = t
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        Day::from_unix_days((secs / 86_400) as i64)
+        let ts = jiff::Timestamp::try_from(t)
+            .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+            .max(jiff::Timestamp::UNIX_EPOCH);
+        Day::from_date(jiff::tz::Offset::UTC.to_datetime(ts).date())
     }
 
-    /// Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    fn from_unix_days(z: i64) -> Day {
-        let z = z + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z.rem_euclid(146_097);
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let d = doy - (153 * mp + 2) / 5 + 1;
-        let m = if mp < 10 { mp + 3 } else { mp - 9 };
-        let y = yoe + era * 400 + i64::from(m <= 2);
-        Day((y * 10_000 + m * 100 + d) as u32)
+    fn from_date(d: jiff::civil::Date) -> Day {
+        // Years from 1970 to 9999 only (the range of `Day::of` and of jiff).
+        Day(d.year() as u32 * 10_000 + d.month() as u32 * 100 + d.day() as u32)
     }
 
-    /// Parses `YYYYMMDD` (as in `/sync/YYYYMMDD.txt`); only plausible dates are accepted.
+    /// The calendar date of this day (`None` for a number that is not one, such as `Day(0)`).
+    pub fn date(self) -> Option<jiff::civil::Date> {
+        let n = self.0;
+        let year = i16::try_from(n / 10_000).ok()?;
+        jiff::civil::Date::new(year, (n / 100 % 100) as i8, (n % 100) as i8).ok()
+    }
+
+    /// Parses `YYYYMMDD` (as in `/sync/YYYYMMDD.txt`): a real calendar date from 1970 on.
     pub fn parse(s: &str) -> Option<Day> {
         if s.len() != 8 || !s.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        let n: u32 = s.parse().ok()?;
-        let (m, d) = (n / 100 % 100, n % 100);
-        if (1..=12).contains(&m) && (1..=31).contains(&d) && n / 10_000 >= 1970 {
-            Some(Day(n))
-        } else {
-            None
-        }
+        let day = Day(s.parse().ok()?);
+        (day.0 / 10_000 >= 1970 && day.date().is_some()).then_some(day)
     }
 
     /// File name of this day's list.
@@ -279,24 +271,34 @@ pub fn write_all(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     #[test]
     fn civil_dates() {
-        assert_eq!(Day::from_unix_days(0), Day(19700101));
-        assert_eq!(Day::from_unix_days(11_016), Day(20000229));
-        assert_eq!(Day::from_unix_days(20_538), Day(20260326));
+        let day = |days: u64| Day::of(UNIX_EPOCH + std::time::Duration::from_secs(days * 86_400));
+        assert_eq!(day(0), Day(19700101));
+        assert_eq!(day(11_016), Day(20000229));
+        assert_eq!(day(20_538), Day(20260326));
         let t = UNIX_EPOCH + std::time::Duration::from_secs(1_795_651_200); // 2026-11-26
         assert_eq!(Day::of(t), Day(20261126));
+        assert_eq!(
+            Day::of(UNIX_EPOCH - std::time::Duration::from_secs(1)),
+            Day(19700101)
+        );
     }
 
     #[test]
     fn parse_days() {
         assert_eq!(Day::parse("20261126"), Some(Day(20261126)));
+        assert_eq!(Day::parse("20240229"), Some(Day(20240229)));
         for bad in [
             "2026112",
             "2026-11-26",
             "20261326",
             "20261100",
+            "20260231",
+            "20250229",
+            "20261131",
             "19691231",
             "../../x",
         ] {

@@ -36,8 +36,8 @@ pub use render::{
     MAX_WEB_SEEDS_SHOWN, PATH_CHARS,
 };
 pub use text::{
-    civil_from_unix, format_count, html_escape, human_size, iso_utc, percent_decode,
-    percent_encode, plural, push_escaped, truncate_chars, truncate_middle,
+    format_count, html_escape, human_size, percent_decode, percent_encode, plural, push_escaped,
+    truncate_chars, truncate_middle, utc_time,
 };
 
 use super::soap;

@@ -7,8 +7,8 @@
 use std::fmt::Write as _;
 
 use super::text::{
-    format_count, html_escape, human_size, iso_utc, percent_encode, plural, push_escaped,
-    truncate_chars, truncate_middle,
+    format_count, html_escape, human_size, percent_encode, plural, push_escaped, truncate_chars,
+    truncate_middle, utc_time,
 };
 use crate::torrent::hash::{hex_upper, Key};
 use crate::torrent::{FileEntry, Summary};
@@ -410,15 +410,12 @@ fn cut_bytes(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-/// A Unix time as `<time datetime="…">2021-03-04 05:06:07 UTC</time>`.
+/// A Unix time as `<time datetime="…">2021-03-04 05:06:07 UTC</time>` (the number itself
+/// when it is no date a page can show).
 fn time_element(t: i64) -> String {
-    let iso = iso_utc(t);
-    let shown = format!("{} UTC", iso.trim_end_matches('Z').replacen('T', " ", 1));
-    let (year, ..) = super::text::civil_from_unix(t);
-    if (0..=9999).contains(&year) {
-        format!("<time datetime=\"{iso}\">{shown}</time>")
-    } else {
-        shown
+    match utc_time(t) {
+        Some((iso, shown)) => format!("<time datetime=\"{iso}\">{shown}</time>"),
+        None => format!("{t} (not a calendar date)"),
     }
 }
 

@@ -152,34 +152,16 @@ pub fn percent_decode(s: &str, plus: bool) -> String {
     }
 }
 
-/// A Unix time as `(year, month, day, hour, minute, second)` in UTC, proleptic Gregorian
-/// calendar (H. Hinnant's `civil_from_days`); defined for every `i64`.
-pub fn civil_from_unix(t: i64) -> (i64, u32, u32, u32, u32, u32) {
-    let days = t.div_euclid(86_400);
-    let secs = t.rem_euclid(86_400);
-    let z = days as i128 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097); // [0, 146096]
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
-    let mp = (5 * doy + 2) / 153; // [0, 11]
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = (yoe + era * 400 + i128::from(m <= 2)) as i64;
-    (
-        y,
-        m,
-        d,
-        (secs / 3600) as u32,
-        (secs / 60 % 60) as u32,
-        (secs % 60) as u32,
-    )
-}
-
-/// ISO 8601 in UTC, `2021-03-04T05:06:07Z`, for a Unix time.
-pub fn iso_utc(t: i64) -> String {
-    let (y, mo, d, h, mi, s) = civil_from_unix(t);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+/// A Unix time in UTC as ISO 8601 (`2021-03-04T05:06:07Z`) and as pages show it
+/// (`2021-03-04 05:06:07 UTC`); `None` outside the years 0 to 9999 (a `<time>` element's).
+pub fn utc_time(t: i64) -> Option<(String, String)> {
+    let t = jiff::Timestamp::from_second(t)
+        .ok()
+        .filter(|&t| jiff::tz::Offset::UTC.to_datetime(t).year() >= 0)?;
+    Some((
+        t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string(),
+    ))
 }
 
 #[cfg(test)]
@@ -266,46 +248,20 @@ mod tests {
 
     #[test]
     fn dates() {
-        assert_eq!(iso_utc(0), "1970-01-01T00:00:00Z");
-        assert_eq!(iso_utc(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(iso_utc(1_614_834_367), "2021-03-04T05:06:07Z");
-        assert_eq!(iso_utc(4_107_542_400), "2100-03-01T00:00:00Z");
-        assert_eq!(iso_utc(-1), "1969-12-31T23:59:59Z");
-        assert_eq!(iso_utc(253_402_300_799), "9999-12-31T23:59:59Z");
-        // Absurd values do not panic.
-        let _ = iso_utc(i64::MAX);
-        let _ = iso_utc(i64::MIN);
-        // Every day of 1970..2100 advances by one, checked against a naive day counter.
-        let mut t = 0i64;
-        let (mut y, mut m, mut d) = (1970i64, 1u32, 1u32);
-        while y < 2100 {
-            let (cy, cm, cd, ..) = civil_from_unix(t);
-            assert_eq!((cy, cm, cd), (y, m, d));
-            let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-            let len = [
-                31,
-                if leap { 29 } else { 28 },
-                31,
-                30,
-                31,
-                30,
-                31,
-                31,
-                30,
-                31,
-                30,
-                31,
-            ];
-            d += 1;
-            if d > len[m as usize - 1] {
-                d = 1;
-                m += 1;
-                if m > 12 {
-                    m = 1;
-                    y += 1;
-                }
-            }
-            t += 86_400;
+        let iso = |t| utc_time(t).map(|(iso, _)| iso);
+        assert_eq!(iso(0).as_deref(), Some("1970-01-01T00:00:00Z"));
+        assert_eq!(iso(951_782_400).as_deref(), Some("2000-02-29T00:00:00Z"));
+        assert_eq!(iso(4_107_542_400).as_deref(), Some("2100-03-01T00:00:00Z"));
+        assert_eq!(iso(-1).as_deref(), Some("1969-12-31T23:59:59Z"));
+        assert_eq!(
+            utc_time(1_614_834_367),
+            Some((
+                "2021-03-04T05:06:07Z".to_string(),
+                "2021-03-04 05:06:07 UTC".to_string()
+            ))
+        );
+        for absurd in [i64::MAX, i64::MIN, -62_167_219_201, 253_402_300_800] {
+            assert_eq!(utc_time(absurd), None, "{absurd}");
         }
     }
 }

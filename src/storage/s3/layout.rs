@@ -73,21 +73,13 @@ pub(super) fn parse_segment(name: &str) -> Option<Segment> {
     })
 }
 
-/// Microseconds since the epoch at which `day` ends (UTC midnight after it).
+/// Microseconds since the epoch at which `day` ends (UTC midnight after it); 0 for a number
+/// that is not a date.
 pub(super) fn day_end_micros(day: Day) -> u64 {
-    // Days since the epoch of the civil date (Howard Hinnant's days_from_civil).
-    let (y, m, d) = (
-        (day.0 / 10_000) as i64,
-        (day.0 / 100 % 100) as i64,
-        (day.0 % 100) as i64,
-    );
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    ((days + 1).max(0) as u64) * 86_400_000_000
+    day.date()
+        .and_then(|d| d.tomorrow().ok())
+        .and_then(|d| jiff::tz::Offset::UTC.to_timestamp(d.into()).ok())
+        .map_or(0, |t| t.as_microsecond().max(0) as u64)
 }
 
 /// A name for this front end in segment names: `[a-z0-9]{1,32}`.

@@ -61,6 +61,11 @@ fn day_ends() {
         Day::of(std::time::UNIX_EPOCH + Duration::from_micros(t)),
         Day(20261127)
     );
+    let t = day_end_micros(Day(20241231));
+    assert_eq!(
+        Day::of(std::time::UNIX_EPOCH + Duration::from_micros(t)),
+        Day(20250101)
+    );
 }
 
 #[test]
