@@ -12,6 +12,7 @@
 
 use std::fmt;
 
+use crate::http::request::percent_decode;
 use memchr::memmem;
 
 /// Default limit on one part's data: the torrent size limit, 10 MiB.
@@ -209,25 +210,6 @@ fn trim(s: &[u8]) -> &[u8] {
     &s[start..end.max(start)]
 }
 
-/// Decodes `%XX` escapes (for RFC 5987 `filename*=UTF-8''…`); a bad escape is kept literally.
-fn percent_decode(s: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while i < s.len() {
-        if s[i] == b'%' && i + 2 < s.len() {
-            let hex = |c: u8| (c as char).to_digit(16);
-            if let (Some(h), Some(l)) = (hex(s[i + 1]), hex(s[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(s[i]);
-        i += 1;
-    }
-    out
-}
-
 /// What a part header block said.
 struct PartHeaders {
     name: Option<String>,
@@ -288,7 +270,7 @@ fn parse_part_headers(block: &[u8]) -> Result<PartHeaders, MultipartError> {
                 let enc = it.next()?;
                 charset
                     .eq_ignore_ascii_case(b"utf-8")
-                    .then(|| lossy(&percent_decode(enc)))
+                    .then(|| lossy(&percent_decode(enc, false)))
             });
             h.filename = extended
                 .or_else(|| plain.map(|v| lossy(&v)))

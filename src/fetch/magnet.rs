@@ -9,6 +9,7 @@
 //! [`MAX_PEERS`] peers of one link.
 
 use super::Target;
+use crate::http::request::percent_decode_str;
 use crate::torrent::hash::Key;
 use std::fmt;
 use std::net::SocketAddr;
@@ -93,8 +94,10 @@ impl Magnet {
             let Some((k, v)) = param.split_once('=') else {
                 continue;
             };
-            let k = unescape(k, true);
-            let v = unescape(v, false);
+            // A `+` in a value stays a plus (magnet links are not form data); some forms
+            // encode a key's spaces that way.
+            let k = percent_decode_str(k, true);
+            let v = percent_decode_str(v, false);
             let v = v.trim();
             if k.eq_ignore_ascii_case("xt") || starts_with_ci(&k, "xt.") {
                 m.add_xt(v);
@@ -143,32 +146,6 @@ impl Magnet {
             }
         }
     }
-}
-
-/// Decodes `%XX` escapes (RFC 3986: a `+` stays a plus, as magnet links are not form data; a
-/// `%` not followed by two hex digits stays as is); with `plus`, `+` is a space (for keys,
-/// which some forms encode that way). Invalid UTF-8 is replaced.
-fn unescape(s: &str, plus: bool) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' if i + 2 < b.len() => {
-                if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                    out.push(h << 4 | l);
-                    i += 3;
-                    continue;
-                }
-                out.push(b'%');
-            }
-            b'+' if plus => out.push(b' '),
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A hash found in an `xt` value.

@@ -35,17 +35,15 @@ impl Method {
     }
 }
 
-/// Decodes `application/x-www-form-urlencoded` text: `+` is a space, `%XX` a byte; a `%`
-/// not followed by two hex digits stays as it is; invalid UTF-8 is replaced.
-pub fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
+/// Decodes percent-escapes: `%XX` is the byte `XX`; with `plus`, `+` is a space (form data,
+/// `application/x-www-form-urlencoded`). A `%` not followed by two hex digits stays as it is.
+pub fn percent_decode(s: &[u8], plus: bool) -> Vec<u8> {
     let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(s.len());
     let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+    while i < s.len() {
+        match s[i] {
+            b'%' if i + 2 < s.len() => match (hex(s[i + 1]), hex(s[i + 2])) {
                 (Some(h), Some(l)) => {
                     out.push(h << 4 | l);
                     i += 3;
@@ -53,11 +51,20 @@ pub fn percent_decode(s: &str) -> String {
                 }
                 _ => out.push(b'%'),
             },
+            b'+' if plus => out.push(b' '),
             c => out.push(c),
         }
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    out
+}
+
+/// [`percent_decode`] as text; invalid UTF-8 is replaced.
+pub fn percent_decode_str(s: &str, plus: bool) -> String {
+    match String::from_utf8(percent_decode(s.as_bytes(), plus)) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    }
 }
 
 /// One request, as handed to a [`super::Handler`].
@@ -148,7 +155,7 @@ impl<'a> Request<'a> {
         let q = self.query()?;
         q.split('&').find_map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k) == name).then(|| percent_decode(v))
+            (percent_decode_str(k, true) == name).then(|| percent_decode_str(v, true))
         })
     }
 
@@ -194,16 +201,19 @@ impl<'a> Request<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::percent_decode;
+    use super::percent_decode_str;
 
     #[test]
     fn decode() {
-        assert_eq!(percent_decode("a+b%20c"), "a b c");
-        assert_eq!(percent_decode("urn%3Abtih%3AABC"), "urn:btih:ABC");
-        assert_eq!(percent_decode("100%"), "100%");
-        assert_eq!(percent_decode("%4"), "%4");
-        assert_eq!(percent_decode("%zz"), "%zz");
-        assert_eq!(percent_decode("%ff"), "\u{fffd}");
-        assert_eq!(percent_decode(""), "");
+        let form = |s| percent_decode_str(s, true);
+        assert_eq!(form("a+b%20c"), "a b c");
+        assert_eq!(form("urn%3Abtih%3AABC"), "urn:btih:ABC");
+        assert_eq!(form("100%"), "100%");
+        assert_eq!(form("%4"), "%4");
+        assert_eq!(form("%zz%41"), "%zzA");
+        assert_eq!(form("%ff"), "\u{fffd}");
+        assert_eq!(form(""), "");
+        assert_eq!(form("a%20b%26c%3dd%2F%C3%A9"), "a b&c=d/é");
+        assert_eq!(percent_decode_str("a+b%2B", false), "a+b+");
     }
 }

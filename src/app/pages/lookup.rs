@@ -5,9 +5,9 @@
 //! Must never: touch the store, or accept anything that is not exactly one of the hash forms
 //! `hash::Key::parse` knows (no guessing, no prefixes).
 
-use super::text::percent_decode;
 use crate::fetch::magnet::{xt_hash, Magnet, XtHash, MAX_MAGNET_LEN};
 use crate::fetch::Target;
+use crate::http::request::percent_decode_str as percent_decode;
 use crate::torrent::hash::Key;
 
 /// Longest input looked at; a real magnet link with many trackers stays far below.

@@ -36,8 +36,8 @@ pub use render::{
     MAX_WEB_SEEDS_SHOWN, PATH_CHARS,
 };
 pub use text::{
-    format_count, html_escape, human_size, percent_decode, percent_encode, plural, push_escaped,
-    truncate_chars, truncate_middle, utc_time,
+    format_count, html_escape, human_size, percent_encode, plural, push_escaped, truncate_chars,
+    truncate_middle, utc_time,
 };
 
 use super::soap;
