@@ -11,10 +11,12 @@ use super::config::{
 use super::conn;
 use super::handler::Handler;
 use super::registry::{evict_idle, sweep_idle, Shared};
-use super::socket::{cvt, Listeners};
-use std::io;
-use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use super::socket::Listeners;
+use socket2::SockRef;
+use std::io::{self, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
+use std::os::unix::net::UnixStream;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,7 +29,7 @@ const IDLE_SWEEP: Duration = Duration::from_millis(250);
 
 /// Starts the thread that waits for SIGTERM/SIGINT: the first one starts the graceful
 /// shutdown, a second one ends the process at once.
-fn handle_signals(shared: Arc<Shared>, wake: OwnedFd) -> io::Result<()> {
+fn handle_signals(shared: Arc<Shared>, wake: UnixStream) -> io::Result<()> {
     let set = crate::signals::block_shutdown_signals()?;
     std::thread::Builder::new()
         .name("signals".into())
@@ -42,8 +44,7 @@ fn handle_signals(shared: Arc<Shared>, wake: OwnedFd) -> io::Result<()> {
                 std::process::exit(1);
             }
             eprintln!("thetorrent: signal {sig}: stopping (finishing requests in flight)");
-            // SAFETY: writing one byte from a valid buffer to our own pipe.
-            unsafe { libc::write(wake.as_raw_fd(), b"x".as_ptr() as *const libc::c_void, 1) };
+            let _ = (&wake).write(b"x");
         })?;
     Ok(())
 }
@@ -85,28 +86,6 @@ fn wait(fds: &[RawFd], wake: RawFd, timeout: Option<Duration>, poll_listeners: b
         .filter(|(_, p)| p.revents != 0)
         .map(|(i, _)| i)
         .collect()
-}
-
-fn peer_of(sa: &libc::sockaddr_storage) -> Option<SocketAddr> {
-    match sa.ss_family as libc::c_int {
-        libc::AF_INET => {
-            // SAFETY: the family says this storage holds a sockaddr_in.
-            let a = unsafe { &*(sa as *const libc::sockaddr_storage as *const libc::sockaddr_in) };
-            Some(SocketAddr::from((
-                a.sin_addr.s_addr.to_ne_bytes(),
-                u16::from_be(a.sin_port),
-            )))
-        }
-        libc::AF_INET6 => {
-            // SAFETY: the family says this storage holds a sockaddr_in6.
-            let a = unsafe { &*(sa as *const libc::sockaddr_storage as *const libc::sockaddr_in6) };
-            Some(SocketAddr::from((
-                a.sin6_addr.s6_addr,
-                u16::from_be(a.sin6_port),
-            )))
-        }
-        _ => None,
-    }
 }
 
 /// Serves the accepted socket `fd` on a coroutine of its own.
@@ -169,7 +148,7 @@ pub fn configure_runtime(cfg: &Config) {
 /// in flight finish (at most [`Config::shutdown_grace`]) and returns `Ok`.
 pub fn run(listeners: Listeners, handler: Arc<dyn Handler>, cfg: Config) -> Result<(), String> {
     configure_runtime(&cfg);
-    let (wake_r, wake_w) = wake_pipe().map_err(|e| format!("pipe: {e}"))?;
+    let (wake_r, wake_w) = wake_pair().map_err(|e| format!("socket pair: {e}"))?;
     let shared = Arc::new(Shared::new(cfg));
     handle_signals(shared.clone(), wake_w).map_err(|e| format!("signal setup: {e}"))?;
     for l in &listeners.list {
@@ -180,6 +159,7 @@ pub fn run(listeners: Listeners, handler: Arc<dyn Handler>, cfg: Config) -> Resu
     Acceptor {
         shared: &shared,
         handler: &handler,
+        listeners: &listeners.list,
         fds: &fds,
         wake: wake_r.as_raw_fd(),
         backoff: None,
@@ -191,19 +171,20 @@ pub fn run(listeners: Listeners, handler: Arc<dyn Handler>, cfg: Config) -> Resu
     Ok(())
 }
 
-/// The pipe the signal thread writes to, to wake the accept loop's `poll`.
-fn wake_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut pipe = [0 as RawFd; 2];
-    // SAFETY: pipe2 fills the two-element array.
-    cvt(unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) })?;
-    // SAFETY: both ends were just created and are owned here only.
-    Ok(unsafe { (OwnedFd::from_raw_fd(pipe[0]), OwnedFd::from_raw_fd(pipe[1])) })
+/// The socket pair the signal thread writes to, to wake the accept loop's `poll`.
+fn wake_pair() -> io::Result<(UnixStream, UnixStream)> {
+    let (r, w) = UnixStream::pair()?;
+    r.set_nonblocking(true)?;
+    w.set_nonblocking(true)?;
+    Ok((r, w))
 }
 
 /// The accept loop: the listeners, the wake pipe and the back-off after failed accepts.
 struct Acceptor<'a> {
     shared: &'a Arc<Shared>,
     handler: &'a Arc<dyn Handler>,
+    listeners: &'a [TcpListener],
+    /// The listeners' descriptors, for `poll`.
     fds: &'a [RawFd],
     wake: RawFd,
     backoff: Option<Duration>,
@@ -236,8 +217,9 @@ impl Acceptor<'_> {
             if let Some(d) = self.backoff {
                 wait(self.fds, self.wake, Some(d), false);
             }
+            let listeners = self.listeners;
             for i in wait(self.fds, self.wake, Some(IDLE_SWEEP), true) {
-                self.accept_queued(self.fds[i]);
+                self.accept_queued(&listeners[i]);
             }
         }
     }
@@ -256,27 +238,24 @@ impl Acceptor<'_> {
     }
 
     /// Accepts what is queued on `listener`, staying under the cap.
-    fn accept_queued(&mut self, listener: RawFd) {
+    fn accept_queued(&mut self, listener: &TcpListener) {
         while !self.shared.at_cap() {
-            // SAFETY: sockaddr_storage is plain data; zeroed is a valid value.
-            let mut sa: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-            let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            // SAFETY: listener is a listening socket; sa/len are valid out pointers.
-            let fd = unsafe {
-                libc::accept4(
-                    listener,
-                    &mut sa as *mut libc::sockaddr_storage as *mut libc::sockaddr,
-                    &mut len,
-                    libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-                )
-            };
-            if fd >= 0 {
-                self.backoff = None;
-                spawn_conn(self.shared, self.handler, fd, peer_of(&sa));
-                continue;
+            let flags = libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
+            match SockRef::from(listener).accept4(flags) {
+                Ok((socket, peer)) => {
+                    self.backoff = None;
+                    spawn_conn(
+                        self.shared,
+                        self.handler,
+                        socket.into_raw_fd(),
+                        peer.as_socket(),
+                    );
+                }
+                Err(e) => {
+                    self.accept_failed(&e);
+                    break;
+                }
             }
-            self.accept_failed(&io::Error::last_os_error());
-            break;
         }
     }
 

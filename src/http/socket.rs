@@ -4,9 +4,10 @@
 //! second instance on the same port fails loudly), taking sockets from systemd
 //! (`LISTEN_FDS`), and raising the descriptor limit. Must never: silently share a port.
 
+use socket2::{Domain, SockRef, Socket, Type};
 use std::io;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd, RawFd};
 
 /// Listen backlog (the kernel caps it at `net.core.somaxconn`).
 const BACKLOG: libc::c_int = 4096;
@@ -30,101 +31,18 @@ impl Listeners {
     }
 }
 
-pub(super) fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
-
-fn set_int_opt(fd: RawFd, level: libc::c_int, opt: libc::c_int, v: libc::c_int) -> io::Result<()> {
-    // SAFETY: fd is an open socket; the option value is a c_int that outlives the call.
-    cvt(unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            opt,
-            &v as *const libc::c_int as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    })
-    .map(drop)
-}
-
-fn get_int_opt(fd: RawFd, level: libc::c_int, opt: libc::c_int) -> io::Result<libc::c_int> {
-    let mut v: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: v and len are valid for writes of their sizes.
-    cvt(unsafe {
-        libc::getsockopt(
-            fd,
-            level,
-            opt,
-            &mut v as *mut libc::c_int as *mut libc::c_void,
-            &mut len,
-        )
-    })?;
-    Ok(v)
-}
-
 /// Binds one address: `SO_REUSEADDR` (restart while old connections linger in TIME_WAIT),
 /// no `SO_REUSEPORT`, `IPV6_V6ONLY` for IPv6 so `[::]` and `0.0.0.0` can be listed apart.
+/// (socket2 makes the socket close-on-exec.)
 fn bind_one(addr: SocketAddr) -> io::Result<TcpListener> {
-    let domain = if addr.is_ipv6() {
-        libc::AF_INET6
-    } else {
-        libc::AF_INET
-    };
-    // SAFETY: plain socket(2) call; the result is checked and owned at once.
-    let fd = cvt(unsafe { libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) })?;
-    // SAFETY: fd was just created and is owned by nothing else.
-    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-    set_int_opt(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
-    let r = match addr {
-        SocketAddr::V4(a) => {
-            let sa = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: a.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(a.ip().octets()),
-                },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: sa is a valid sockaddr_in of the given length.
-            unsafe {
-                libc::bind(
-                    fd,
-                    &sa as *const libc::sockaddr_in as *const libc::sockaddr,
-                    std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-                )
-            }
-        }
-        SocketAddr::V6(a) => {
-            set_int_opt(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)?;
-            let sa = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: a.port().to_be(),
-                sin6_flowinfo: a.flowinfo(),
-                sin6_addr: libc::in6_addr {
-                    s6_addr: a.ip().octets(),
-                },
-                sin6_scope_id: a.scope_id(),
-            };
-            // SAFETY: sa is a valid sockaddr_in6 of the given length.
-            unsafe {
-                libc::bind(
-                    fd,
-                    &sa as *const libc::sockaddr_in6 as *const libc::sockaddr,
-                    std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
-                )
-            }
-        }
-    };
-    cvt(r)?;
-    // SAFETY: fd is a bound stream socket.
-    cvt(unsafe { libc::listen(fd, BACKLOG) })?;
-    Ok(TcpListener::from(owned))
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
 }
 
 /// Sockets handed over by systemd, when `LISTEN_PID` is this process.
@@ -145,18 +63,23 @@ fn systemd_fds() -> Result<Option<Vec<TcpListener>>, String> {
     std::env::remove_var("LISTEN_FDNAMES");
     let mut list = Vec::new();
     for fd in SD_LISTEN_FDS_START..SD_LISTEN_FDS_START.saturating_add(n.clamp(0, 1024)) {
-        let is_listening_stream = get_int_opt(fd, libc::SOL_SOCKET, libc::SO_TYPE)
-            .is_ok_and(|t| t == libc::SOCK_STREAM)
-            && get_int_opt(fd, libc::SOL_SOCKET, libc::SO_ACCEPTCONN).is_ok_and(|a| a == 1);
+        // SAFETY: systemd passed this descriptor to this process (LISTEN_PID is ours), and
+        // nothing else in it owns the descriptor.
+        let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+        let socket = SockRef::from(&owned);
+        let is_listening_stream = socket.r#type().is_ok_and(|t| t == Type::STREAM)
+            && socket.is_listener().unwrap_or(false);
         if !is_listening_stream {
+            // Not this process's to close: left open, as it came.
+            let _ = owned.into_raw_fd();
             return Err(format!(
                 "socket activation: descriptor {fd} is not a listening stream socket"
             ));
         }
-        // SAFETY: fd was passed to this process by systemd and is owned by nothing else.
-        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-        // SAFETY: as above.
-        list.push(unsafe { TcpListener::from_raw_fd(fd) });
+        socket
+            .set_cloexec(true)
+            .map_err(|e| format!("socket activation: descriptor {fd}: {e}"))?;
+        list.push(TcpListener::from(owned));
     }
     if list.is_empty() {
         return Err("socket activation: LISTEN_FDS passed no socket".into());
