@@ -663,9 +663,7 @@ fn generated_files_leave_out_what_the_command_line_hides() {
     assert!(files.contains_key("thetorrent.1") && files.contains_key("thetorrent-serve.1"));
     for (name, bytes) in files {
         let text = String::from_utf8(bytes).unwrap();
-        for hidden in ["generate", "test-routes", "test\\-routes"] {
-            assert!(!text.contains(hidden), "{name} mentions {hidden}");
-        }
+        assert!(!text.contains("generate"), "{name} mentions generate");
     }
     let help = std::process::Command::new(env!("CARGO_BIN_EXE_thetorrent"))
         .arg("--help")

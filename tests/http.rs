@@ -8,6 +8,16 @@ use std::time::{Duration, Instant};
 
 const HEALTH: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
 
+/// A server with the routes these tests send bodies, panics and slow requests to
+/// (`/__test/echo`, `/__test/panic`, `/__test/sleep`), which only a build with the
+/// `test-routes` feature has.
+fn start_with_test_routes(extra: &[&str]) -> Server {
+    if !cfg!(feature = "test-routes") {
+        panic!("this test needs the test routes: cargo test --features test-routes (tests/run.sh)");
+    }
+    start(extra)
+}
+
 fn expect_error_and_close(c: &mut Client, status: u16) {
     let r = c.response();
     assert_eq!(r.status, status, "{}", r.head);
@@ -78,7 +88,7 @@ fn repeated_headers_are_fine() {
 
 #[test]
 fn malformed_heads_are_400_and_closed() {
-    let s = start(&[]);
+    let s = start_with_test_routes(&[]);
     for bad in [
         &b"GARBAGE\r\n\r\n"[..],
         b"GET /healthz HTTP/1.1\r\nHost: t\r\nNo colon here\r\n\r\n",
@@ -103,7 +113,7 @@ fn malformed_heads_are_400_and_closed() {
 
 #[test]
 fn bad_content_length_is_400_never_a_panic() {
-    let s = start(&[]);
+    let s = start_with_test_routes(&[]);
     for cl in [
         "Content-Length: abc",
         "Content-Length: -1",
@@ -129,7 +139,7 @@ fn bad_content_length_is_400_never_a_panic() {
 
 #[test]
 fn content_length_body_is_read_exactly() {
-    let s = start(&[]);
+    let s = start_with_test_routes(&[]);
     let mut c = s.connect();
     let body = bytes(100_000, 7);
     c.send(
@@ -149,7 +159,7 @@ fn content_length_body_is_read_exactly() {
 
 #[test]
 fn chunked_body_is_decoded_with_trailers() {
-    let s = start(&[]);
+    let s = start_with_test_routes(&[]);
     let mut c = s.connect();
     c.send(b"POST /__test/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n");
     c.send(b"5\r\nhello\r\n");
@@ -183,7 +193,7 @@ fn chunked_body_is_decoded_with_trailers() {
 
 #[test]
 fn malformed_chunked_is_400() {
-    let s = start(&[]);
+    let s = start_with_test_routes(&[]);
     for bad in [
         &b"zz\r\nhello\r\n0\r\n\r\n"[..],
         b"5\r\nhelloXX0\r\n\r\n",
@@ -202,7 +212,7 @@ fn malformed_chunked_is_400() {
 
 #[test]
 fn content_length_with_transfer_encoding_is_400() {
-    let s = start(&[]);
+    let s = start_with_test_routes(&[]);
     let mut c = s.connect();
     c.send(b"POST /__test/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
     expect_error_and_close(&mut c, 400);
@@ -220,7 +230,7 @@ fn content_length_with_transfer_encoding_is_400() {
 
 #[test]
 fn body_over_limit_is_413() {
-    let s = start(&["--max-body-bytes", "1000"]);
+    let s = start_with_test_routes(&["--max-body-bytes", "1000"]);
     // Declared: refused before any body byte is read.
     let mut c = s.connect();
     c.send(b"POST /__test/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1001\r\n\r\n");
@@ -257,7 +267,7 @@ fn body_over_limit_is_413() {
 
 #[test]
 fn default_body_limit_is_16_mib() {
-    let s = start(&[]);
+    let s = start_with_test_routes(&[]);
     let mut c = s.connect();
     c.send(
         format!(
@@ -271,7 +281,7 @@ fn default_body_limit_is_16_mib() {
 
 #[test]
 fn expect_100_continue() {
-    let s = start(&["--max-body-bytes", "1000"]);
+    let s = start_with_test_routes(&["--max-body-bytes", "1000"]);
     let mut c = s.connect();
     c.send(b"POST /__test/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
     let interim = c.response();
@@ -307,7 +317,7 @@ fn expect_100_not_sent_when_body_not_read() {
 
 #[test]
 fn unread_body_is_never_parsed_as_a_request() {
-    let s = start(&[]);
+    let s = start_with_test_routes(&[]);
     let mut c = s.connect();
     let smuggled = b"GET /__test/panic HTTP/1.1\r\nHost: t\r\n\r\n";
     c.send(
@@ -373,7 +383,7 @@ fn keep_alive_serves_many_requests() {
 /// timeout (60 s) and the client's 10 s read timeout fails the test.
 #[test]
 fn requests_arriving_mid_answer_or_in_pieces_are_read_at_once() {
-    let s = start(&[]);
+    let s = start_with_test_routes(&[]);
     let mut c = s.connect();
     for _ in 0..3 {
         c.send(b"GET /__test/sleep?300 HTTP/1.1\r\nHost: t\r\n\r\n");
@@ -404,7 +414,7 @@ fn connection_close_is_honoured() {
 
 #[test]
 fn http_1_0_semantics() {
-    let s = start(&[]);
+    let s = start_with_test_routes(&[]);
     // Closes by default.
     let mut c = s.connect();
     c.send(b"GET /healthz HTTP/1.0\r\n\r\n");
@@ -428,7 +438,7 @@ fn http_1_0_semantics() {
 
 #[test]
 fn pipelined_requests_are_answered_in_order() {
-    let s = start(&[]);
+    let s = start_with_test_routes(&[]);
     let body = bytes(3000, 1);
     s.put_torrent("ABCDEF0123456789ABCDEF0123456789ABCDEF01", &body);
     let mut c = s.connect();
@@ -543,7 +553,7 @@ fn responses_have_one_content_length_and_a_valid_date() {
 
 #[test]
 fn handler_panic_costs_one_connection_and_leaks_nothing() {
-    let s = start(&[]);
+    let s = start_with_test_routes(&[]);
     // may starts its threads and poller on the first connection: count after one.
     assert!(s.alive());
     std::thread::sleep(Duration::from_millis(200));
@@ -611,7 +621,7 @@ fn idle_connection_times_out() {
 
 #[test]
 fn slow_body_sender_is_cut() {
-    let s = start(&["--body-grace", "0.5", "--body-min-rate", "100"]);
+    let s = start_with_test_routes(&["--body-grace", "0.5", "--body-min-rate", "100"]);
     let mut c = s.connect();
     let t = Instant::now();
     c.send(b"POST /__test/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n0123456789");
@@ -659,7 +669,7 @@ fn ipv6_listen() {
 
 #[test]
 fn sigterm_exits_0_after_requests_in_flight() {
-    let mut s = start(&[]);
+    let mut s = start_with_test_routes(&[]);
     let mut idle = s.connect();
     idle.send(HEALTH);
     assert_eq!(idle.response().status, 200);
@@ -686,7 +696,7 @@ fn sigterm_exits_0_after_requests_in_flight() {
 
 #[test]
 fn connection_cap_pauses_accepting() {
-    let s = start(&["--max-connections", "2"]);
+    let s = start_with_test_routes(&["--max-connections", "2"]);
     let mut a = s.connect();
     let mut b = s.connect();
     a.send(b"GET /__test/sleep?1000 HTTP/1.1\r\nHost: t\r\n\r\n");
@@ -768,7 +778,7 @@ fn systemd_socket_activation() {
 
 #[test]
 fn random_input_never_crashes_or_desynchronises() {
-    let s = start(&["--head-timeout", "1", "--body-grace", "1"]);
+    let s = start_with_test_routes(&["--head-timeout", "1", "--body-grace", "1"]);
     let prefixes: [&[u8]; 6] = [
         b"",
         b"GET / HTTP/1.1\r\nHost: t\r\n",

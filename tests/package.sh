@@ -187,6 +187,9 @@ stored="$DATA/torrents/${HASH:0:2}/${HASH:2:2}/$HASH.torrent"
 [ "$(stat -c '%U %a' "$stored" 2>/dev/null)" = "thetorrent 640" ] \
   || fail "$stored: $(stat -c '%U %a' "$stored" 2>&1), expected thetorrent 640 (UMask=$umask_value)"
 ok "upload (multipart field torrent) and download give the same bytes; stored as $stored"
+code="$(curl -sS -o /dev/null -w '%{http_code}' -X POST --data-binary x "$base/__test/echo")"
+[ "$code" = 405 ] || fail "POST /__test/echo answered $code: the packaged binary has the test routes"
+ok "the packaged binary has no test routes (POST /__test/echo: 405)"
 kill -TERM "$server_pid"
 status=0; wait "$server_pid" || status=$?
 server_pid=""

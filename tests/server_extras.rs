@@ -374,7 +374,7 @@ fn refused_upload_bodies_answer_in_the_routes_format() {
     assert_eq!(r.status, 413);
     assert_eq!(r.header("X-Thetorrent-Result"), Some("failed"));
     // Other routes keep the plain page.
-    let r = declared("/__test/echo", "application/octet-stream");
+    let r = declared("/healthz", "application/octet-stream");
     assert_eq!(r.status, 413);
     assert_eq!(r.header("X-Thetorrent-Result"), None);
     // Counted as failed uploads, nothing stored.

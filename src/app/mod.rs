@@ -28,6 +28,8 @@ pub mod ratelimit;
 pub mod soap;
 pub mod stats;
 pub mod status;
+#[cfg(feature = "test-routes")]
+mod test_routes;
 pub mod upload;
 
 use std::path::PathBuf;
@@ -91,9 +93,6 @@ pub struct ServeConfig {
     pub publish_takedown_reasons: bool,
     /// Fetching a torrent not stored from its swarm (`--fetch`); `None`: off.
     pub fetch: Option<FetchSettings>,
-    /// Adds routes used by the test suite only (`/__test/echo`, `/__test/panic`,
-    /// `/__test/sleep`). Never use in production.
-    pub test_routes: bool,
 }
 
 impl ServeConfig {
@@ -122,7 +121,6 @@ impl ServeConfig {
 pub struct App {
     pub storage: Arc<dyn Storage>,
     pub public_url: Option<String>,
-    pub test_routes: bool,
     /// Whether `/sync/takedowns.txt` gives reasons.
     pub publish_takedown_reasons: bool,
     /// The HTTP layer's body limit (named in the answer to a body over it).
@@ -193,8 +191,9 @@ impl App {
 impl App {
     /// The route table.
     fn route(&self, req: &mut Request<'_>) -> (Route, Response) {
-        if self.test_routes && req.path().starts_with("/__test/") {
-            if let Some(r) = test_route(req) {
+        #[cfg(feature = "test-routes")]
+        {
+            if let Some(r) = test_routes::route(req) {
                 return (Route::Other, r);
             }
         }
@@ -282,25 +281,6 @@ fn rate_limited_message(wait: Duration) -> String {
     )
 }
 
-/// Routes for the HTTP layer's own tests (enabled by the hidden `--test-routes`).
-fn test_route(req: &mut Request<'_>) -> Option<Response> {
-    match req.path() {
-        // The body, decoded, as the answer.
-        "/__test/echo" => Some(match req.body.read_all(u64::MAX) {
-            Ok(b) => Response::new(200).bytes(b),
-            // The layer replaces this answer with the one the body error calls for.
-            Err(_) => Response::error(500),
-        }),
-        "/__test/panic" => panic!("test panic: secret internal detail"),
-        "/__test/sleep" => {
-            let ms = req.query().and_then(|q| q.parse().ok()).unwrap_or(1000u64);
-            may::coroutine::sleep(Duration::from_millis(ms.min(60_000)));
-            Some(Response::text(200, "slept\n"))
-        }
-        _ => None,
-    }
-}
-
 fn not_allowed() -> Response {
     Response::error(405).header("Allow", "GET, HEAD")
 }
@@ -311,7 +291,6 @@ impl App {
         App {
             storage,
             public_url,
-            test_routes: false,
             publish_takedown_reasons: false,
             max_body_bytes: http::config::MAX_BODY_BYTES,
             stats: Stats::default(),
@@ -430,8 +409,10 @@ pub fn serve(
             }
         );
     }
+    if cfg!(feature = "test-routes") {
+        eprintln!("thetorrent: built with the test routes (/__test/): a build for tests only");
+    }
     let mut app = App::new(storage, args.public_url.clone());
-    app.test_routes = args.test_routes;
     app.max_body_bytes = args.max_body_bytes;
     app.limiter = RateLimiter::new(
         args.upload_rate,

@@ -283,10 +283,6 @@ pub struct ServeArgs {
     /// that is no longer open needs no `stat` (0: none).
     #[arg(long, default_value_t = crate::storage::local::STAT_CACHE_ENTRIES, help_heading = heading::STORAGE)]
     pub stat_cache: usize,
-    /// Adds routes used by the test suite only (`/__test/echo`, `/__test/panic`,
-    /// `/__test/sleep`). Never use in production.
-    #[arg(long, hide = true)]
-    pub test_routes: bool,
 }
 
 impl ServeArgs {
@@ -337,7 +333,6 @@ impl ServeArgs {
                 jobs: self.fetching.config(None),
                 wait: self.fetch_wait,
             }),
-            test_routes: self.test_routes,
         })
     }
 }

@@ -236,7 +236,7 @@ fn completions(dir: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// `cmd` without what it hides (this command, `serve --test-routes`): clap_complete offers every
+/// `cmd` without what it hides (this command): clap_complete offers every
 /// command and option it is given, hidden or not, and a `clap::Command` cannot drop one, so
 /// the visible ones are put together again with what completions read of a command (name,
 /// descriptions, version flag, whether a command is required). Argument groups stay out: the

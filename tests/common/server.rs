@@ -70,10 +70,7 @@ pub fn spawn(data: &Path, extra: &[&str]) -> Child {
             });
         }
     }
-    cmd.arg("serve")
-        .arg("--data")
-        .arg(data)
-        .arg("--test-routes");
+    cmd.arg("serve").arg("--data").arg(data);
     if !extra.contains(&"--listen") {
         cmd.args(["--listen", "127.0.0.1:0"]);
     }
