@@ -25,17 +25,24 @@ stop_on_exit() {
     trap 'exit 130' INT TERM
 }
 
-# Builds the bench target NAME (benches/NAME.rs, release) and prints its executable's path;
-# fails when it cannot be built.
-bench_exe() {
-    local exe
-    exe=$(cargo bench --bench "$1" --no-run --message-format=json 2>/dev/null | python3 -c 'import json,sys
+# Prints the executable cargo built for the target NAME with the arguments after it (release
+# profile); fails when it cannot be built.
+built_exe() {
+    local name=$1 exe
+    shift
+    exe=$(cargo "$@" --message-format=json 2>/dev/null | python3 -c 'import json,sys
 for l in sys.stdin:
     m = json.loads(l)
-    if m.get("executable") and m["target"]["name"] == sys.argv[1]: print(m["executable"])' "$1")
-    [ -x "$exe" ] || { echo "cannot build benches/$1.rs" >&2; return 1; }
+    if m.get("executable") and m["target"]["name"] == sys.argv[1]: print(m["executable"])' "$name")
+    [ -x "$exe" ] || { echo "cannot build $name (cargo $*)" >&2; return 1; }
     echo "$exe"
 }
+
+# The bench target NAME (benches/NAME.rs).
+bench_exe() { built_exe "$1" bench --bench "$1" --no-run; }
+
+# The load generator NAME (examples/NAME.rs).
+example_exe() { built_exe "$1" build --release --example "$1"; }
 
 # Makes all 65,536 shard folders under DIR (DATA/torrents), as in a store past its first few
 # hundred thousand torrents.

@@ -8,7 +8,7 @@
 # One release server on a fresh data folder under /var/tmp (all 65,536 shard folders made
 # first, as in upload.sh). For each NICE in turn the committer thread is reniced (root, or
 # CAP_SYS_NICE, for negative values), then REPS times: wrk -c16 over the stored hashes alone,
-# then again while 32 clients upload over HTTP POST (benches/upload_load.rs). Each line gives
+# then again while 32 clients upload over HTTP POST (examples/upload_load.rs). Each line gives
 # both p99s, their ratio and the upload rate meanwhile. The values are alternated in one run
 # because the disk's speed drifts from one minute to the next: compare neighbours.
 set -euo pipefail
@@ -24,7 +24,7 @@ cd "$ROOT"
 need_tools wrk python3 curl renice
 cargo build --release --quiet
 BIN=$ROOT/target/release/thetorrent
-LOAD=$(bench_exe upload_load) || exit 1
+LOAD=$(example_exe upload_load) || exit 1
 
 stop_on_exit
 mkdir -p "$WORK/hashes"

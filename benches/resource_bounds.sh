@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Memory and CPU a crowd of clients can take from the server (benches/resource_bounds.rs),
+# Memory and CPU a crowd of clients can take from the server (examples/resource_bounds.rs),
 # each scenario on a fresh `thetorrent serve` (release, or BIN: an older build to compare
 # with; SERVER_ARGS are added to its options):
 # - budget 200 and 1,000: that many max-size (10 MiB) multipart uploads at once: peak RSS
@@ -17,7 +17,7 @@ SCENARIOS=${SCENARIOS:-budget:200 budget:1000 soap:200 burst:800 pages:32}
 cd "$ROOT"
 cargo build --release --quiet
 BIN=${BIN:-$ROOT/target/release/thetorrent}
-CLIENT=$(bench_exe resource_bounds) || exit 1
+CLIENT=$(example_exe resource_bounds) || exit 1
 # One thread per upload on the client side, and as many connections on the server.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 echo "$(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg); $BIN ${SERVER_ARGS:-}"

@@ -16,7 +16,7 @@
 #   with the default read cache (--s3-cache-mb CACHE_MB, TT_PORT+1) and "s3-nocache"
 #   (--s3-cache-mb 0, TT_PORT+2), both on s3://thetorrent/bench in the same bucket.
 # Each of ROUNDS rounds (the order of the servers alternates from one round to the next):
-# 1. Uploads: CLIENTS keep-alive clients (benches/upload_load.rs, HTTP POST multipart) upload
+# 1. Uploads: CLIENTS keep-alive clients (examples/upload_load.rs, HTTP POST multipart) upload
 #    distinct generated ~20 KB torrents for UPLOAD_SECONDS to local, and to s3-cache:
 #    uploads/s, upload p99, and the ratio S3/local.
 # 2. GETs: the GET set is the first GET_SET hashes each backend stored (the same number for
@@ -80,7 +80,7 @@ stop_on_exit
 cd "$ROOT"
 cargo build --release --quiet
 BIN=$ROOT/target/release/thetorrent
-LOAD=$(bench_exe upload_load) || exit 1
+LOAD=$(example_exe upload_load) || exit 1
 mkdir -p "$WORK/weed/data"
 echo "work folder: $WORK ($(df -T "$WORK" | awk 'NR==2 {print $2}')); $(nproc) cores;" \
     "load average $(cut -d' ' -f1-3 /proc/loadavg); commit $(git rev-parse --short HEAD 2>/dev/null || echo ?)" \

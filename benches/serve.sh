@@ -21,7 +21,7 @@
 #    column (CPU seconds per second, counted from one second in) says how close the client
 #    was to its limit, and "client max" is the largest ratio to nginx that client could show.
 # 4. With OPENLOOP_RATES set (e.g. "5000 10000 15000"; OPENLOOP_SECONDS=5), an open-loop
-#    part (benches/openloop.rs): both servers, unpinned, are asked for the same fixed rates
+#    part (examples/openloop.rs): both servers, unpinned, are asked for the same fixed rates
 #    at 64 and 256 connections, REPEAT times, taking turns; latency counts from when each
 #    request was due. wrk is closed-loop: at saturation its p99 is as much the client's queue
 #    as the server's; this is each server's latency at equal offered load. SKIP_WRK=1 runs
@@ -58,7 +58,7 @@ mkdir -p "$BENCH_DIR"
 BIN=$ROOT/target/release/thetorrent
 OPENLOOP=
 if [ -n "$OPENLOOP_RATES" ]; then
-    OPENLOOP=$(cd "$ROOT" && bench_exe openloop) || exit 1
+    OPENLOOP=$(cd "$ROOT" && example_exe openloop) || exit 1
 fi
 
 # ---- 1. the tree ----------------------------------------------------------------------

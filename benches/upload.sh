@@ -12,7 +12,7 @@
 # 1. The disk's durable-create limit, from a plain program (write + fsync + rename + folder
 #    fsync per 20 KB file, 32 threads; round 1 also shows 1 and 2 threads, and the limit is the
 #    best of the three): `cargo bench --bench durable_create -- DIR FILES THREADS`.
-# 2. CLIENTS concurrent keep-alive clients (benches/upload_load.rs) upload distinct generated
+# 2. CLIENTS concurrent keep-alive clients (examples/upload_load.rs) upload distinct generated
 #    ~20 KB torrents for UPLOAD_SECONDS over HTTP POST (multipart), then over SOAP: uploads/s
 #    of each and the ratio to the limit (goal >= 0.70).
 # 3. GET p99 latency of random stored torrents (wrk --latency, WRK_CONNS connections, Lua
@@ -50,7 +50,7 @@ else
     cargo build --release --quiet
     BIN=$ROOT/target/release/thetorrent
 fi
-LOAD=$(bench_exe upload_load) || exit 1
+LOAD=$(example_exe upload_load) || exit 1
 mkdir -p "$WORK"
 echo "work folder: $WORK ($(df -T "$WORK" | awk 'NR==2 {print $2}'))"
 

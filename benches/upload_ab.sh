@@ -6,7 +6,7 @@
 #   bash benches/upload_ab.sh OLD_BINARY NEW_BINARY   # SLICES=6 SECS=5 CLIENTS=32
 #
 # Both servers run at once on fresh data folders under /var/tmp; each slice measures the
-# durable-create limit (32 threads), then runs the same load (benches/upload_load.rs, POST
+# durable-create limit (32 threads), then runs the same load (examples/upload_load.rs, POST
 # then SOAP) against one server and then the other, swapping the order every slice. Read the
 # per-slice NEW/OLD ratios (printed, and their median at the end).
 set -euo pipefail
@@ -19,7 +19,7 @@ CLIENTS=${CLIENTS:-32}
 W=${WORK:-/var/tmp/thetorrent-upload-ab-$$}
 cd "$ROOT"
 . benches/lib.sh
-LOAD=$(bench_exe upload_load) || exit 1
+LOAD=$(example_exe upload_load) || exit 1
 DC=$(bench_exe durable_create) || exit 1
 mkdir -p "$W"
 "$A_BIN" serve --data "$W/a" --listen 127.0.0.1:18301 2>"$W/a.log" &

@@ -5,7 +5,7 @@
 //! queue as the server's. Here both servers get the same offered load, below what either can
 //! serve, so the latency is the server's.
 //!
-//! `cargo bench --bench openloop -- ADDR HASHES MISSES MISS RATE CONNS SECONDS`
+//! `cargo run --release --example openloop -- ADDR HASHES MISSES MISS RATE CONNS SECONDS`
 //!
 //! One thread, non-blocking keep-alive connections and epoll (a thread per connection cost
 //! ~50 us of CPU per request in sleeps and wake-ups and fell behind its own schedule). Each
@@ -260,14 +260,10 @@ fn run(args: &[String]) -> Result<(), String> {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .collect();
+    let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() != 7 {
         eprintln!("usage: openloop ADDR HASHES MISSES MISS RATE CONNS SECONDS");
-        // Without arguments (as `cargo test --all-targets` runs it) there is nothing to do.
-        std::process::exit(if args.is_empty() { 0 } else { 2 });
+        std::process::exit(2);
     }
     if let Err(e) = run(&args) {
         eprintln!("openloop: {e}");

@@ -2,7 +2,7 @@
 //! Starts the given `thetorrent` binary, samples its resident memory (`/proc/PID/status`)
 //! every 10 ms while a scenario runs, and prints one line of figures per run.
 //!
-//! `cargo bench --bench resource_bounds -- BIN SCENARIO [N] [-- SERVER_ARGS...]`
+//! `cargo run --release --example resource_bounds -- BIN SCENARIO [N] [-- SERVER_ARGS...]`
 //!
 //! - `budget N`: N connections each upload a max-size multipart body (one 10 MiB part, the
 //!   torrent limit) at once. Prints the idle and peak RSS and the answers (200/400 read,
@@ -385,18 +385,15 @@ fn pages(s: &Server, n: usize) -> String {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .collect();
+    let args: Vec<String> = std::env::args().skip(1).collect();
     let split = args.iter().position(|a| a == "--").unwrap_or(args.len());
     let (ours, extra) = (&args[..split], args.get(split + 1..).unwrap_or(&[]));
     let Some(bin) = ours.first().map(String::as_str) else {
-        println!(
-            "usage: cargo bench --bench resource_bounds -- BIN budget|soap|burst|pages [N] \
-             [-- SERVER_ARGS...] (benches/resource_bounds.sh runs them all)"
+        eprintln!(
+            "usage: resource_bounds BIN budget|soap|burst|pages [N] [-- SERVER_ARGS...] \
+             (benches/resource_bounds.sh runs them all)"
         );
-        return;
+        std::process::exit(2);
     };
     let scenario = ours.get(1).map_or("budget", String::as_str);
     let n: usize = ours.get(2).and_then(|v| v.parse().ok()).unwrap_or(200);

@@ -6,7 +6,7 @@
 //! answers per second during the rest of the outage (and their statuses), and the time from
 //! the thaw to the first upload stored again.
 //!
-//! `cargo bench --bench s3_outage -- ADDR WEED_PID [CLIENTS=16] [OUTAGE=10]`
+//! `cargo run --release --example s3_outage -- ADDR WEED_PID [CLIENTS=16] [OUTAGE=10]`
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -59,16 +59,13 @@ fn signal(pid: i32, sig: libc::c_int) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .collect();
+    let args: Vec<String> = std::env::args().skip(1).collect();
     let (Some(addr), Some(weed)) = (args.first(), args.get(1)) else {
-        println!(
-            "usage: cargo bench --bench s3_outage -- ADDR WEED_PID [CLIENTS=16] [OUTAGE=10] \
+        eprintln!(
+            "usage: s3_outage ADDR WEED_PID [CLIENTS=16] [OUTAGE=10] \
              (benches/s3_outage.sh starts SeaweedFS and the server)"
         );
-        return;
+        std::process::exit(2);
     };
     let addr: SocketAddr = addr.parse().expect("ADDR");
     let weed: i32 = weed.parse().expect("WEED_PID");
