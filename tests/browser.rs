@@ -11,6 +11,7 @@
 mod common;
 
 use common::*;
+use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -45,13 +46,9 @@ fn screenshot_dir() -> PathBuf {
 
 /// The manifest row of `rel`, which must be accepted with a v1 hash.
 fn row(rel: &str) -> (PathBuf, String) {
-    let path = corpus_file(rel);
-    let r = manifest()
-        .into_iter()
-        .find(|r| r.path == path)
-        .unwrap_or_else(|| panic!("{rel} is not in MANIFEST.tsv"));
+    let r = manifest_row(rel);
     assert!(r.accept, "{rel}: libtorrent rejects it");
-    (path, r.v1.expect("v1 hash"))
+    (r.path, r.v1.expect("v1 hash"))
 }
 
 /// Fails (never skips) with what to do when a tool is missing.
@@ -100,8 +97,8 @@ fn file_json(path: &Path, hash: &str) -> String {
 
 /// Runs `node e2e.mjs CONFIG` in `dir`, killing it past [`SCRIPT_LIMIT`]; (success, output).
 fn run_script(dir: &Path, config: &str) -> (bool, String) {
-    let out_path = std::env::temp_dir().join(format!("thetorrent-e2e-{}.log", std::process::id()));
-    let out = std::fs::File::create(&out_path).expect("log file");
+    let mut log_file = tempfile::tempfile().expect("a log file");
+    let out = log_file.try_clone().expect("the log file again");
     let mut child = Command::new("node")
         .arg("e2e.mjs")
         .arg(config)
@@ -123,8 +120,9 @@ fn run_script(dir: &Path, config: &str) -> (bool, String) {
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    let log = std::fs::read_to_string(&out_path).unwrap_or_default();
-    let _ = std::fs::remove_file(&out_path);
+    let mut log = String::new();
+    let _ = log_file.seek(std::io::SeekFrom::Start(0));
+    let _ = log_file.read_to_string(&mut log);
     (ok, log)
 }
 
@@ -176,7 +174,7 @@ fn front_page_uploads_lookup_and_pages_in_chromium() {
 
     // The server side agrees: three files stored byte for byte, count 3.
     for (path, hash) in js.iter().chain([&nojs]) {
-        let stored = std::fs::read(stored_path(&server.data.0, hash))
+        let stored = std::fs::read(stored_path(server.data.path(), hash))
             .unwrap_or_else(|e| panic!("{hash} not stored: {e}"));
         assert_eq!(
             stored,
@@ -184,10 +182,7 @@ fn front_page_uploads_lookup_and_pages_in_chromium() {
             "{hash} stored as uploaded"
         );
     }
-    let mut c = server.connect();
-    c.send(b"GET /api/stats HTTP/1.1\r\nHost: t\r\n\r\n");
-    let stats = String::from_utf8_lossy(&c.response().body).into_owned();
-    assert!(stats.contains("\"count\":3"), "{stats}");
+    assert_eq!(server.stat("count"), 3);
     let pages = [
         "01-front",
         "02-uploaded-js",

@@ -16,12 +16,6 @@ const V2ONLY: &str = "debian-src-libtorrent-rasterbar-2.0.8/test/test_torrents/v
 const V2ONLY_V2: &str = "95E04D0C4BAD94AB206EFA884666FD89777DBE4F7BD9945AF1829037A85C6192";
 const BAD: &str = "debian-src-libtorrent-rasterbar-2.0.8/test/test_torrents/no_name.torrent";
 
-fn count(data: &Path) -> u64 {
-    let o = run(data, &["count"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    stdout(&o).trim().parse().expect("count is a number")
-}
-
 fn sync_lines(data: &Path) -> Vec<String> {
     let mut v = Vec::new();
     for f in files_under(&data.join("sync")) {
@@ -330,13 +324,13 @@ fn verify_names_each_damaged_file_and_repairs_it_from_another_instance() {
 
     // Another instance holding the Debian torrent with another tracker (the same info hash,
     // other bytes) and nothing else: nothing it sends is taken.
-    let other = TempDir::new();
-    let variant = other.0.join("variant.torrent");
+    let other = temp_dir();
+    let variant = other.path().join("variant.torrent");
     let mut bytes = std::fs::read(corpus_file(DEBIAN)).unwrap();
     let at = bytes.windows(9).position(|w| w == b"bttracker").unwrap();
     bytes[at] = b'B';
     std::fs::write(&variant, &bytes).unwrap();
-    assert!(run(&other.0, &["add", variant.to_str().unwrap()])
+    assert!(run(other.path(), &["add", variant.to_str().unwrap()])
         .status
         .success());
     let wrong = try_start(other, &[]).unwrap_or_else(|(_, log)| panic!("{log}"));
@@ -358,9 +352,9 @@ fn verify_names_each_damaged_file_and_repairs_it_from_another_instance() {
     assert_eq!(std::fs::read(&debian).unwrap(), damaged, "left as it was");
 
     // An instance with the stored bytes.
-    let good = TempDir::new();
+    let good = temp_dir();
     for t in [DEBIAN, HYBRID, V2ONLY] {
-        assert!(run(&good.0, &["add", corpus_file(t).to_str().unwrap()])
+        assert!(run(good.path(), &["add", corpus_file(t).to_str().unwrap()])
             .status
             .success());
     }

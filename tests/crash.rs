@@ -10,12 +10,12 @@ mod common;
 use common::*;
 use sha1::{Digest, Sha1};
 use std::collections::{BTreeSet, HashSet};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{Read, Write};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 // ---- Torrents -------------------------------------------------------------------------
@@ -77,63 +77,24 @@ fn torrent(name: &str, pieces: usize, seed: u64) -> (Vec<u8>, String) {
 
 // ---- A minimal HTTP client that survives the server dying ----------------------------
 
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
 /// One request on a fresh connection (`Connection: close`); `Err` for any transport failure
 /// (refused, reset, closed before the whole answer).
-fn request(addr: SocketAddr, head: &str, body: &[u8]) -> Result<Answer, String> {
-    let mut s =
-        TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    s.set_write_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut req = head.as_bytes().to_vec();
-    req.extend_from_slice(body);
-    s.write_all(&req).map_err(|e| e.to_string())?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).map_err(|e| e.to_string())?;
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or("no complete head")?;
-    let text = String::from_utf8_lossy(&raw[..end]).into_owned();
-    let mut lines = text.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .ok_or("bad status line")?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
-        .collect();
-    let body = raw[end + 4..].to_vec();
-    let a = Answer {
-        status,
-        headers,
-        body,
-    };
-    if let Some(len) = a.header("Content-Length") {
-        if len.parse::<usize>().ok() != Some(a.body.len()) {
-            return Err("closed mid-body".into());
-        }
-    }
-    Ok(a)
+fn request(addr: SocketAddr, head: &str, body: &[u8]) -> Result<Resp, String> {
+    let mut c = Client::try_connect(addr)?;
+    c.stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    c.stream
+        .set_write_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    c.stream
+        .write_all(head.as_bytes())
+        .and_then(|()| c.stream.write_all(body))
+        .map_err(|e| e.to_string())?;
+    c.try_response(false)
 }
 
-fn get(addr: SocketAddr, path: &str) -> Result<Answer, String> {
+fn get(addr: SocketAddr, path: &str) -> Result<Resp, String> {
     request(
         addr,
         &format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"),
@@ -141,7 +102,7 @@ fn get(addr: SocketAddr, path: &str) -> Result<Answer, String> {
     )
 }
 
-fn upload(addr: SocketAddr, bytes: &[u8]) -> Result<Answer, String> {
+fn upload(addr: SocketAddr, bytes: &[u8]) -> Result<Resp, String> {
     let boundary = "----thetorrentcrashtest";
     let mut body = Vec::new();
     body.extend_from_slice(
@@ -193,35 +154,14 @@ impl Proc {
     }
 
     /// Waits until `child` (a server, its stderr piped) says where it listens.
-    fn of(mut child: Child) -> Proc {
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel();
-        let l2 = log.clone();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(a) = line.strip_prefix("thetorrent: listening on ") {
-                    let _ = tx.send(a.split_whitespace().next().unwrap_or("").parse().ok());
-                }
-                let mut l = l2.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
-            }
-        });
-        match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(Some(addr)) => Proc {
-                child,
-                addr,
-                log,
-                reader: Some(reader),
-            },
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                std::thread::sleep(Duration::from_millis(100));
-                panic!("server did not start:\n{}", log.lock().unwrap());
-            }
+    fn of(child: Child) -> Proc {
+        let l = watch(child)
+            .unwrap_or_else(|(status, log)| panic!("server did not start ({status:?}):\n{log}"));
+        Proc {
+            child: l.child,
+            addr: l.addr,
+            log: l.log,
+            reader: Some(l.reader),
         }
     }
 
@@ -309,15 +249,7 @@ fn sync_keys(addr: SocketAddr) -> BTreeSet<String> {
 fn stats_count(addr: SocketAddr) -> u64 {
     let a = get(addr, "/api/stats").expect("GET /api/stats");
     assert_eq!(a.status, 200);
-    let text = String::from_utf8_lossy(&a.body).into_owned();
-    let at = text.find("\"count\":").expect("count in stats") + 8;
-    text[at..]
-        .trim_start()
-        .split(|c: char| !c.is_ascii_digit())
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
+    json_number(&String::from_utf8_lossy(&a.body), "count").expect("count in stats")
 }
 
 /// The invariants of a quiet store served by `p` (no upload in flight).
@@ -439,8 +371,8 @@ fn kill_9_during_concurrent_uploads_loses_nothing() {
     // The data directory on the real disk (the system temp dir), not a tmpfs: its syncs take
     // long enough that kills land between a commit's renames and its day-list lines, which is
     // what the journal is for (a few restarts per run replay it; the output says how many).
-    let tmp = TempDir::new();
-    let data = tmp.0.join("data");
+    let tmp = temp_dir();
+    let data = tmp.path().join("data");
     let shared = Arc::new(Shared {
         target: Mutex::new(None),
         in_flight: AtomicUsize::new(0),
@@ -571,7 +503,7 @@ fn kill_9_during_concurrent_uploads_loses_nothing() {
 
 // ---- A full disk ----------------------------------------------------------------------
 
-fn is_storage_full(a: &Answer) -> bool {
+fn is_storage_full(a: &Resp) -> bool {
     a.status == 507
         && a.header("X-Thetorrent-Result") == Some("failed")
         && a.header("X-Thetorrent-Error")
@@ -723,8 +655,8 @@ fn full_disk_at_the_day_list_boundary_keeps_count_and_files_in_step() {
 /// uploads.
 #[test]
 fn temp_folder_removed_under_a_live_server() {
-    let tmp = TempDir::new();
-    let data = tmp.0.join("data");
+    let tmp = temp_dir();
+    let data = tmp.path().join("data");
     let p = Proc::start(&data, &["--upload-rate", "0"]);
     let (one, _) = torrent("vanish-1.bin", 10, 1);
     assert_eq!(upload(p.addr, &one).unwrap().status, 200);
@@ -775,34 +707,34 @@ fn cli_fails(data: &Path, args: &[&str], what: &str) -> String {
 
 #[test]
 fn missing_parent_and_file_paths_are_clear_errors() {
-    let tmp = TempDir::new();
-    let missing = tmp.0.join("no-such-parent").join("data");
+    let tmp = temp_dir();
+    let missing = tmp.path().join("no-such-parent").join("data");
     let err = serve_fails(&missing, "a missing parent");
     assert!(err.contains("parent directory does not exist"), "{err}");
     for args in [&["count"][..], &["verify"], &["import", "/nonexistent"]] {
         cli_fails(&missing, args, "a missing parent");
     }
     assert!(
-        !tmp.0.join("no-such-parent").exists(),
+        !tmp.path().join("no-such-parent").exists(),
         "the parent was created"
     );
     // A command that only reads refuses a data directory that does not exist (a mistyped
     // `--data` is not an empty, healthy store); one that writes creates it (not its parent).
-    let fresh = tmp.0.join("fresh");
+    let fresh = tmp.path().join("fresh");
     for args in [&["count"][..], &["verify"]] {
         let err = cli_fails(&fresh, args, "a missing data directory");
         assert!(err.contains("does not exist"), "{err}");
     }
     assert!(!fresh.exists(), "a read-only command created it");
     let (bytes, _) = torrent("fresh.bin", 2, 1);
-    let file = tmp.0.join("fresh.torrent");
+    let file = tmp.path().join("fresh.torrent");
     std::fs::write(&file, bytes).unwrap();
     let o = run(&fresh, &["add", file.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(fresh.join("torrents").is_dir());
     assert_eq!(stdout(&run(&fresh, &["count"])).trim(), "1");
 
-    let file = tmp.0.join("a-file");
+    let file = tmp.path().join("a-file");
     std::fs::write(&file, b"not a directory").unwrap();
     let err = serve_fails(&file, "a file");
     assert!(err.contains("not a directory"), "{err}");
@@ -815,9 +747,9 @@ fn permission_denied_is_a_clear_error() {
     // Root ignores mode bits: run as nobody against a directory only root may enter.
     use std::os::unix::fs::PermissionsExt;
     use std::os::unix::process::CommandExt;
-    let tmp = TempDir::new();
-    std::fs::set_permissions(&tmp.0, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let locked = tmp.0.join("locked");
+    let tmp = temp_dir();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let locked = tmp.path().join("locked");
     std::fs::create_dir(&locked).unwrap();
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o700)).unwrap();
     let data = locked.join("data");
@@ -879,8 +811,8 @@ fn run_as_nobody(args: &[&str], limit: Duration) -> (Option<i32>, String) {
 /// A fresh directory that `NOBODY` can enter (the system temp dir's own can be private).
 fn open_to_all() -> TempDir {
     use std::os::unix::fs::PermissionsExt;
-    let tmp = TempDir::new();
-    std::fs::set_permissions(&tmp.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let tmp = temp_dir();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     tmp
 }
 
@@ -893,9 +825,9 @@ fn a_data_directory_this_user_cannot_write_is_refused_at_start() {
     use std::os::unix::fs::PermissionsExt;
     use std::os::unix::process::CommandExt;
     let tmp = open_to_all();
-    let data = tmp.0.join("data");
+    let data = tmp.path().join("data");
     let (one, hash) = torrent("owned-by-root.bin", 5, 1);
-    let file = tmp.0.join("one.torrent");
+    let file = tmp.path().join("one.torrent");
     std::fs::write(&file, &one).unwrap();
     let o = run(&data, &["add", file.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -912,7 +844,7 @@ fn a_data_directory_this_user_cannot_write_is_refused_at_start() {
         "{err}"
     );
     let (other, _) = torrent("by-nobody.bin", 5, 2);
-    let file2 = tmp.0.join("two.torrent");
+    let file2 = tmp.path().join("two.torrent");
     std::fs::write(&file2, &other).unwrap();
     let (code, err) = run_as_nobody(
         &["--data", d, "add", file2.to_str().unwrap()],
@@ -961,7 +893,7 @@ fn a_refused_write_is_logged_with_its_path() {
     use std::os::unix::fs::PermissionsExt;
     use std::os::unix::process::CommandExt;
     let tmp = open_to_all();
-    let data = tmp.0.join("data");
+    let data = tmp.path().join("data");
     std::fs::create_dir(&data).unwrap();
     std::os::unix::fs::chown(&data, Some(NOBODY), Some(NOBODY)).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_thetorrent"))
@@ -1004,9 +936,9 @@ fn a_refused_write_is_logged_with_its_path() {
 fn read_only_data_directory_serves_downloads_and_refuses_writes() {
     let mnt = Mount::tmpfs("4m");
     let data = mnt.path().join("data");
-    let src = TempDir::new();
+    let src = temp_dir();
     let (bytes, hash) = torrent("read-only.bin", 50, 1);
-    let file = src.0.join("t.torrent");
+    let file = src.path().join("t.torrent");
     std::fs::write(&file, &bytes).unwrap();
     let out = run(&data, &["add", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -1021,7 +953,7 @@ fn read_only_data_directory_serves_downloads_and_refuses_writes() {
     assert_eq!(v.status.code(), Some(0), "{}{}", stdout(&v), stderr(&v));
     for args in [
         &["add", file.to_str().unwrap()][..],
-        &["import", src.0.to_str().unwrap()],
+        &["import", src.path().to_str().unwrap()],
         &["block", &hash, "--reason", "test"],
         &["reindex"],
     ] {
@@ -1056,23 +988,23 @@ struct Mount {
 
 impl Mount {
     fn tmpfs(size: &str) -> Mount {
-        let dir = TempDir::new();
+        let dir = temp_dir();
         let out = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&dir.0)
+            .arg(dir.path())
             .output()
             .expect("run mount");
         assert!(
             out.status.success(),
             "cannot mount a tmpfs on {} (the crash tests need root): {}",
-            dir.0.display(),
+            dir.path().display(),
             String::from_utf8_lossy(&out.stderr)
         );
         Mount { dir }
     }
 
     fn path(&self) -> &Path {
-        &self.dir.0
+        self.dir.path()
     }
 
     fn remount(&self, opts: &str) {
@@ -1090,8 +1022,9 @@ impl Mount {
 
     fn free(&self) -> u64 {
         let c = std::ffi::CString::new(self.path().as_os_str().as_encoded_bytes()).unwrap();
-        // SAFETY: a valid path and a zeroed statvfs to fill.
+        // SAFETY: statvfs is plain data, for which all zeroes is a valid value.
         let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+        // SAFETY: a valid NUL-terminated path, and a statvfs to fill.
         assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut s) }, 0);
         s.f_bavail * s.f_frsize
     }

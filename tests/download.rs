@@ -27,12 +27,6 @@ fn base32(hex: &str) -> String {
     s
 }
 
-fn get(s: &Server, path: &str, extra: &str) -> Resp {
-    let mut c = s.connect();
-    c.send(format!("GET {path} HTTP/1.1\r\nHost: t\r\n{extra}\r\n").as_bytes());
-    c.response()
-}
-
 fn served() -> (Server, Vec<u8>) {
     let s = start(&[]);
     let body = bytes(20_000, 42);
@@ -58,7 +52,7 @@ fn every_hash_form_resolves_and_bytes_are_identical() {
             format!("/{form}.torrent"),
         ] {
             for q in ["", "?title=Some%20Name", "?title=x&y=z"] {
-                let r = get(&s, &format!("{path}{q}"), "");
+                let r = s.get(&format!("{path}{q}"), "");
                 assert_eq!(r.status, 200, "{path}{q}: {}", r.head);
                 assert_eq!(r.body, body, "{path}{q}");
             }
@@ -69,8 +63,7 @@ fn every_hash_form_resolves_and_bytes_are_identical() {
 #[test]
 fn download_headers() {
     let (s, _) = served();
-    let r = get(
-        &s,
+    let r = s.get(
         &format!("/torrent/{}.torrent", HEX.to_lowercase()),
         "Accept-Encoding: gzip, br\r\n",
     );
@@ -96,7 +89,7 @@ fn download_headers() {
 fn conditional_requests_give_304() {
     let (s, _) = served();
     let path = format!("/torrent/{HEX}.torrent");
-    let r = get(&s, &path, "");
+    let r = s.get(&path, "");
     let etag = r.header("ETag").unwrap().to_string();
     let lm = r.header("Last-Modified").unwrap().to_string();
     for cond in [
@@ -106,7 +99,7 @@ fn conditional_requests_give_304() {
         format!("If-Modified-Since: {lm}\r\n"),
         "If-Modified-Since: Fri, 01 Jan 2100 00:00:00 GMT\r\n".to_string(),
     ] {
-        let r = get(&s, &path, &cond);
+        let r = s.get(&path, &cond);
         assert_eq!(r.status, 304, "{cond}");
         assert!(r.body.is_empty());
         assert_eq!(r.header("ETag"), Some(etag.as_str()));
@@ -118,7 +111,7 @@ fn conditional_requests_give_304() {
         // If-None-Match wins over If-Modified-Since.
         format!("If-None-Match: \"other\"\r\nIf-Modified-Since: {lm}\r\n"),
     ] {
-        assert_eq!(get(&s, &path, &cond).status, 200, "{cond}");
+        assert_eq!(s.get(&path, &cond).status, 200, "{cond}");
     }
 }
 
@@ -126,27 +119,26 @@ fn conditional_requests_give_304() {
 fn single_range_gives_206_and_unsatisfiable_416() {
     let (s, body) = served();
     let path = format!("/torrent/{HEX}.torrent");
-    let r = get(&s, &path, "Range: bytes=100-199\r\n");
+    let r = s.get(&path, "Range: bytes=100-199\r\n");
     assert_eq!(r.status, 206);
     assert_eq!(r.body, &body[100..200]);
     assert_eq!(r.header("Content-Range"), Some("bytes 100-199/20000"));
-    let r = get(&s, &path, "Range: bytes=-10\r\n");
+    let r = s.get(&path, "Range: bytes=-10\r\n");
     assert_eq!(r.status, 206);
     assert_eq!(r.body, &body[19_990..]);
-    let r = get(&s, &path, "Range: bytes=19000-\r\n");
+    let r = s.get(&path, "Range: bytes=19000-\r\n");
     assert_eq!(r.body, &body[19_000..]);
-    let r = get(&s, &path, "Range: bytes=20000-\r\n");
+    let r = s.get(&path, "Range: bytes=20000-\r\n");
     assert_eq!(r.status, 416);
     assert_eq!(r.header("Content-Range"), Some("bytes */20000"));
     // Several ranges: the whole file (allowed by RFC 9110 section 14.2).
-    let r = get(&s, &path, "Range: bytes=0-1,5-6\r\n");
+    let r = s.get(&path, "Range: bytes=0-1,5-6\r\n");
     assert_eq!(r.status, 200);
     assert_eq!(r.body, body);
     // If-Range with another validator: the whole file.
-    let r = get(&s, &path, "Range: bytes=0-1\r\nIf-Range: \"other\"\r\n");
+    let r = s.get(&path, "Range: bytes=0-1\r\nIf-Range: \"other\"\r\n");
     assert_eq!(r.status, 200);
-    let r = get(
-        &s,
+    let r = s.get(
         &path,
         &format!("Range: bytes=0-1\r\nIf-Range: \"{HEX}\"\r\n"),
     );
@@ -156,8 +148,7 @@ fn single_range_gives_206_and_unsatisfiable_416() {
 #[test]
 fn missing_is_plain_404_and_malformed_is_400() {
     let (s, _) = served();
-    let r = get(
-        &s,
+    let r = s.get(
         "/torrent/0000000000000000000000000000000000000000.torrent",
         "",
     );
@@ -171,12 +162,12 @@ fn missing_is_plain_404_and_malformed_is_400() {
         "/torrent/../../etc/passwd.torrent",
         "/7431A969B347E14BBA641B3517C024F7B40DFB7.torrent",
     ] {
-        let r = get(&s, bad, "");
+        let r = s.get(bad, "");
         assert!(r.status == 400 || r.status == 404, "{bad}: {}", r.head);
         assert_ne!(r.status, 200);
     }
-    assert_eq!(get(&s, "/torrent/XYZ.torrent", "").status, 400);
-    assert_eq!(get(&s, "/no/such/page", "").status, 404);
+    assert_eq!(s.get("/torrent/XYZ.torrent", "").status, 400);
+    assert_eq!(s.get("/no/such/page", "").status, 404);
     let mut c = s.connect();
     c.send(format!("DELETE /torrent/{HEX}.torrent HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
     assert_eq!(c.response().status, 405);
@@ -187,7 +178,7 @@ fn large_file_is_streamed_identically() {
     let s = start(&[]);
     let body = bytes(3 * 1024 * 1024 + 17, 5);
     s.put_torrent(HEX, &body);
-    let r = get(&s, &format!("/{HEX}.torrent"), "");
+    let r = s.get(&format!("/{HEX}.torrent"), "");
     assert_eq!(r.status, 200);
     assert_eq!(r.body, body);
 }
@@ -195,7 +186,7 @@ fn large_file_is_streamed_identically() {
 #[test]
 fn healthz() {
     let s = start(&[]);
-    let r = get(&s, "/healthz", "");
+    let r = s.get("/healthz", "");
     assert_eq!((r.status, &r.body[..]), (200, &b"ok"[..]));
 }
 
@@ -212,8 +203,8 @@ fn tool(name: &str) -> String {
 #[test]
 fn curl_downloads_identical_bytes() {
     let (s, body) = served();
-    let out = TempDir::new();
-    let file = out.0.join("t.torrent");
+    let out = temp_dir();
+    let file = out.path().join("t.torrent");
     let o = Command::new(tool("curl"))
         .args(["-sS", "--fail", "--compressed", "-o"])
         .arg(&file)
@@ -262,7 +253,7 @@ assert m.status_code == 404, m.status_code
 #[test]
 fn aria2c_downloads_identical_bytes() {
     let (s, body) = served();
-    let out = TempDir::new();
+    let out = temp_dir();
     let o = Command::new(tool("aria2c"))
         .args([
             "--quiet=true",
@@ -275,7 +266,7 @@ fn aria2c_downloads_identical_bytes() {
             "--max-tries=1",
             "-d",
         ])
-        .arg(&out.0)
+        .arg(out.path())
         .args(["-o", "got.torrent"])
         .arg(s.url(&format!("/torrent/{HEX}.torrent")))
         .output()
@@ -286,5 +277,5 @@ fn aria2c_downloads_identical_bytes() {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     );
-    assert_eq!(std::fs::read(out.0.join("got.torrent")).unwrap(), body);
+    assert_eq!(std::fs::read(out.path().join("got.torrent")).unwrap(), body);
 }

@@ -108,8 +108,8 @@ impl Rig {
 
     /// libtorrent's reading of a .torrent file: (v1, v2, name, trackers).
     fn check(&mut self, bytes: &[u8]) -> (Option<String>, Option<String>, String, Vec<String>) {
-        let dir = TempDir::new();
-        let path = dir.0.join("fetched.torrent");
+        let dir = temp_dir();
+        let path = dir.path().join("fetched.torrent");
         std::fs::write(&path, bytes).unwrap();
         let stdin = self.stdin.as_mut().unwrap();
         writeln!(stdin, "check {}", path.display()).unwrap();
@@ -211,7 +211,7 @@ fn the_dht_alone_finds_v1_v2_and_hybrid_torrents() {
         rig.assert_is(&r.body, &t);
         // stored under its key, served again from the store
         assert_eq!(
-            std::fs::read(stored_path(&s.data.0, &t.key())).unwrap(),
+            std::fs::read(stored_path(s.data.path(), &t.key())).unwrap(),
             r.body
         );
         let again = get(&s, &format!("/{}.torrent", t.key()));
@@ -274,8 +274,8 @@ fn concurrent_requests_for_one_missing_hash_make_one_job() {
     assert_eq!(stat(&s, "fetched"), 1);
     assert_eq!(stat(&s, "jobs"), 1);
     assert_eq!(stat(&s, "count"), 1);
-    let stored = files_under(&s.data.0.join("torrents"));
-    assert_eq!(stored, [stored_path(&s.data.0, &t.key())]);
+    let stored = files_under(&s.data.path().join("torrents"));
+    assert_eq!(stored, [stored_path(s.data.path(), &t.key())]);
 }
 
 #[test]
@@ -357,7 +357,7 @@ fn the_lookup_box_shows_a_page_that_refreshes_while_searching() {
 #[test]
 fn the_fetch_command_stores_and_names_each_torrent() {
     let mut rig = Rig::start("127.0.2.50", &["v1", "hybrid"]);
-    let data = TempDir::new();
+    let data = temp_dir();
     let mut args: Vec<String> = ["fetch", "--fetch-allow-private", "--no-dht"]
         .map(String::from)
         .to_vec();
@@ -368,7 +368,7 @@ fn the_fetch_command_stores_and_names_each_torrent() {
     args.push("3123456789ABCDEF0123456789ABCDEF01234567".into());
     args.extend(["--fetch-timeout".into(), "3".into()]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = run(&data.0, &args);
+    let out = run(data.path(), &args);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let printed = stdout(&out);
     for t in rig.torrents.clone() {
@@ -376,7 +376,7 @@ fn the_fetch_command_stores_and_names_each_torrent() {
             printed.contains(&format!("{}  {}", t.key(), t.name)),
             "{printed}"
         );
-        let bytes = std::fs::read(stored_path(&data.0, &t.key())).unwrap();
+        let bytes = std::fs::read(stored_path(data.path(), &t.key())).unwrap();
         rig.assert_is(&bytes, &t);
     }
     assert!(
@@ -385,7 +385,7 @@ fn the_fetch_command_stores_and_names_each_torrent() {
         stderr(&out)
     );
     // stored the normal way: counted
-    let count = run(&data.0, &["count"]);
+    let count = run(data.path(), &["count"]);
     assert_eq!(stdout(&count).trim(), "2");
 }
 

@@ -528,8 +528,8 @@ fn ten_thousand_pipelined_requests_from_a_client_that_never_reads() {
 
 #[test]
 fn request_smuggling_is_refused_and_closed() {
-    let log = TempDir::new();
-    let access = log.0.join("access.log");
+    let log = temp_dir();
+    let access = log.path().join("access.log");
     let s = start(&["--access-log", access.to_str().unwrap()]);
     let prober = probe(&s);
     // Each carries a second request (`/smuggled`) that a lenient parser would answer.
@@ -651,17 +651,17 @@ fn request_smuggling_is_refused_and_closed() {
 fn path_traversal_never_leaves_the_data_directory() {
     let s = start(&[]);
     let canary = "CANARY-a1b2c3-outside-torrents";
-    std::fs::write(s.data.0.join("secret.txt"), canary).unwrap();
+    std::fs::write(s.data.path().join("secret.txt"), canary).unwrap();
     std::fs::write(
-        s.data.0.join("blocklist.tsv"),
+        s.data.path().join("blocklist.tsv"),
         format!("0000000000000000000000000000000000000000\t{canary}\n"),
     )
     .unwrap();
-    std::fs::write(s.data.0.join("sync").join("secret.txt"), canary).unwrap();
+    std::fs::write(s.data.path().join("sync").join("secret.txt"), canary).unwrap();
     // A real torrent one level up from a shard, to catch `..` resolved inside torrents/.
-    std::fs::create_dir_all(s.data.0.join("torrents").join("AB")).unwrap();
+    std::fs::create_dir_all(s.data.path().join("torrents").join("AB")).unwrap();
     std::fs::write(
-        s.data.0.join("torrents").join("AB").join("x.torrent"),
+        s.data.path().join("torrents").join("AB").join("x.torrent"),
         canary,
     )
     .unwrap();
@@ -756,23 +756,6 @@ fn soap_envelope(prolog: &str, payload: &str) -> String {
          <tns:storeTorrent xmlns:tns=\"urn:TorrentService\"><torrent>{payload}</torrent>\
          </tns:storeTorrent></soap:Body></soap:Envelope>"
     )
-}
-
-fn post(s: &Server, path: &str, content_type: &str, body: &[u8]) -> Resp {
-    post_on(&mut s.connect(), path, content_type, body)
-}
-
-fn post_on(c: &mut Client, path: &str, content_type: &str, body: &[u8]) -> Resp {
-    c.send(
-        format!(
-            "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Type: {content_type}\r\n\
-             Content-Length: {}\r\n\r\n",
-            body.len()
-        )
-        .as_bytes(),
-    );
-    c.send(body);
-    c.response()
 }
 
 #[test]
@@ -903,7 +886,7 @@ fn deeply_nested_bencode_is_400_with_a_clear_message() {
             let mut body = b"--b\r\nContent-Disposition: form-data; name=\"torrent\"; filename=\"deep.torrent\"\r\n\r\n".to_vec();
             body.extend_from_slice(doc);
             body.extend_from_slice(b"\r\n--b--\r\n");
-            let r = post(&s, "/api/upload", "multipart/form-data; boundary=b", &body);
+            let r = s.post("/api/upload", "multipart/form-data; boundary=b", &body);
             assert_eq!(
                 r.status,
                 400,
@@ -914,7 +897,7 @@ fn deeply_nested_bencode_is_400_with_a_clear_message() {
             let msg = r.header("X-Thetorrent-Error").unwrap_or("").to_string();
             assert!(msg.contains("nesting deeper than 99"), "{what}: {msg}");
             // raw body
-            let r = post(&s, "/autoupload.php", "application/x-bittorrent", doc);
+            let r = s.post("/autoupload.php", "application/x-bittorrent", doc);
             assert_eq!(r.status, 400, "{what}");
             assert!(r
                 .header("X-Torrage-Error-Msg")
@@ -923,12 +906,7 @@ fn deeply_nested_bencode_is_400_with_a_clear_message() {
             // SOAP
             use base64::Engine;
             let b64 = base64::engine::general_purpose::STANDARD.encode(doc);
-            let r = post(
-                &s,
-                "/api/soap",
-                "text/xml",
-                soap_envelope("", &b64).as_bytes(),
-            );
+            let r = s.post("/api/soap", "text/xml", soap_envelope("", &b64).as_bytes());
             let text = String::from_utf8_lossy(&r.body);
             assert_eq!(r.status, 500);
             assert!(text.contains("nesting deeper than 99"), "{what}: {text}");

@@ -644,10 +644,10 @@ fn slow_body_sender_is_cut() {
 fn second_instance_on_the_same_port_fails_loudly() {
     let s = start(&[]);
     let addr = s.addr.to_string();
-    let data = TempDir::new();
+    let data = temp_dir();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_thetorrent"))
         .args(["serve", "--data"])
-        .arg(&data.0)
+        .arg(data.path())
         .args(["--listen", &addr])
         .output()
         .unwrap();
@@ -743,12 +743,12 @@ fn systemd_socket_activation() {
         .local_addr()
         .unwrap()
         .port();
-    let data = TempDir::new();
+    let data = temp_dir();
     let mut child = std::process::Command::new("systemd-socket-activate")
         .args(["-l", &format!("127.0.0.1:{port}")])
         .arg(env!("CARGO_BIN_EXE_thetorrent"))
         .args(["serve", "--data"])
-        .arg(&data.0)
+        .arg(data.path())
         // Would conflict if it were used: socket activation must take precedence.
         .args(["--listen", "127.0.0.1:1"])
         .stderr(std::process::Stdio::piped())

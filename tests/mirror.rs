@@ -13,7 +13,6 @@ mod common;
 
 use common::*;
 use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -28,12 +27,6 @@ fn torrents(data: &Path) -> Vec<(PathBuf, Vec<u8>)> {
             (p.strip_prefix(&root).unwrap().to_path_buf(), bytes)
         })
         .collect()
-}
-
-fn count(data: &Path) -> u64 {
-    let o = run(data, &["count"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    stdout(&o).trim().parse().unwrap()
 }
 
 fn mirror(data: &Path, from: &str, extra: &[&str]) -> Output {
@@ -81,7 +74,7 @@ fn summary4(o: &Output) -> (u64, u64, u64, u64) {
 
 /// Blocks `hash` on A and waits until A answers 451 for it.
 fn take_down(a: &Server, hash: &str, reason: &str) {
-    let o = run(&a.data.0, &["block", hash, "--reason", reason]);
+    let o = run(a.data.path(), &["block", hash, "--reason", reason]);
     assert!(o.status.success(), "{}", stderr(&o));
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -97,10 +90,13 @@ fn take_down(a: &Server, hash: &str, reason: &str) {
 
 /// A with the whole corpus imported, serving.
 fn source() -> (Server, u64) {
-    let data = TempDir::new();
-    let o = run(&data.0, &["import", "--quiet", corpus().to_str().unwrap()]);
+    let data = temp_dir();
+    let o = run(
+        data.path(),
+        &["import", "--quiet", corpus().to_str().unwrap()],
+    );
     assert!(o.status.code() == Some(1), "import: {}", stderr(&o));
-    let n = count(&data.0);
+    let n = count(data.path());
     assert!(n > 50, "only {n} corpus torrents stored");
     let a = try_start(data, &[]).unwrap_or_else(|(s, log)| panic!("A: {s:?} {log}"));
     (a, n)
@@ -110,24 +106,28 @@ fn source() -> (Server, u64) {
 fn mirrors_everything_then_nothing_and_reports_a_blocked_one() {
     let (a, n) = source();
     let from = format!("http://{}", a.addr);
-    let b = TempDir::new();
+    let b = temp_dir();
 
-    let o = mirror(&b.0, &from, &[]);
+    let o = mirror(b.path(), &from, &[]);
     assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(&o), stderr(&o));
     assert_eq!(summary(&o), (n, 0, 0), "{}", stdout(&o));
-    assert_eq!(count(&b.0), n);
-    assert_eq!(torrents(&b.0), torrents(&a.data.0), "B's files are A's");
-    let v = run(&b.0, &["verify"]);
+    assert_eq!(count(b.path()), n);
+    assert_eq!(
+        torrents(b.path()),
+        torrents(a.data.path()),
+        "B's files are A's"
+    );
+    let v = run(b.path(), &["verify"]);
     assert!(v.status.success(), "verify B: {}{}", stdout(&v), stderr(&v));
 
     // Again: everything is there already (also with a trailing slash on the URL).
-    let o = mirror(&b.0, &format!("{from}/"), &[]);
+    let o = mirror(b.path(), &format!("{from}/"), &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(summary(&o), (0, n, 0), "{}", stdout(&o));
-    assert_eq!(count(&b.0), n);
+    assert_eq!(count(b.path()), n);
 
     // A day after every list: nothing listed.
-    let o = mirror(&b.0, &from, &["--since", "29991231"]);
+    let o = mirror(b.path(), &from, &["--since", "29991231"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(summary(&o), (0, 0, 0), "{}", stdout(&o));
 
@@ -135,14 +135,14 @@ fn mirrors_everything_then_nothing_and_reports_a_blocked_one() {
     // down (not as a failure: exit 0), and fetches it again never.
     let blocked = "7431A969B347E14BBA641B3517C024F7B40DFB7F";
     take_down(&a, blocked, "test takedown");
-    let c = TempDir::new();
-    let o = mirror(&c.0, &from, &["--since", "19700101"]);
+    let c = temp_dir();
+    let o = mirror(c.path(), &from, &["--since", "19700101"]);
     assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(&o), stderr(&o));
     assert_eq!(summary4(&o), (n - 1, 0, 0, 1), "{}", stdout(&o));
-    assert_eq!(count(&c.0), n - 1);
-    let mut want = torrents(&a.data.0);
+    assert_eq!(count(c.path()), n - 1);
+    let mut want = torrents(a.data.path());
     want.retain(|(p, _)| !p.ends_with(format!("{blocked}.torrent")));
-    assert_eq!(torrents(&c.0), want);
+    assert_eq!(torrents(c.path()), want);
 
     // A publishes its takedowns, hashes only by default.
     let mut h = a.connect();
@@ -152,7 +152,7 @@ fn mirrors_everything_then_nothing_and_reports_a_blocked_one() {
     assert_eq!(String::from_utf8_lossy(&feed.body), format!("{blocked}\n"));
 
     // Following A's takedowns: B (which has the torrent) blocks it here and keeps the file.
-    let o = mirror(&b.0, &from, &["--follow-takedowns"]);
+    let o = mirror(b.path(), &from, &["--follow-takedowns"]);
     assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(&o), stderr(&o));
     assert!(
         stdout(&o).contains(&format!(
@@ -161,21 +161,21 @@ fn mirrors_everything_then_nothing_and_reports_a_blocked_one() {
         "{}",
         stdout(&o)
     );
-    let bl = std::fs::read_to_string(b.0.join("blocklist.tsv")).unwrap();
+    let bl = std::fs::read_to_string(b.path().join("blocklist.tsv")).unwrap();
     assert_eq!(bl, format!("{blocked}\ttaken down at {from}\n"));
     assert!(
-        stored_path(&b.0, blocked).is_file(),
+        stored_path(b.path(), blocked).is_file(),
         "a takedown keeps the file"
     );
     // Again: nothing new to block, no second line.
-    let o = mirror(&b.0, &from, &["--follow-takedowns"]);
+    let o = mirror(b.path(), &from, &["--follow-takedowns"]);
     assert!(
         stdout(&o).contains("1 listed, 0 newly blocked here"),
         "{}",
         stdout(&o)
     );
     assert_eq!(
-        std::fs::read_to_string(b.0.join("blocklist.tsv")).unwrap(),
+        std::fs::read_to_string(b.path().join("blocklist.tsv")).unwrap(),
         bl
     );
 }
@@ -186,16 +186,16 @@ fn takedown_reasons_are_published_only_when_asked() {
     let hash = "0123456789ABCDEF0123456789ABCDEF01234567";
     take_down(&a, hash, "court order 12");
     let from = format!("http://{}", a.addr);
-    let d = TempDir::new();
-    let o = mirror(&d.0, &from, &["--follow-takedowns"]);
+    let d = temp_dir();
+    let o = mirror(d.path(), &from, &["--follow-takedowns"]);
     assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(&o), stderr(&o));
-    let bl = std::fs::read_to_string(d.0.join("blocklist.tsv")).unwrap();
+    let bl = std::fs::read_to_string(d.path().join("blocklist.tsv")).unwrap();
     assert_eq!(
         bl,
         format!("{hash}\ttaken down at {from}: court order 12\n")
     );
     // A source without the feed (here: nothing listens) is the source's failure (exit 4).
-    let o = mirror(&d.0, "http://127.0.0.1:1", &["--follow-takedowns"]);
+    let o = mirror(d.path(), "http://127.0.0.1:1", &["--follow-takedowns"]);
     assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("cannot read the takedowns feed"),
@@ -206,54 +206,49 @@ fn takedown_reasons_are_published_only_when_asked() {
 
 #[test]
 fn bad_urls_and_unreachable_sources() {
-    let d = TempDir::new();
+    let d = temp_dir();
     for bad in ["ftp://x", "http://", "example.org", "https://u@x"] {
-        let o = mirror(&d.0, bad, &[]);
+        let o = mirror(d.path(), bad, &[]);
         assert_eq!(o.status.code(), Some(2), "{bad}: {}", stderr(&o));
     }
-    let o = mirror(&d.0, "http://127.0.0.1:9", &["--since", "2026-01-01"]);
+    let o = mirror(d.path(), "http://127.0.0.1:9", &["--since", "2026-01-01"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     // Nothing listens on port 1 (privileged, unused): the source's failure, exit 4 (not 3,
     // which says the data directory cannot be used).
-    let o = mirror(&d.0, "http://127.0.0.1:1", &[]);
+    let o = mirror(d.path(), "http://127.0.0.1:1", &[]);
     assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("cannot read the day index"),
         "{}",
         stderr(&o)
     );
-    assert_eq!(count(&d.0), 0);
+    assert_eq!(count(d.path()), 0);
 }
 
 /// A fake source: answers each request from `answer(path)` with the raw bytes it returns
 /// (status line, headers, body), then closes the connection when told to (whatever the
 /// answer's headers said: a server may drop a kept-alive connection at any time).
-fn fake_source(answer: impl Fn(&str) -> (Vec<u8>, bool) + Send + 'static) -> String {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for conn in l.incoming() {
-            let Ok(conn) = conn else { return };
-            conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-            let mut w = conn.try_clone().unwrap();
-            let mut r = BufReader::new(conn);
+fn fake_source(answer: impl Fn(&str) -> (Vec<u8>, bool) + Send + Sync + 'static) -> String {
+    let addr = serve_connections(move |conn| {
+        conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut w = conn.try_clone().unwrap();
+        let mut r = BufReader::new(conn);
+        loop {
+            let mut line = String::new();
+            if r.read_line(&mut line).unwrap_or(0) == 0 {
+                break;
+            }
+            let path = line.split(' ').nth(1).unwrap_or("").to_string();
             loop {
-                let mut line = String::new();
-                if r.read_line(&mut line).unwrap_or(0) == 0 {
+                let mut h = String::new();
+                if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
                     break;
                 }
-                let path = line.split(' ').nth(1).unwrap_or("").to_string();
-                loop {
-                    let mut h = String::new();
-                    if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-                        break;
-                    }
-                }
-                let (resp, close) = answer(&path);
-                let _ = w.write_all(&resp);
-                if close {
-                    break;
-                }
+            }
+            let (resp, close) = answer(&path);
+            let _ = w.write_all(&resp);
+            if close {
+                break;
             }
         }
     });
@@ -322,24 +317,24 @@ fn chunked_closing_and_lying_sources() {
             ),
         }
     });
-    let d = TempDir::new();
-    let o = mirror(&d.0, &base, &[]);
+    let d = temp_dir();
+    let o = mirror(d.path(), &base, &[]);
     assert_eq!(o.status.code(), Some(1), "{}\n{}", stdout(&o), stderr(&o));
     assert_eq!(summary(&o), (2, 0, 2), "{}\n{}", stdout(&o), stderr(&o));
     let out = stdout(&o);
     assert!(out.contains("hash mismatch"), "{out}");
     assert!(out.contains("not a 40-hex hash"), "{out}");
-    assert_eq!(count(&d.0), 2);
+    assert_eq!(count(d.path()), 2);
     for r in [&good_chunked, &good_close] {
-        let stored = std::fs::read(stored_path(&d.0, r.v1.as_ref().unwrap())).unwrap();
+        let stored = std::fs::read(stored_path(d.path(), r.v1.as_ref().unwrap())).unwrap();
         assert_eq!(stored, std::fs::read(&r.path).unwrap());
     }
-    assert!(!stored_path(&d.0, liar.v1.as_ref().unwrap()).exists());
+    assert!(!stored_path(d.path(), liar.v1.as_ref().unwrap()).exists());
 
     // A torrent larger than this store's limit is refused while reading, not stored.
-    let e = TempDir::new();
+    let e = temp_dir();
     let o = run(
-        &e.0,
+        e.path(),
         &[
             "--max-torrent-size",
             "1000",
@@ -351,7 +346,7 @@ fn chunked_closing_and_lying_sources() {
     );
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stdout(&o).contains("answer too large"), "{}", stdout(&o));
-    assert_eq!(count(&e.0), 0);
+    assert_eq!(count(e.path()), 0);
 }
 
 /// Runs `openssl` with `args` in `dir`; fails (never skips) when it is missing.
@@ -464,31 +459,31 @@ impl Drop for TlsProxy {
 #[test]
 fn mirrors_over_https_with_its_ca_and_refuses_an_unknown_certificate() {
     let (a, n) = source();
-    let certs = TempDir::new();
-    let (ca, cert, key) = certificates(&certs.0);
+    let certs = temp_dir();
+    let (ca, cert, key) = certificates(certs.path());
     let proxy = TlsProxy::start(a.addr, &cert, &key);
     let from = format!("https://127.0.0.1:{}", proxy.port);
 
     // The test CA is not among the web roots: refused, as the source's failure (exit 4).
-    let b = TempDir::new();
-    let o = mirror(&b.0, &from, &[]);
+    let b = temp_dir();
+    let o = mirror(b.path(), &from, &[]);
     assert_eq!(o.status.code(), Some(4), "{}\n{}", stdout(&o), stderr(&o));
     assert!(
         stderr(&o).contains("TLS: invalid peer certificate") && stderr(&o).contains("--ca-file"),
         "{}",
         stderr(&o)
     );
-    assert_eq!(count(&b.0), 0);
+    assert_eq!(count(b.path()), 0);
 
     // Trusting it: everything, byte for byte.
-    let o = mirror(&b.0, &from, &["--ca-file", ca.to_str().unwrap()]);
+    let o = mirror(b.path(), &from, &["--ca-file", ca.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(&o), stderr(&o));
     assert_eq!(summary(&o), (n, 0, 0), "{}", stdout(&o));
-    assert_eq!(torrents(&b.0), torrents(&a.data.0));
+    assert_eq!(torrents(b.path()), torrents(a.data.path()));
 
     // A file damaged here is repaired from the same source, over https, with its CA.
-    let (rel, _) = torrents(&b.0).into_iter().next().unwrap();
-    let damaged = b.0.join("torrents").join(rel);
+    let (rel, _) = torrents(b.path()).into_iter().next().unwrap();
+    let damaged = b.path().join("torrents").join(rel);
     std::fs::OpenOptions::new()
         .write(true)
         .truncate(true)
@@ -497,7 +492,7 @@ fn mirrors_over_https_with_its_ca_and_refuses_an_unknown_certificate() {
         .write_all(b"not a torrent any more")
         .unwrap();
     let v = run(
-        &b.0,
+        b.path(),
         &[
             "verify",
             "--repair-from",
@@ -512,10 +507,10 @@ fn mirrors_over_https_with_its_ca_and_refuses_an_unknown_certificate() {
         "{}",
         stdout(&v)
     );
-    assert_eq!(torrents(&b.0), torrents(&a.data.0));
+    assert_eq!(torrents(b.path()), torrents(a.data.path()));
 
     // A --ca-file that holds no certificate is a usage error.
-    let o = mirror(&b.0, &from, &["--ca-file", key.to_str().unwrap()]);
+    let o = mirror(b.path(), &from, &["--ca-file", key.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("no certificate in it"),

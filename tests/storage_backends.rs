@@ -76,8 +76,8 @@ impl Backend {
     }
 
     fn s3(sw: &Seaweed, url: &str) -> Backend {
-        let dir = TempDir::new();
-        let creds = creds_file(&dir.0, sw);
+        let dir = temp_dir();
+        let creds = creds_file(dir.path(), sw);
         Backend {
             args: s3_args(sw, url, &creds),
             _creds: Some(dir),
@@ -102,41 +102,7 @@ impl Backend {
 }
 
 fn post(s: &Server, bytes: &[u8]) -> Resp {
-    let mut c = s.connect();
-    c.send(
-        format!(
-            "POST /api/upload HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-bittorrent\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n",
-            bytes.len()
-        )
-        .as_bytes(),
-    );
-    c.send(bytes);
-    c.response()
-}
-
-fn get(s: &Server, path: &str, extra: &str) -> Resp {
-    let mut c = s.connect();
-    c.send(
-        format!("GET {path} HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n").as_bytes(),
-    );
-    c.response()
-}
-
-/// A number from /api/stats (`"name":N`).
-fn stat(s: &Server, name: &str) -> u64 {
-    let r = get(s, "/api/stats", "");
-    assert_eq!(r.status, 200);
-    let body = String::from_utf8(r.body).unwrap();
-    let at = body
-        .find(&format!("\"{name}\":"))
-        .unwrap_or_else(|| panic!("{name} in {body}"));
-    body[at + name.len() + 3..]
-        .chars()
-        .take_while(|c| c.is_ascii_digit())
-        .collect::<String>()
-        .parse()
-        .unwrap()
+    s.post("/api/upload", "application/x-bittorrent", bytes)
 }
 
 fn wait_until(what: &str, f: impl FnMut() -> bool) -> Duration {
@@ -197,7 +163,7 @@ fn today() -> String {
 /// The same checks on either backend.
 fn conformance(b: &Backend) {
     let s = b.start();
-    let data = &s.data.0;
+    let data = s.data.path();
     let torrents = sample();
     // Store, then again: the same hash, nothing listed twice.
     for (bytes, key) in &torrents {
@@ -211,35 +177,33 @@ fn conformance(b: &Backend) {
         assert_eq!(r.status, 200);
         assert_eq!(r.header("X-Thetorrent-Hash"), Some(key.as_str()));
     }
-    assert_eq!(stat(&s, "already_stored"), torrents.len() as u64);
+    assert_eq!(s.stat("already_stored"), torrents.len() as u64);
     // A broken file: a clear failure, nothing stored.
     let r = post(&s, b"d4:infod6:lengthi-1eee");
     assert_eq!(r.status, 400);
     assert_eq!(r.header("X-Thetorrent-Result"), Some("failed"));
     assert_eq!(
-        stat(&s, "count"),
+        s.stat("count"),
         torrents.len() as u64,
         "{}\nuploaded: {:?}",
-        String::from_utf8_lossy(&get(&s, &format!("/sync/{}.txt", today()), "").body),
+        String::from_utf8_lossy(&s.get(&format!("/sync/{}.txt", today()), "").body),
         torrents.iter().map(|t| &t.1).collect::<Vec<_>>()
     );
     let total: u64 = torrents.iter().map(|t| t.0.len() as u64).sum();
-    assert_eq!(stat(&s, "bytes"), total);
+    assert_eq!(s.stat("bytes"), total);
     // Downloads: the exact bytes, conditional and range requests.
     for (bytes, key) in &torrents {
-        let r = get(&s, &format!("/torrent/{key}.torrent"), "");
+        let r = s.get(&format!("/torrent/{key}.torrent"), "");
         assert_eq!(r.status, 200, "{key}");
         assert!(r.body == *bytes, "{key}: bytes differ");
         assert_eq!(r.header("Content-Type"), Some("application/x-bittorrent"));
         let etag = r.header("ETag").unwrap().to_string();
-        let r = get(
-            &s,
+        let r = s.get(
             &format!("/torrent/{key}.torrent"),
             &format!("If-None-Match: {etag}\r\n"),
         );
         assert_eq!(r.status, 304);
-        let r = get(
-            &s,
+        let r = s.get(
             &format!("/{}.torrent", key.to_lowercase()),
             "Range: bytes=1-10\r\n",
         );
@@ -248,22 +212,22 @@ fn conformance(b: &Backend) {
     }
     // 404 (twice: the second from the negative cache), 400.
     for _ in 0..2 {
-        let r = get(&s, &format!("/torrent/{}.torrent", "AB".repeat(20)), "");
+        let r = s.get(&format!("/torrent/{}.torrent", "AB".repeat(20)), "");
         assert_eq!(r.status, 404);
     }
-    assert_eq!(get(&s, "/torrent/XYZ.torrent", "").status, 400);
+    assert_eq!(s.get("/torrent/XYZ.torrent", "").status, 400);
     // The day list names each primary key once.
-    let r = get(&s, &format!("/sync/{}.txt", today()), "");
+    let r = s.get(&format!("/sync/{}.txt", today()), "");
     assert_eq!(r.status, 200);
     let listed: Vec<&str> = std::str::from_utf8(&r.body).unwrap().lines().collect();
     let want: BTreeSet<&str> = torrents.iter().map(|t| t.1.as_str()).collect();
     assert_eq!(listed.len(), want.len(), "{listed:?}");
     assert_eq!(listed.iter().copied().collect::<BTreeSet<_>>(), want);
-    let r = get(&s, "/sync/", "");
+    let r = s.get("/sync/", "");
     assert!(String::from_utf8_lossy(&r.body).contains(&format!("{}.txt", today())));
-    assert_eq!(get(&s, "/sync/19991231.txt", "").status, 404);
+    assert_eq!(s.get("/sync/19991231.txt", "").status, 404);
     // Front page count.
-    let r = get(&s, "/", "");
+    let r = s.get("/", "");
     let want = format!(
         "There are <strong>{}</strong> stored torrents.",
         torrents.len()
@@ -274,14 +238,14 @@ fn conformance(b: &Backend) {
     let o = b.cli(data, &["block", key, "--reason", "test takedown"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     wait_until("blocked", || {
-        get(&s, &format!("/torrent/{key}.torrent"), "").status == 451
+        s.get(&format!("/torrent/{key}.torrent"), "").status == 451
     });
     let r = post(&s, bytes);
     assert_eq!(r.status, 451);
     let o = b.cli(data, &["unblock", key]);
     assert!(o.status.success());
     wait_until("unblocked", || {
-        get(&s, &format!("/torrent/{key}.torrent"), "").status == 200
+        s.get(&format!("/torrent/{key}.torrent"), "").status == 200
     });
     // The CLI sees the same store.
     let o = b.cli(data, &["count"]);
@@ -324,13 +288,13 @@ fn two_front_ends_share_a_bucket() {
         let r = post(up, bytes);
         assert_eq!(r.status, 200);
         // At once through the other front end.
-        let r = get(down, &format!("/torrent/{key}.torrent"), "");
+        let r = down.get(&format!("/torrent/{key}.torrent"), "");
         assert_eq!(r.status, 200, "{key} via the other front end");
         assert!(r.body == *bytes);
         // The uploading front end counts it at once, the other within the bound.
-        assert_eq!(stat(up, "count"), i as u64 + 1);
+        assert_eq!(up.stat("count"), i as u64 + 1);
         worst = worst.max(wait_until("count agrees", || {
-            stat(down, "count") == i as u64 + 1
+            down.stat("count") == i as u64 + 1
         }));
     }
     eprintln!("count converged within {worst:?} (list TTL {LIST_TTL} s)");
@@ -340,11 +304,11 @@ fn two_front_ends_share_a_bucket() {
         torrents.len()
     );
     for s in [&a, &c] {
-        let page = String::from_utf8(get(s, "/", "").body).unwrap();
+        let page = String::from_utf8(s.get("/", "").body).unwrap();
         assert!(page.contains(&want), "{want} not in the front page");
     }
     for s in [&a, &c] {
-        let r = get(s, &format!("/sync/{}.txt", today()), "");
+        let r = s.get(&format!("/sync/{}.txt", today()), "");
         assert_eq!(r.body.len(), torrents.len() * 41);
     }
 }
@@ -383,18 +347,18 @@ fn same_torrent_through_two_front_ends_is_created_once() {
         assert_eq!(*status, 200);
         assert_eq!(hash.as_deref(), Some(key.as_str()));
     }
-    let stored: u64 = fronts.iter().map(|f| stat(f, "stored")).sum();
-    let already: u64 = fronts.iter().map(|f| stat(f, "already_stored")).sum();
+    let stored: u64 = fronts.iter().map(|f| f.stat("stored")).sum();
+    let already: u64 = fronts.iter().map(|f| f.stat("already_stored")).sum();
     assert_eq!(
         (stored, already),
         (1, 7),
         "exactly one upload creates the object"
     );
     for f in fronts.iter() {
-        wait_until("count 1", || stat(f, "count") == 1);
-        let r = get(f, &format!("/torrent/{key}.torrent"), "");
+        wait_until("count 1", || f.stat("count") == 1);
+        let r = f.get(&format!("/torrent/{key}.torrent"), "");
         assert!(r.body == *bytes);
-        let r = get(f, &format!("/sync/{}.txt", today()), "");
+        let r = f.get(&format!("/sync/{}.txt", today()), "");
         assert_eq!(r.body, format!("{key}\n").into_bytes());
     }
 }
@@ -408,7 +372,7 @@ fn object_store_outage_under_load() {
     let (cached_bytes, cached_key) = sample().remove(0);
     assert_eq!(post(&s, &cached_bytes).status, 200);
     assert_eq!(
-        get(&s, &format!("/torrent/{cached_key}.torrent"), "").status,
+        s.get(&format!("/torrent/{cached_key}.torrent"), "").status,
         200
     );
     // Uploaders run through the outage; every answer is recorded.
@@ -463,10 +427,10 @@ fn object_store_outage_under_load() {
     wait_until("uploads fail", || {
         failed.load(std::sync::atomic::Ordering::SeqCst) > 0
     });
-    let r = get(&s, &format!("/torrent/{cached_key}.torrent"), "");
+    let r = s.get(&format!("/torrent/{cached_key}.torrent"), "");
     assert_eq!(r.status, 200);
     assert!(r.body == cached_bytes);
-    let r = get(&s, &format!("/torrent/{}.torrent", "CD".repeat(20)), "");
+    let r = s.get(&format!("/torrent/{}.torrent", "CD".repeat(20)), "");
     assert_eq!(r.status, 503);
     assert!(s.alive());
     std::thread::sleep(Duration::from_secs(2).saturating_sub(down_at.elapsed()));
@@ -487,14 +451,14 @@ fn object_store_outage_under_load() {
     let stored = stored.lock().unwrap();
     assert!(stored.len() > 10, "{} stored", stored.len());
     for (h, bytes) in stored.iter() {
-        let r = get(&fresh, &format!("/torrent/{h}.torrent"), "");
+        let r = fresh.get(&format!("/torrent/{h}.torrent"), "");
         assert_eq!(r.status, 200, "{h} was answered stored");
         assert!(r.body == *bytes);
     }
     // Every stored upload is counted (segments refused during the outage were written once
     // the store was back).
     wait_until("count covers every stored upload", || {
-        stat(&fresh, "count") > stored.len() as u64
+        fresh.stat("count") > stored.len() as u64
     });
     eprintln!(
         "outage: {} stored, {} failed",
@@ -667,14 +631,14 @@ fn migrate_both_ways_is_resumable() {
     let sw = seaweed();
     let url = fresh_bucket("migrate");
     let b = Backend::s3(sw, &url);
-    let src = TempDir::new();
+    let src = temp_dir();
     let local = Backend::local();
     let torrents = sample();
-    let dir = TempDir::new();
+    let dir = temp_dir();
     for (i, (bytes, _)) in torrents.iter().enumerate() {
-        let p = dir.0.join(format!("{i}.torrent"));
+        let p = dir.path().join(format!("{i}.torrent"));
         std::fs::write(&p, bytes).unwrap();
-        let o = local.cli(&src.0, &["add", p.to_str().unwrap()]);
+        let o = local.cli(src.path(), &["add", p.to_str().unwrap()]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
     let s3_only: Vec<&str> = b
@@ -686,9 +650,9 @@ fn migrate_both_ways_is_resumable() {
     let migrate = |from: &str, to: &str| {
         let mut args = s3_only.clone();
         args.extend(["migrate", "--quiet", "--from", from, "--to", to]);
-        local.cli(&src.0, &args)
+        local.cli(src.path(), &args)
     };
-    let o = migrate(src.0.to_str().unwrap(), &url);
+    let o = migrate(src.path().to_str().unwrap(), &url);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let n = torrents.len();
     assert_eq!(
@@ -696,46 +660,46 @@ fn migrate_both_ways_is_resumable() {
         format!("copied {n}, already there 0, rejected 0")
     );
     // Again: nothing copied, nothing listed twice.
-    let o = migrate(src.0.to_str().unwrap(), &url);
+    let o = migrate(src.path().to_str().unwrap(), &url);
     assert_eq!(
         String::from_utf8_lossy(&o.stdout).trim(),
         format!("copied 0, already there {n}, rejected 0")
     );
     let s = b.start();
-    assert_eq!(stat(&s, "count"), n as u64);
+    assert_eq!(s.stat("count"), n as u64);
     for (bytes, key) in &torrents {
-        let r = get(&s, &format!("/torrent/{key}.torrent"), "");
+        let r = s.get(&format!("/torrent/{key}.torrent"), "");
         assert!(r.body == *bytes);
     }
     // And back into a new directory.
-    let back = TempDir::new();
-    let o = migrate(&url, back.0.to_str().unwrap());
+    let back = temp_dir();
+    let o = migrate(&url, back.path().to_str().unwrap());
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(
         String::from_utf8_lossy(&o.stdout).trim(),
         format!("copied {n}, already there 0, rejected 0")
     );
-    let o = local.cli(&back.0, &["verify"]);
+    let o = local.cli(back.path(), &["verify"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
-    let o = local.cli(&back.0, &["count"]);
+    let o = local.cli(back.path(), &["count"]);
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), n.to_string());
     // A file whose content does not match its name is refused, not copied.
-    let bad_src = TempDir::new();
+    let bad_src = temp_dir();
     let o = local.cli(
-        &bad_src.0,
-        &["add", dir.0.join("0.torrent").to_str().unwrap()],
+        bad_src.path(),
+        &["add", dir.path().join("0.torrent").to_str().unwrap()],
     );
     assert!(o.status.success());
     let key = &torrents[0].1;
     let p = bad_src
-        .0
+        .path()
         .join("torrents")
         .join(&key[0..2])
         .join(&key[2..4])
         .join(format!("{key}.torrent"));
     std::fs::write(&p, &torrents[1].0).unwrap();
     let url2 = fresh_bucket("migrate-bad");
-    let o = migrate(bad_src.0.to_str().unwrap(), &url2);
+    let o = migrate(bad_src.path().to_str().unwrap(), &url2);
     assert_eq!(
         o.status.code(),
         Some(1),
@@ -782,9 +746,9 @@ fn reindex_lists_torrents_no_segment_names() {
             "application/x-bittorrent",
         )
         .unwrap();
-    assert_eq!(stat(&s, "count"), torrents.len() as u64);
-    let dir = TempDir::new();
-    let o = b.cli(&dir.0, &["reindex"]);
+    assert_eq!(s.stat("count"), torrents.len() as u64);
+    let dir = temp_dir();
+    let o = b.cli(dir.path(), &["reindex"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
@@ -792,15 +756,15 @@ fn reindex_lists_torrents_no_segment_names() {
         "{out}"
     );
     wait_until("the orphan is counted", || {
-        stat(&s, "count") == torrents.len() as u64 + 1
+        s.stat("count") == torrents.len() as u64 + 1
     });
-    let o = b.cli(&dir.0, &["reindex"]);
+    let o = b.cli(dir.path(), &["reindex"]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
         out.contains(": 0 stored torrents no list segment named"),
         "{out}"
     );
-    let r = get(&s, &format!("/sync/{}.txt", today()), "");
+    let r = s.get(&format!("/sync/{}.txt", today()), "");
     assert!(String::from_utf8_lossy(&r.body).contains(&orphan_key));
 }
 
@@ -883,18 +847,18 @@ fn verify_finds_damaged_objects_in_the_bucket_and_repairs_them() {
     let sw = Seaweed::start();
     let url = fresh_bucket("verify");
     let b = Backend::s3(&sw, &url);
-    let files = TempDir::new();
+    let files = temp_dir();
     let hybrid = corpus_file("github-libtorrent-069017e/test/test_torrents/v2_hybrid.torrent");
     let mut paths = vec![hybrid.clone()];
     let torrents: Vec<Vec<u8>> = (1..=4).map(tracked_torrent).collect();
     for (i, t) in torrents.iter().enumerate() {
-        let p = files.0.join(format!("{i}.torrent"));
+        let p = files.path().join(format!("{i}.torrent"));
         std::fs::write(&p, t).unwrap();
         paths.push(p);
     }
     let mut add = vec!["add"];
     add.extend(paths.iter().map(|p| p.to_str().unwrap()));
-    let o = b.cli(&files.0, &add);
+    let o = b.cli(files.path(), &add);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let keys: Vec<String> = String::from_utf8_lossy(&o.stdout)
         .lines()
@@ -903,7 +867,7 @@ fn verify_finds_damaged_objects_in_the_bucket_and_repairs_them() {
     let verify = |extra: &[&str]| {
         let mut args = vec!["verify"];
         args.extend(extra);
-        let o = b.cli(&files.0, &args);
+        let o = b.cli(files.path(), &args);
         (
             o.status.code(),
             String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -985,7 +949,7 @@ fn verify_finds_damaged_objects_in_the_bucket_and_repairs_them() {
     );
     let front = b.start();
     for (t, key) in torrents.iter().zip(&keys[1..]) {
-        let r = get(&front, &format!("/torrent/{key}.torrent"), "");
+        let r = front.get(&format!("/torrent/{key}.torrent"), "");
         assert!(r.body == *t, "{key}");
     }
 }

@@ -28,16 +28,8 @@ struct Pick {
     v2_key: Option<String>,
 }
 
-fn row(rel: &str) -> Row {
-    let p = corpus_file(rel);
-    manifest()
-        .into_iter()
-        .find(|r| r.path == p)
-        .unwrap_or_else(|| panic!("{rel} not in MANIFEST.tsv"))
-}
-
 fn pick(rel: &str) -> Pick {
-    let r = row(rel);
+    let r = manifest_row(rel);
     assert!(r.accept, "{rel}: libtorrent rejects it");
     let v2 = r.v2.as_ref().map(|h| h[..40].to_string());
     match &r.v1 {
@@ -70,7 +62,8 @@ fn v2_only() -> Pick {
 
 /// A file libtorrent rejects ("missing name in torrent file"), and our message for it.
 fn broken() -> (PathBuf, &'static str) {
-    let r = row("debian-src-libtorrent-rasterbar-2.0.8/test/test_torrents/bad_name.torrent");
+    let r =
+        manifest_row("debian-src-libtorrent-rasterbar-2.0.8/test/test_torrents/bad_name.torrent");
     assert!(!r.accept);
     (r.path, "not a torrent file: missing or invalid 'name'")
 }
@@ -83,31 +76,12 @@ fn all_good() -> Vec<Pick> {
 
 /// (count, uploads stored, already stored, failed) from `GET /api/stats`.
 fn stats(s: &Server) -> (u64, u64, u64, u64) {
-    let mut c = s.connect();
-    c.send(b"GET /api/stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
-    let r = c.response();
-    assert_eq!(r.status, 200);
-    let j = String::from_utf8(r.body).unwrap();
-    let num = |key: &str| -> u64 {
-        let k = format!("\"{key}\":");
-        let i = j.find(&k).unwrap_or_else(|| panic!("{key} in {j}")) + k.len();
-        j[i..]
-            .chars()
-            .take_while(|c| c.is_ascii_digit())
-            .collect::<String>()
-            .parse()
-            .unwrap()
-    };
     (
-        num("count"),
-        num("stored"),
-        num("already_stored"),
-        num("failed"),
+        s.stat("count"),
+        s.stat("stored"),
+        s.stat("already_stored"),
+        s.stat("failed"),
     )
-}
-
-fn count(s: &Server) -> u64 {
-    stats(s).0
 }
 
 /// The stored file of each pick is byte-identical to the corpus file (and a hybrid's v2 key
@@ -115,19 +89,19 @@ fn count(s: &Server) -> u64 {
 fn assert_stored_exactly(s: &Server, picks: &[Pick]) {
     for p in picks {
         let want = std::fs::read(&p.path).unwrap();
-        let stored = stored_path(&s.data.0, &p.hash);
+        let stored = stored_path(s.data.path(), &p.hash);
         let got = std::fs::read(&stored)
             .unwrap_or_else(|e| panic!("{}: {e} ({})", stored.display(), p.path.display()));
         assert!(got == want, "{} differs from the corpus file", p.hash);
         if let Some(v2) = &p.v2_key {
-            let link = std::fs::read(stored_path(&s.data.0, v2)).expect("hybrid v2 key");
+            let link = std::fs::read(stored_path(s.data.path(), v2)).expect("hybrid v2 key");
             assert!(link == want, "v2 key {v2}");
         }
     }
     let mut distinct: Vec<&str> = picks.iter().map(|p| p.hash.as_str()).collect();
     distinct.sort();
     distinct.dedup();
-    assert_eq!(count(s), distinct.len() as u64, "count");
+    assert_eq!(s.stat("count"), distinct.len() as u64, "count");
 }
 
 // ---- running the clients ----------------------------------------------------------------
@@ -295,8 +269,8 @@ fn soap_client(bin: &str, name: &str, code: &str) {
     args.push("storeTorrent:!".into());
     want.push(format!("fault {NOT_BASE64_MSG}"));
     assert!(code.contains(NOT_BASE64));
-    let dir = TempDir::new();
-    let out = script(&dir.0, bin, name, code, &args);
+    let dir = temp_dir();
+    let out = script(dir.path(), bin, name, code, &args);
     assert!(out.status.success(), "{bin} failed");
     assert_eq!(lines(&out), want, "{bin}");
     let mut stored = good.clone();
@@ -394,7 +368,7 @@ fn post_curl_multipart_raw_and_duplicates() {
     assert_eq!(values(&h, "X-Thetorrent-Result"), ["stored"]);
     assert_eq!(values(&h, "X-Thetorrent-Stored"), ["already"]);
     assert_eq!(body, format!("{}\n", good[1].hash));
-    assert_eq!(count(&s), 3);
+    assert_eq!(s.stat("count"), 3);
 
     // Several parts in one request, a broken one in the middle: one header set and one body
     // line per file, in order; the good new file is stored, the broken one is not.
@@ -595,8 +569,8 @@ fn post_python_requests() {
     let inputs = http_inputs();
     let mut args = vec![s.url("/api/upload")];
     args.extend(inputs.iter().map(|(p, _)| p.display().to_string()));
-    let dir = TempDir::new();
-    let out = script(&dir.0, "python3", "post.py", REQUESTS_POST, &args);
+    let dir = temp_dir();
+    let out = script(dir.path(), "python3", "post.py", REQUESTS_POST, &args);
     assert!(out.status.success());
     let mut want = per_file_lines(&inputs);
     let all: Vec<String> = inputs
@@ -622,8 +596,8 @@ fn post_php_curl() {
     let inputs = http_inputs();
     let mut args = vec![s.url("/api/upload")];
     args.extend(inputs.iter().map(|(p, _)| p.display().to_string()));
-    let dir = TempDir::new();
-    let out = script(&dir.0, "php", "post.php", PHP_CURL_POST, &args);
+    let dir = temp_dir();
+    let out = script(dir.path(), "php", "post.php", PHP_CURL_POST, &args);
     assert!(out.status.success());
     assert_eq!(lines(&out), per_file_lines(&inputs));
     assert_stored_exactly(&s, &all_good());
@@ -634,7 +608,7 @@ fn too_large_is_413_and_stores_nothing() {
     require_curl();
     // The limit is a global option, before the command.
     let s = start(&["--max-torrent-size", "1000"]);
-    assert_eq!(count(&s), 0);
+    assert_eq!(s.stat("count"), 0);
     let big = v1(); // 23,821 bytes
     let small = v2_only(); // 767 bytes
     let size = std::fs::metadata(&big.path).unwrap().len();
@@ -678,7 +652,7 @@ fn too_large_is_413_and_stores_nothing() {
     assert_eq!(status, 500);
     assert!(body.contains("<faultstring>"), "{body}");
     assert!(body.contains(&msg), "{body}");
-    assert_eq!(count(&s), 0, "nothing stored");
+    assert_eq!(s.stat("count"), 0, "nothing stored");
     // Under the limit still works, beside a big one in the same request.
     let (status, h, _) = curl(&[
         "-F".into(),
@@ -698,7 +672,7 @@ fn malformed_multipart_is_400_and_stores_nothing() {
     require_curl();
     let s = start(&[]);
     let good = std::fs::read(v1().path).unwrap();
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let part = |b: &mut Vec<u8>, boundary: &str| {
         b.extend_from_slice(
             format!(
@@ -731,7 +705,7 @@ fn malformed_multipart_is_400_and_stores_nothing() {
         ("no-boundary", good.clone(), "multipart/form-data"),
     ];
     for (name, body, ctype) in cases {
-        let f = dir.0.join(name);
+        let f = dir.path().join(name);
         std::fs::write(&f, &body).unwrap();
         let (status, h, text) = curl(&[
             "--data-binary".into(),
@@ -744,8 +718,8 @@ fn malformed_multipart_is_400_and_stores_nothing() {
         assert_eq!(values(&h, "X-Thetorrent-Result"), ["failed"], "{name}");
         assert!(!text.trim().is_empty(), "{name}: a message");
         assert_eq!(text.lines().count(), 1, "{name}: one line");
-        assert_eq!(count(&s), 0, "{name}: nothing stored");
-        assert!(!stored_path(&s.data.0, &v1().hash).exists(), "{name}");
+        assert_eq!(s.stat("count"), 0, "{name}: nothing stored");
+        assert!(!stored_path(s.data.path(), &v1().hash).exists(), "{name}");
     }
     // The same connection-level client still gets its file stored afterwards.
     let (status, _, _) = curl(&["-F".into(), f_arg(&v1().path), s.url("/api/upload")]);
@@ -806,9 +780,9 @@ fn api_page_examples_work() {
     assert_eq!(blocks.len(), examples.len(), "code blocks on /api");
     let good = v1(); // the curl example downloads this hash
     let (bad, bad_msg) = broken();
-    let dir = TempDir::new();
-    std::fs::copy(&good.path, dir.0.join("file.torrent")).unwrap();
-    std::fs::copy(&bad, dir.0.join("bad.torrent")).unwrap();
+    let dir = temp_dir();
+    std::fs::copy(&good.path, dir.path().join("file.torrent")).unwrap();
+    std::fs::copy(&bad, dir.path().join("bad.torrent")).unwrap();
     let mut stored = 0u64;
     for ((title, file, code), shown) in examples.iter().zip(&blocks) {
         assert_eq!(code, shown, "{title}: the page shows the example");
@@ -817,7 +791,7 @@ fn api_page_examples_work() {
             let out = Command::new("sh")
                 .arg("-ec")
                 .arg(shown)
-                .current_dir(&dir.0)
+                .current_dir(dir.path())
                 .output()
                 .expect("sh");
             let out_s = stdout(&out);
@@ -828,7 +802,7 @@ fn api_page_examples_work() {
                 "{title}"
             );
             assert_eq!(out_s.matches(&good.hash).count(), 3, "{title}");
-            let got = std::fs::read(dir.0.join(format!("{}.torrent", good.hash))).unwrap();
+            let got = std::fs::read(dir.path().join(format!("{}.torrent", good.hash))).unwrap();
             assert!(
                 got == std::fs::read(&good.path).unwrap(),
                 "{title}: download"
@@ -840,12 +814,12 @@ fn api_page_examples_work() {
             Some("pl") => "perl",
             _ => "python3",
         };
-        std::fs::write(dir.0.join(file), shown).unwrap();
+        std::fs::write(dir.path().join(file), shown).unwrap();
         for (input, ok) in [("file.torrent", true), ("bad.torrent", false)] {
             let out = Command::new(bin)
                 .arg(file)
                 .arg(input)
-                .current_dir(&dir.0)
+                .current_dir(dir.path())
                 .output()
                 .unwrap_or_else(|e| panic!("{bin}: {e}"));
             let (o, e) = (stdout(&out), stderr(&out));

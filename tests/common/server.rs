@@ -5,34 +5,15 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use tempfile::TempDir;
 
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-/// A fresh directory under the system temp dir, removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new() -> TempDir {
-        let p = std::env::temp_dir().join(format!(
-            "thetorrent-test-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+/// How long a server gets to say it listens.
+const START_LIMIT: Duration = Duration::from_secs(30);
 
 pub struct Server {
     pub child: Child,
@@ -44,7 +25,7 @@ pub struct Server {
 /// Starts `thetorrent serve` with `extra` arguments; `--listen 127.0.0.1:0` unless `extra`
 /// has a `--listen`. Waits until it prints the address it listens on.
 pub fn start(extra: &[&str]) -> Server {
-    try_start(TempDir::new(), extra)
+    try_start(super::temp_dir(), extra)
         .unwrap_or_else(|(status, log)| panic!("server did not start ({status:?}):\n{log}"))
 }
 
@@ -81,12 +62,28 @@ pub fn spawn(data: &Path, extra: &[&str]) -> Child {
     cmd.spawn().expect("start thetorrent")
 }
 
-pub fn try_start(data: TempDir, extra: &[&str]) -> Result<Server, (Option<ExitStatus>, String)> {
-    let mut child = spawn(&data.0, extra);
+/// A server process that said where it listens, with its log (stderr) so far and the thread
+/// copying the rest of it.
+pub struct Launched {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub log: Arc<Mutex<String>>,
+    /// Ends when the server's stderr does.
+    pub reader: JoinHandle<()>,
+}
+
+/// Spawns `thetorrent serve` on `data` (see [`spawn`]) and waits for it (see [`watch`]).
+pub fn launch(data: &Path, extra: &[&str]) -> Result<Launched, (Option<ExitStatus>, String)> {
+    watch(spawn(data, extra))
+}
+
+/// Waits (at most [`START_LIMIT`]) until `child`, a server whose stderr is piped, says where it
+/// listens; on failure, its exit status (if it ended) and its log.
+pub fn watch(mut child: Child) -> Result<Launched, (Option<ExitStatus>, String)> {
     let stderr = child.stderr.take().unwrap();
     let log = Arc::new(Mutex::new(String::new()));
     let (tx, rx) = mpsc::channel();
-    {
+    let reader = {
         let log = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
@@ -99,31 +96,41 @@ pub fn try_start(data: TempDir, extra: &[&str]) -> Result<Server, (Option<ExitSt
                 l.push_str(&line);
                 l.push('\n');
             }
-        });
-    }
-    match rx.recv_timeout(Duration::from_secs(20)) {
-        Ok(Some(addr)) => Ok(Server {
+        })
+    };
+    if let Ok(Some(addr)) = rx.recv_timeout(START_LIMIT) {
+        return Ok(Launched {
             child,
             addr,
-            data,
             log,
-        }),
-        _ => {
-            let deadline = Instant::now() + Duration::from_secs(5);
-            let mut status = None;
-            while Instant::now() < deadline {
-                if let Ok(Some(s)) = child.try_wait() {
-                    status = Some(s);
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            std::thread::sleep(Duration::from_millis(100));
-            let l = log.lock().unwrap().clone();
-            Err((status, l))
-        }
+            reader,
+        });
     }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut status = None;
+    while Instant::now() < deadline {
+        if let Ok(Some(s)) = child.try_wait() {
+            status = Some(s);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = reader.join();
+    let l = log.lock().unwrap().clone();
+    Err((status, l))
+}
+
+/// [`launch`] on `data`, which the server then owns.
+pub fn try_start(data: TempDir, extra: &[&str]) -> Result<Server, (Option<ExitStatus>, String)> {
+    let l = launch(data.path(), extra)?;
+    Ok(Server {
+        child: l.child,
+        addr: l.addr,
+        data,
+        log: l.log,
+    })
 }
 
 impl Server {
@@ -137,17 +144,39 @@ impl Server {
 
     /// Files `bytes` under `hex` (40 hex digits) in the store's layout.
     pub fn put_torrent(&self, hex: &str, bytes: &[u8]) -> PathBuf {
-        let hex = hex.to_ascii_uppercase();
-        let dir = self
-            .data
-            .0
-            .join("torrents")
-            .join(&hex[0..2])
-            .join(&hex[2..4]);
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join(format!("{hex}.torrent"));
+        let p = super::stored_path(self.data.path(), hex);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, bytes).unwrap();
         p
+    }
+
+    /// Sends `head` and `body` on a fresh connection and reads the answer.
+    pub fn request(&self, head: &str, body: &[u8]) -> Resp {
+        let mut c = self.connect();
+        c.send(head.as_bytes());
+        c.send(body);
+        c.response()
+    }
+
+    /// `GET path` on a fresh connection, with `extra` header lines (each ending in CRLF).
+    pub fn get(&self, path: &str, extra: &str) -> Resp {
+        self.request(
+            &format!("GET {path} HTTP/1.1\r\nHost: t\r\n{extra}\r\n"),
+            b"",
+        )
+    }
+
+    /// `POST path` of `body` as `content_type` on a fresh connection.
+    pub fn post(&self, path: &str, content_type: &str, body: &[u8]) -> Resp {
+        post_on(&mut self.connect(), path, content_type, body)
+    }
+
+    /// A number of `GET /api/stats` (`"name":N`).
+    pub fn stat(&self, name: &str) -> u64 {
+        let r = self.get("/api/stats", "");
+        assert_eq!(r.status, 200, "{}", r.head);
+        let body = String::from_utf8(r.body).unwrap();
+        json_number(&body, name).unwrap_or_else(|| panic!("no {name} in {body}"))
     }
 
     pub fn log(&self) -> String {
@@ -220,6 +249,31 @@ impl Resp {
     }
 }
 
+/// The number after `"name":` in a JSON text.
+pub fn json_number(json: &str, name: &str) -> Option<u64> {
+    let key = format!("\"{name}\":");
+    let at = json.find(&key)? + key.len();
+    let digits: String = json[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+/// `POST path` of `body` as `content_type` on the connection `c`.
+pub fn post_on(c: &mut Client, path: &str, content_type: &str, body: &[u8]) -> Resp {
+    c.send(
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Type: {content_type}\r\n\
+             Content-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    c.send(body);
+    c.response()
+}
+
 /// A raw client connection with its own read buffer.
 pub struct Client {
     pub stream: TcpStream,
@@ -228,14 +282,20 @@ pub struct Client {
 
 impl Client {
     pub fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+        Client::try_connect(addr).expect("connect")
+    }
+
+    /// [`Client::connect`], with the failure as an error (a server that may be gone).
+    pub fn try_connect(addr: SocketAddr) -> Result<Client, String> {
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+            .map_err(|e| format!("connect to {addr}: {e}"))?;
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        Client {
+            .map_err(|e| e.to_string())?;
+        Ok(Client {
             stream,
             buf: Vec::new(),
-        }
+        })
     }
 
     /// A client on a connection opened elsewhere.
