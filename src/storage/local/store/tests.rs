@@ -19,24 +19,17 @@ fn pipelined(s: &Store, batch: Vec<Staged>, prev: Option<Renamed>) -> Step {
     (done.expect("answered"), r)
 }
 
-struct Dir(PathBuf);
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-fn dir(name: &str) -> Dir {
-    let d = std::env::temp_dir().join(format!("tt-store-{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&d);
-    Dir(d)
+/// A fresh data directory, removed when dropped.
+fn dir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("a temporary directory")
 }
 
 /// The pipeline: a batch is renamed (visible, uncounted, unanswered) by one call, and
 /// counted and answered by the next, whose own batch is renamed meanwhile.
 #[test]
 fn pipelined_commits_answer_one_call_later() {
-    let d = dir("pipe");
-    let s = Store::open(&d.0, Config::default()).unwrap();
+    let d = dir();
+    let s = Store::open(d.path(), Config::default()).unwrap();
     let a: Vec<Staged> = (0..3).map(|n| s.stage(&torrent(n)).unwrap()).collect();
     let keys_a: Vec<Key> = a.iter().map(|st| st.ids.key).collect();
     let r = pipelined(&s, a, None);
@@ -71,8 +64,8 @@ fn pipelined_commits_answer_one_call_later() {
 /// commit, exactly once; so is one whose later `list` comes after that.
 #[test]
 fn a_dropped_renamed_batch_is_listed_by_the_next_commit() {
-    let d = dir("drop");
-    let s = Store::open(&d.0, Config::default()).unwrap();
+    let d = dir();
+    let s = Store::open(d.path(), Config::default()).unwrap();
     let (_, r) = pipelined(&s, vec![s.stage(&torrent(1)).unwrap()], None);
     let r = r.unwrap().unwrap();
     // A plain commit comes between: it completes the batch in flight (a replay).
