@@ -84,8 +84,10 @@ fn run(args: &[String]) -> Result<(), String> {
     let interval = Duration::from_secs_f64(nconns as f64 / rate);
     let per_conn = (secs * rate / nconns as f64) as u32;
 
+    // SAFETY: plain system calls without pointers; the results are checked.
     let ep = cvt(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) }, "epoll")?;
     let tfd = cvt(
+        // SAFETY: as above.
         unsafe { libc::timerfd_create(libc::CLOCK_MONOTONIC, libc::TFD_NONBLOCK) },
         "timerfd",
     )?;
@@ -94,6 +96,7 @@ fn run(args: &[String]) -> Result<(), String> {
         u64: u64::MAX,
     };
     cvt(
+        // SAFETY: ep and tfd are open descriptors; ev is a valid epoll_event.
         unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, tfd, &mut ev) },
         "epoll_ctl",
     )?;
@@ -108,6 +111,7 @@ fn run(args: &[String]) -> Result<(), String> {
             u64: i as u64,
         };
         cvt(
+            // SAFETY: ep and the socket are open descriptors; ev is a valid epoll_event.
             unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, s.as_raw_fd(), &mut ev) },
             "epoll_ctl",
         )?;
@@ -176,10 +180,12 @@ fn run(args: &[String]) -> Result<(), String> {
                 },
             };
             cvt(
+                // SAFETY: tfd is an open timerfd; spec is a valid itimerspec; no old value.
                 unsafe { libc::timerfd_settime(tfd, 0, &spec, std::ptr::null_mut()) },
                 "timerfd_settime",
             )?;
         }
+        // SAFETY: events is a valid array of epoll_event of the given length.
         let n = unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), events.len() as i32, 1000) };
         if n < 0 {
             let e = std::io::Error::last_os_error();
@@ -192,6 +198,7 @@ fn run(args: &[String]) -> Result<(), String> {
             let id = ev.u64;
             if id == u64::MAX {
                 let mut t = [0u8; 8];
+                // SAFETY: t is 8 writable bytes; tfd is an open timerfd.
                 unsafe { libc::read(tfd, t.as_mut_ptr().cast(), 8) };
                 continue;
             }

@@ -175,6 +175,8 @@ fn conditional_create_race_in_coroutines() {
                 words |= 1;
             }
             let builder = may::coroutine::Builder::new().stack_size(words);
+            // SAFETY: the coroutine keeps no thread-local state across may's I/O, and blocks
+            // its worker on nothing but may's own sockets (what may asks of a coroutine).
             let h = unsafe {
                 builder.spawn(move || {
                     let body = format!("writer {i}");
@@ -346,6 +348,7 @@ fn server_stopped_and_restarted() {
     assert_eq!((counters["s3_timeouts"], counters["s3_retries"]), (1, 0));
     assert!(matches!(h.get("k", 100), Err(S3Error::Down { .. })));
     let h2 = h_co.clone();
+    // SAFETY: as in the race above, the coroutine only calls the client.
     let co = unsafe {
         may::coroutine::Builder::new()
             .stack_size(thetorrent::http::config::STACK_SIZE / std::mem::size_of::<usize>())
@@ -447,6 +450,7 @@ fn connect_that_never_completes_times_out() {
         );
     };
     let c2 = c.clone();
+    // SAFETY: as in the race above, the coroutine only calls the client.
     let co = unsafe {
         may::coroutine::Builder::new()
             .stack_size(thetorrent::http::config::STACK_SIZE / std::mem::size_of::<usize>())

@@ -158,7 +158,7 @@ type NomErr<'a> = nom::error::Error<&'a [u8]>;
 /// Reads a run of decimal digits at `pos` (with nom); `None` when there is none.
 fn digits(buf: &[u8], pos: usize) -> Option<&[u8]> {
     let rest = buf.get(pos..)?;
-    digit1::<&[u8], NomErr>(rest).ok().map(|(_, d)| d)
+    digit1::<&[u8], NomErr<'_>>(rest).ok().map(|(_, d)| d)
 }
 
 /// The value of at most `MAX_INT_DIGITS` digits (or `MAX_LENGTH_DIGITS`); 10^20 fits an i128

@@ -19,6 +19,7 @@ static RUNNING: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 extern "C" fn kill_running() {
     if let Ok(pids) = RUNNING.lock() {
         for &pid in pids.iter() {
+            // SAFETY: signalling a child this process started.
             unsafe {
                 libc::kill(pid as libc::pid_t, libc::SIGKILL);
             }
@@ -186,6 +187,7 @@ impl Seaweed {
         {
             let mut pids = RUNNING.lock().unwrap();
             if pids.is_empty() {
+                // SAFETY: kill_running is an extern "C" fn that lives as long as the process.
                 unsafe {
                     libc::atexit(kill_running);
                 }
@@ -258,6 +260,7 @@ impl Seaweed {
     /// Freezes the server (SIGSTOP): connections are accepted by the kernel, never answered.
     pub fn pause(&self) {
         let pid = self.child.as_ref().expect("running").id();
+        // SAFETY: signalling our own child.
         unsafe {
             libc::kill(pid as libc::pid_t, libc::SIGSTOP);
         }
@@ -266,6 +269,7 @@ impl Seaweed {
     /// Thaws a paused server (SIGCONT).
     pub fn resume(&self) {
         let pid = self.child.as_ref().expect("running").id();
+        // SAFETY: signalling our own child.
         unsafe {
             libc::kill(pid as libc::pid_t, libc::SIGCONT);
         }

@@ -88,8 +88,9 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
 /// Whether the file system holding `dir` is mounted read-only.
 pub fn is_read_only(dir: &Path) -> io::Result<bool> {
     let c = cstr(dir)?;
-    // SAFETY: a valid path and a zeroed statvfs for the kernel to fill.
+    // SAFETY: statvfs is plain data, for which all zeroes is a valid value.
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid NUL-terminated path, and a statvfs for the kernel to fill.
     if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
         return Err(io::Error::last_os_error());
     }
