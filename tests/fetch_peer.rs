@@ -22,6 +22,8 @@ use thetorrent::fetch::{
 /// Runs `f` in a may coroutine with the server's stack size (where the clients run).
 fn in_coroutine<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     let words = thetorrent::http::config::STACK_SIZE / std::mem::size_of::<usize>();
+    // SAFETY: the clients keep no thread-local state across may's I/O and block their worker
+    // on nothing but may's own sockets (what may asks of a coroutine).
     let h = unsafe { may::coroutine::Builder::new().stack_size(words).spawn(f) }.unwrap();
     h.join().unwrap()
 }
