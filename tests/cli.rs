@@ -414,6 +414,7 @@ fn files_without_a_checksum_are_checked_by_info_hash_until_reindex_records_one()
     let hybrid = stored_path(data, HYBRID_V1);
     for p in [&debian, &hybrid] {
         let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: two valid NUL-terminated strings that outlive the call.
         let r = unsafe { libc::removexattr(c.as_ptr(), c"user.thetorrent.sha256".as_ptr()) };
         assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
     }

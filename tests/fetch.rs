@@ -13,6 +13,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
+use thetorrent::app::pages::percent_encode;
 
 /// One torrent the rig seeds.
 #[derive(Debug, Clone)]
@@ -154,35 +155,6 @@ impl Drop for Rig {
     }
 }
 
-fn get(s: &Server, path: &str) -> Resp {
-    let mut c = s.connect();
-    c.send(format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes());
-    c.response()
-}
-
-/// `/api/stats`'s value of `"name":N` (the first one).
-fn stat(s: &Server, name: &str) -> u64 {
-    let body = String::from_utf8(get(s, "/api/stats").body).unwrap();
-    let at = body
-        .find(&format!("\"{name}\":"))
-        .unwrap_or_else(|| panic!("{name} not in {body}"));
-    body[at + name.len() + 3..]
-        .split(|c: char| !c.is_ascii_digit())
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// `serve --fetch` with loopback peers allowed, the DHT on `dht_listen` bootstrapped from
 /// `bootstrap` (none: `--no-dht`), and `extra` options.
 fn fetching_server(dht_listen: &str, bootstrap: &[String], extra: &[&str]) -> Server {
@@ -205,7 +177,7 @@ fn the_dht_alone_finds_v1_v2_and_hybrid_torrents() {
     let mut rig = Rig::start("127.0.2.10", &["v1", "v2", "hybrid"]);
     let s = fetching_server("127.0.2.100:0", &rig.dht.clone(), &[]);
     for t in rig.torrents.clone() {
-        let r = get(&s, &format!("/torrent/{}.torrent", t.url_hash()));
+        let r = s.get(&format!("/torrent/{}.torrent", t.url_hash()), "");
         assert_eq!(r.status, 200, "{} {:?}: {}", t.kind, t, r.head);
         assert_eq!(r.header("Content-Type"), Some("application/x-bittorrent"));
         rig.assert_is(&r.body, &t);
@@ -214,17 +186,17 @@ fn the_dht_alone_finds_v1_v2_and_hybrid_torrents() {
             std::fs::read(stored_path(s.data.path(), &t.key())).unwrap(),
             r.body
         );
-        let again = get(&s, &format!("/{}.torrent", t.key()));
+        let again = s.get(&format!("/{}.torrent", t.key()), "");
         assert_eq!((again.status, again.body), (200, r.body.clone()));
         if t.kind == "hybrid" {
-            let by_v2 = get(&s, &format!("/torrent/{}.torrent", t.v2.as_ref().unwrap()));
+            let by_v2 = s.get(&format!("/torrent/{}.torrent", t.v2.as_ref().unwrap()), "");
             assert_eq!((by_v2.status, by_v2.body), (200, r.body));
         }
     }
-    assert_eq!(stat(&s, "fetched"), 3);
-    assert_eq!(stat(&s, "count"), 3);
+    assert_eq!(s.stat("fetched"), 3);
+    assert_eq!(s.stat("count"), 3);
     // the day's /sync/ list names them
-    let sync = get(&s, "/sync/");
+    let sync = s.get("/sync/", "");
     assert_eq!(sync.status, 200);
 }
 
@@ -241,19 +213,19 @@ fn x_pe_alone_finds_v1_v2_and_hybrid_torrents() {
             rig.seed,
             percent_encode(tracker)
         );
-        let r = get(&s, &format!("/magnet?{query}"));
+        let r = s.get(&format!("/magnet?{query}"), "");
         assert_eq!(r.status, 302, "{}: {}", t.kind, r.head);
         assert_eq!(
             r.header("Location"),
             Some(format!("/torrent/{}.torrent", t.key()).as_str())
         );
-        let file = get(&s, &format!("/torrent/{}.torrent", t.key()));
+        let file = s.get(&format!("/torrent/{}.torrent", t.key()), "");
         assert_eq!(file.status, 200);
         let (v1, v2, name, trackers) = rig.check(&file.body);
         assert_eq!((v1, v2, name), (t.v1.clone(), t.v2.clone(), t.name.clone()));
         assert_eq!(trackers, [tracker]);
     }
-    assert_eq!(stat(&s, "fetched"), 3);
+    assert_eq!(s.stat("fetched"), 3);
 }
 
 #[test]
@@ -263,7 +235,7 @@ fn concurrent_requests_for_one_missing_hash_make_one_job() {
     let t = rig.torrents[0].clone();
     let path = format!("/torrent/{}.torrent", t.url_hash());
     let answers: Vec<Resp> = std::thread::scope(|scope| {
-        let threads: Vec<_> = (0..16).map(|_| scope.spawn(|| get(&s, &path))).collect();
+        let threads: Vec<_> = (0..16).map(|_| scope.spawn(|| s.get(&path, ""))).collect();
         threads.into_iter().map(|h| h.join().unwrap()).collect()
     });
     for r in &answers {
@@ -271,9 +243,9 @@ fn concurrent_requests_for_one_missing_hash_make_one_job() {
         assert_eq!(r.body, answers[0].body);
     }
     rig.assert_is(&answers[0].body, &t);
-    assert_eq!(stat(&s, "fetched"), 1);
-    assert_eq!(stat(&s, "jobs"), 1);
-    assert_eq!(stat(&s, "count"), 1);
+    assert_eq!(s.stat("fetched"), 1);
+    assert_eq!(s.stat("jobs"), 1);
+    assert_eq!(s.stat("count"), 1);
     let stored = files_under(&s.data.path().join("torrents"));
     assert_eq!(stored, [stored_path(s.data.path(), &t.key())]);
 }
@@ -285,7 +257,7 @@ fn a_loopback_peer_is_never_contacted_without_allow_private() {
     let addr = peer.local_addr().unwrap();
     let s = start(&["--fetch", "--no-dht"]);
     let hash = "0123456789ABCDEF0123456789ABCDEF01234567";
-    let r = get(&s, &format!("/magnet?xt=urn:btih:{hash}&x.pe={addr}"));
+    let r = s.get(&format!("/magnet?xt=urn:btih:{hash}&x.pe={addr}"), "");
     assert_eq!(r.status, 404, "{}", r.head);
     let body = String::from_utf8_lossy(&r.body);
     assert!(body.contains("refused by the address policy"), "{body}");
@@ -302,15 +274,15 @@ fn without_fetch_a_missing_hash_is_404_at_once() {
     let s = start(&[]);
     let started = Instant::now();
     let hash = "0123456789ABCDEF0123456789ABCDEF01234567";
-    assert_eq!(get(&s, &format!("/torrent/{hash}.torrent")).status, 404);
-    assert_eq!(get(&s, &format!("/{hash}.torrent")).status, 404);
-    let r = get(
-        &s,
+    assert_eq!(s.get(&format!("/torrent/{hash}.torrent"), "").status, 404);
+    assert_eq!(s.get(&format!("/{hash}.torrent"), "").status, 404);
+    let r = s.get(
         &format!("/magnet?xt=urn:btih:{hash}&x.pe=127.0.2.41:6881"),
+        "",
     );
     assert_eq!(r.status, 404);
     assert!(started.elapsed() < Duration::from_secs(5));
-    assert_eq!(stat(&s, "fetched"), 0);
+    assert_eq!(s.stat("fetched"), 0);
 }
 
 /// A peer that accepts connections and never says a word.
@@ -326,18 +298,18 @@ fn a_job_still_running_is_503_then_404_once_it_failed() {
     let s = fetching_server("", &[], &["--fetch-wait", "0.2", "--fetch-timeout", "1.5"]);
     let hash = "1123456789ABCDEF0123456789ABCDEF01234567";
     let magnet = format!("/magnet?xt=urn:btih:{hash}&x.pe={addr}");
-    let r = get(&s, &magnet);
+    let r = s.get(&magnet, "");
     assert_eq!(r.status, 503, "{}", r.head);
     assert!(r.header("Retry-After").is_some());
     // the plain download URL joins the same job
-    let r = get(&s, &format!("/torrent/{hash}.torrent"));
+    let r = s.get(&format!("/torrent/{hash}.torrent"), "");
     assert_eq!(r.status, 503);
     std::thread::sleep(Duration::from_millis(1600));
-    let r = get(&s, &format!("/torrent/{hash}.torrent"));
+    let r = s.get(&format!("/torrent/{hash}.torrent"), "");
     assert_eq!(r.status, 404, "{}", r.head);
     let body = String::from_utf8_lossy(&r.body);
     assert!(body.contains("timed out"), "{body}");
-    assert_eq!(stat(&s, "jobs"), 1);
+    assert_eq!(s.stat("jobs"), 1);
 }
 
 #[test]
@@ -346,7 +318,7 @@ fn the_lookup_box_shows_a_page_that_refreshes_while_searching() {
     let s = fetching_server("", &[], &["--fetch-timeout", "30"]);
     let hash = "2123456789ABCDEF0123456789ABCDEF01234567";
     let magnet = format!("magnet:?xt=urn:btih:{hash}&dn=some+name&x.pe={addr}");
-    let r = get(&s, &format!("/lookup?q={}", percent_encode(&magnet)));
+    let r = s.get(&format!("/lookup?q={}", percent_encode(&magnet)), "");
     assert_eq!(r.status, 503, "{}", r.head);
     let page = String::from_utf8_lossy(&r.body);
     assert!(page.contains("<meta http-equiv=\"refresh\""), "{page}");
@@ -490,9 +462,9 @@ fn an_http_or_a_udp_tracker_alone_leads_to_the_seed() {
             &t.magnet()["magnet:?".len()..],
             percent_encode(tracker)
         );
-        let r = get(&s, &format!("/magnet?{query}"));
+        let r = s.get(&format!("/magnet?{query}"), "");
         assert_eq!(r.status, 302, "{} via {tracker}: {}", t.kind, r.head);
-        let file = get(&s, &format!("/torrent/{}.torrent", t.key()));
+        let file = s.get(&format!("/torrent/{}.torrent", t.key()), "");
         let (v1, v2, _, listed) = rig.check(&file.body);
         assert_eq!((v1, v2), (t.v1.clone(), t.v2.clone()));
         assert_eq!(listed, std::slice::from_ref(tracker));
@@ -502,5 +474,5 @@ fn an_http_or_a_udp_tracker_alone_leads_to_the_seed() {
         (http_announces.load(SeqCst), udp_announces.load(SeqCst)),
         (1, 1)
     );
-    assert_eq!(stat(&s, "announces"), 2);
+    assert_eq!(s.stat("announces"), 2);
 }
