@@ -5,7 +5,6 @@
 mod common;
 
 use common::*;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 fn cpu_ticks(pid: u32) -> u64 {
@@ -18,8 +17,10 @@ fn cpu_ticks(pid: u32) -> u64 {
 
 #[test]
 fn accept_backs_off_on_emfile_instead_of_spinning() {
-    NOFILE.store(48, Ordering::SeqCst);
-    let s = start(&["--file-cache", "0"]);
+    let s = try_start_with(temp_dir(), &["--file-cache", "0"], |cmd| {
+        set_rlimit(cmd, libc::RLIMIT_NOFILE, 48)
+    })
+    .unwrap_or_else(|(status, log)| panic!("server did not start ({status:?}):\n{log}"));
     assert!(s.alive());
     let mut clients = Vec::new();
     for _ in 0..80 {

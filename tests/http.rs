@@ -12,9 +12,7 @@ const HEALTH: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
 /// (`/__test/echo`, `/__test/panic`, `/__test/sleep`), which only a build with the
 /// `test-routes` feature has.
 fn start_with_test_routes(extra: &[&str]) -> Server {
-    if !cfg!(feature = "test-routes") {
-        panic!("this test needs the test routes: cargo test --features test-routes (tests/run.sh)");
-    }
+    require_test_routes();
     start(extra)
 }
 

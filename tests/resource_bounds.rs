@@ -7,10 +7,10 @@
 
 mod common;
 use common::*;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::io::Write;
+use std::net::TcpStream;
+use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const MIB: usize = 1 << 20;
@@ -28,59 +28,10 @@ fn rss_kib(s: &Server) -> u64 {
 /// Starts the server with its address space limited to `bytes` (RLIMIT_AS), as a machine
 /// with little memory and no overcommit would have it.
 fn start_with_address_space(bytes: u64, extra: &[&str]) -> Server {
-    use std::os::unix::process::CommandExt;
-    let data = TempDir::new();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_thetorrent"));
-    // SAFETY: only async-signal-safe setrlimit between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            let l = libc::rlimit {
-                rlim_cur: bytes,
-                rlim_max: bytes,
-            };
-            if libc::setrlimit(libc::RLIMIT_AS, &l) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let mut child = cmd
-        .arg("serve")
-        .arg("--data")
-        .arg(&data.0)
-        .args(["--test-routes", "--listen", "127.0.0.1:0"])
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let log = Arc::new(Mutex::new(String::new()));
-    let (tx, rx) = std::sync::mpsc::channel();
-    let l = log.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if let Some(a) = line.strip_prefix("thetorrent: listening on ") {
-                let _ = tx.send(a.parse::<SocketAddr>().ok());
-            }
-            let mut l = l.lock().unwrap();
-            l.push_str(&line);
-            l.push('\n');
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(20))
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| panic!("server did not start:\n{}", log.lock().unwrap()));
-    Server {
-        child,
-        addr,
-        data,
-        log,
-    }
+    try_start_with(temp_dir(), extra, |cmd| {
+        set_rlimit(cmd, libc::RLIMIT_AS, bytes)
+    })
+    .unwrap_or_else(|(status, log)| panic!("server did not start ({status:?}):\n{log}"))
 }
 
 /// Whether the process has exited (and how).
@@ -96,6 +47,7 @@ fn exited(s: &mut Server) -> Option<std::process::ExitStatus> {
 /// budget.
 #[test]
 fn bodies_over_the_budget_wait_then_get_503() {
+    require_test_routes();
     let s = start(&["--body-budget", "32M", "--upload-rate", "0"]);
     let idle = rss_kib(&s);
     let len = 8 * MIB;
@@ -181,6 +133,7 @@ fn bodies_over_the_budget_wait_then_get_503() {
 /// at the floor of 100 KiB/s, 80 s.
 #[test]
 fn a_front_loaded_body_then_silence_is_cut_within_the_window() {
+    require_test_routes();
     let s = start(&["--body-grace", "1", "--body-min-rate", "102400"]);
     let mut c = s.connect();
     c.send(b"POST /__test/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 16000000\r\n\r\n");
@@ -389,19 +342,10 @@ fn the_body_limit_follows_the_torrent_limit() {
     let s = start(&["--max-torrent-size", "30000000", "--upload-rate", "0"]);
     let post = |ct: &str, body: &[u8], path: &str| {
         let mut c = s.connect();
-        c.send(
-            format!(
-                "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Type: {ct}\r\n\
-                 Content-Length: {}\r\n\r\n",
-                body.len()
-            )
-            .as_bytes(),
-        );
-        c.send(body);
         c.stream
             .set_read_timeout(Some(Duration::from_secs(60)))
             .unwrap();
-        c.response()
+        post_on(&mut c, path, ct, body)
     };
     // 1,000,000 piece hashes: a 20 MB file.
     let big = sized_torrent(1, 1_000_000);
@@ -430,7 +374,7 @@ fn the_body_limit_follows_the_torrent_limit() {
     // A budget smaller than one body of the limit cannot work: refused at start.
     let out = Command::new(env!("CARGO_BIN_EXE_thetorrent"))
         .arg("--data")
-        .arg(&TempDir::new().0)
+        .arg(temp_dir().path())
         .args(["serve", "--listen", "127.0.0.1:0", "--body-budget", "4M"])
         .output()
         .unwrap();

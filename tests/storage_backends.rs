@@ -481,8 +481,8 @@ fn hung_object_store_is_answered_fast() {
     let s = b.start();
     let (cached_bytes, cached_key) = sample().remove(0);
     assert_eq!(post(&s, &cached_bytes).status, 200);
-    let retries_before = stat(&s, "s3_retries");
-    assert_eq!(stat(&s, "s3_outages"), 0);
+    let retries_before = s.stat("s3_retries");
+    assert_eq!(s.stat("s3_outages"), 0);
     // Uploaders run through the outage; each answer is recorded with when it came.
     let stop = Arc::new(AtomicBool::new(false));
     let answers = Arc::new(Mutex::new(Vec::<(Instant, u16, Option<String>)>::new()));
@@ -549,22 +549,22 @@ fn hung_object_store_is_answered_fast() {
     );
     std::thread::sleep(Duration::from_secs(3));
     // Cached downloads are served; an uncached one is a 503 with Retry-After.
-    let r = get(&s, &format!("/torrent/{cached_key}.torrent"), "");
+    let r = s.get(&format!("/torrent/{cached_key}.torrent"), "");
     assert_eq!(r.status, 200);
     assert!(r.body == cached_bytes);
-    let r = get(&s, &format!("/torrent/{}.torrent", "CD".repeat(20)), "");
+    let r = s.get(&format!("/torrent/{}.torrent", "CD".repeat(20)), "");
     assert_eq!(r.status, 503);
     assert_eq!(r.header("Retry-After"), Some("1"));
     // Found once; answered without retries; later requests were not tried at all.
-    assert_eq!(stat(&s, "s3_outages"), 1, "{}", s.log());
-    assert_eq!(stat(&s, "s3_down"), 1);
+    assert_eq!(s.stat("s3_outages"), 1, "{}", s.log());
+    assert_eq!(s.stat("s3_down"), 1);
     assert_eq!(
-        stat(&s, "s3_retries"),
+        s.stat("s3_retries"),
         retries_before,
         "the outage went through retries"
     );
-    assert!(stat(&s, "s3_timeouts") >= 1);
-    assert!(stat(&s, "s3_failed_fast") > 0);
+    assert!(s.stat("s3_timeouts") >= 1);
+    assert!(s.stat("s3_failed_fast") > 0);
     let resumed_at;
     {
         let a = answers.lock().unwrap();
@@ -605,8 +605,8 @@ fn hung_object_store_is_answered_fast() {
     for u in uploaders {
         u.join().unwrap();
     }
-    assert_eq!(stat(&s, "s3_down"), 0);
-    assert_eq!(stat(&s, "s3_outages"), 1);
+    assert_eq!(s.stat("s3_down"), 0);
+    assert_eq!(s.stat("s3_outages"), 1);
 }
 
 /// A small valid single-file torrent, distinct for each `n`.

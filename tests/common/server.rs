@@ -5,7 +5,6 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -29,28 +28,44 @@ pub fn start(extra: &[&str]) -> Server {
         .unwrap_or_else(|(status, log)| panic!("server did not start ({status:?}):\n{log}"))
 }
 
-/// Limit on open descriptors for servers started by this test process (0: inherited).
-pub static NOFILE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-pub fn spawn(data: &Path, extra: &[&str]) -> Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_thetorrent"));
-    let nofile = NOFILE.load(Ordering::SeqCst);
-    if nofile > 0 {
-        use std::os::unix::process::CommandExt;
-        // SAFETY: only async-signal-safe setrlimit between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                let l = libc::rlimit {
-                    rlim_cur: nofile,
-                    rlim_max: nofile,
-                };
-                if libc::setrlimit(libc::RLIMIT_NOFILE, &l) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+/// Fails the test unless the binary has the routes the HTTP layer's tests send bodies,
+/// panics and slow requests to (`/__test/echo`, `/__test/panic`, `/__test/sleep`), which only
+/// a build with the `test-routes` feature has.
+pub fn require_test_routes() {
+    if !cfg!(feature = "test-routes") {
+        panic!("this test needs the test routes: cargo test --features test-routes (tests/run.sh)");
     }
+}
+
+/// Sets the resource limit `resource` (`libc::RLIMIT_*`) of the process `cmd` starts to
+/// `value`, as a machine with little of it would have it.
+pub fn set_rlimit(cmd: &mut Command, resource: libc::__rlimit_resource_t, value: u64) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: only async-signal-safe setrlimit between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let l = libc::rlimit {
+                rlim_cur: value,
+                rlim_max: value,
+            };
+            if libc::setrlimit(resource, &l) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// `thetorrent serve --data data` with `extra` arguments (`--listen 127.0.0.1:0` unless they
+/// have a `--listen`), stderr piped.
+pub fn spawn(data: &Path, extra: &[&str]) -> Child {
+    spawn_with(data, extra, |_| {})
+}
+
+/// [`spawn`], with `setup` applied to the command first (resource limits, another user).
+pub fn spawn_with(data: &Path, extra: &[&str], setup: impl FnOnce(&mut Command)) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_thetorrent"));
+    setup(&mut cmd);
     cmd.arg("serve").arg("--data").arg(data);
     if !extra.contains(&"--listen") {
         cmd.args(["--listen", "127.0.0.1:0"]);
@@ -124,7 +139,16 @@ pub fn watch(mut child: Child) -> Result<Launched, (Option<ExitStatus>, String)>
 
 /// [`launch`] on `data`, which the server then owns.
 pub fn try_start(data: TempDir, extra: &[&str]) -> Result<Server, (Option<ExitStatus>, String)> {
-    let l = launch(data.path(), extra)?;
+    try_start_with(data, extra, |_| {})
+}
+
+/// [`try_start`], with `setup` applied to the command first (see [`spawn_with`]).
+pub fn try_start_with(
+    data: TempDir,
+    extra: &[&str],
+    setup: impl FnOnce(&mut Command),
+) -> Result<Server, (Option<ExitStatus>, String)> {
+    let l = watch(spawn_with(data.path(), extra, setup))?;
     Ok(Server {
         child: l.child,
         addr: l.addr,
