@@ -7,7 +7,7 @@ bash tests/setup.sh
 cargo fmt --all -- --check
 # The shipped build, then everything with the routes the HTTP layer's tests need (the
 # `test-routes` feature: the binary the tests start is built with it).
-cargo clippy -- -D warnings
+cargo clippy --all-targets -- -D warnings
 cargo clippy --all-targets --features test-routes -- -D warnings
 cargo test --all-targets --features test-routes --no-fail-fast
 # The Debian package: built, installed, run as its units would, removed (needs root).
