@@ -330,31 +330,11 @@ pub fn serve(
     args: ServeConfig,
 ) -> Result<(), ServeError> {
     let start = ServeError::Start;
-    let needed = soap::max_request_bytes(config.max_torrent_size);
-    if args.max_body_bytes < needed {
-        eprintln!(
-            "thetorrent: warning: --max-body-bytes {} is under what an upload of the largest \
-             torrent (--max-torrent-size {}) can take: SOAP uploads of torrents over {} bytes \
-             will be refused (413); the default for this torrent limit is {needed}",
-            args.max_body_bytes,
-            config.max_torrent_size,
-            (args.max_body_bytes.saturating_sub(soap::ENVELOPE_ALLOWANCE) * 3 / 4)
-                .min(config.max_torrent_size as u64),
-        );
-    }
+    warn_if_body_limit_is_short(&args, &config);
     // Before any thread exists (the store may start some): see block_shutdown_signals.
     crate::signals::block_shutdown_signals().map_err(|e| start(format!("signal setup: {e}")))?;
     let access_log = match &args.access_log {
-        Some(path) => Some(AccessLog::open(path).map_err(|e| {
-            ServeError::Setting(format!(
-                "--access-log {path}: cannot open: {e}{}",
-                if e.kind() == std::io::ErrorKind::NotFound {
-                    " (its folder must exist)"
-                } else {
-                    ""
-                }
-            ))
-        })?),
+        Some(path) => Some(open_access_log(path)?),
         None => None,
     };
     // Bind next: a port already in use is the most common start-up failure, and it must
@@ -364,41 +344,7 @@ pub fn serve(
     let fds = http::socket::raise_nofile_limit();
     // Before the storage opens: the S3 client's may sockets start may's scheduler.
     http::listen::configure_runtime(&args.http_config());
-    let storage: Arc<dyn Storage> = if let Some(url) = store {
-        if !storage::is_s3_url(url) {
-            return Err(ServeError::Setting(format!(
-                "--store {url}: expected s3://bucket[/prefix] (a local store is --data DIR)"
-            )));
-        }
-        let s = storage::s3::S3Store::open(url, s3, config).map_err(start)?;
-        eprintln!("thetorrent: storing in {}", s.describe());
-        Arc::new(s)
-    } else {
-        let store = Store::open(&data, config).map_err(|e| start(e.to_string()))?;
-        if store.read_only() {
-            eprintln!(
-                "thetorrent: data directory {} is on a read-only file system: serving downloads \
-                 only, uploads are refused (503)",
-                data.display()
-            );
-        } else {
-            // A directory this process cannot write (another owner) is refused before it
-            // says "listening", not found out by the first upload.
-            store.check_writable().map_err(|e| start(e.to_string()))?;
-        }
-        let cache = args
-            .file_cache
-            .min((fds as usize).saturating_sub(args.max_connections + 256));
-        Arc::new(
-            storage::local::Local::with_writer(
-                store,
-                cache,
-                args.stat_cache,
-                (args.writer_nice != 0).then_some(args.writer_nice),
-            )
-            .map_err(|e| start(format!("cannot start the writer thread: {e}")))?,
-        )
-    };
+    let storage = open_storage(&data, store, s3, config, &args, fds)?;
     for a in listeners.addrs() {
         eprintln!(
             "thetorrent: listening on {a}{}",
@@ -408,9 +354,6 @@ pub fn serve(
                 ""
             }
         );
-    }
-    if cfg!(feature = "test-routes") {
-        eprintln!("thetorrent: built with the test routes (/__test/): a build for tests only");
     }
     let mut app = App::new(storage, args.public_url.clone());
     app.max_body_bytes = args.max_body_bytes;
@@ -428,4 +371,81 @@ pub fn serve(
         );
     }
     http::run(listeners, Arc::new(app), args.http_config()).map_err(start)
+}
+
+/// A body limit under what a SOAP upload of the largest torrent needs is allowed (an
+/// operator may want it), but said at start: such uploads will be refused with 413.
+fn warn_if_body_limit_is_short(args: &ServeConfig, config: &storage::Config) {
+    let needed = soap::max_request_bytes(config.max_torrent_size);
+    if args.max_body_bytes < needed {
+        eprintln!(
+            "thetorrent: warning: --max-body-bytes {} is under what an upload of the largest \
+             torrent (--max-torrent-size {}) can take: SOAP uploads of torrents over {} bytes \
+             will be refused (413); the default for this torrent limit is {needed}",
+            args.max_body_bytes,
+            config.max_torrent_size,
+            (args.max_body_bytes.saturating_sub(soap::ENVELOPE_ALLOWANCE) * 3 / 4)
+                .min(config.max_torrent_size as u64),
+        );
+    }
+}
+
+fn open_access_log(path: &str) -> Result<AccessLog, ServeError> {
+    AccessLog::open(path).map_err(|e| {
+        ServeError::Setting(format!(
+            "--access-log {path}: cannot open: {e}{}",
+            if e.kind() == std::io::ErrorKind::NotFound {
+                " (its folder must exist)"
+            } else {
+                ""
+            }
+        ))
+    })
+}
+
+/// The bucket named by `--store`, or the data directory with its writer threads (checked
+/// writable unless its file system is read-only). `fds`: the descriptor limit, which the
+/// open-file cache must leave room under for the connections.
+fn open_storage(
+    data: &std::path::Path,
+    store: Option<&str>,
+    s3: &storage::s3::S3Options,
+    config: storage::Config,
+    args: &ServeConfig,
+    fds: u64,
+) -> Result<Arc<dyn Storage>, ServeError> {
+    let start = ServeError::Start;
+    if let Some(url) = store {
+        if !storage::is_s3_url(url) {
+            return Err(ServeError::Setting(format!(
+                "--store {url}: expected s3://bucket[/prefix] (a local store is --data DIR)"
+            )));
+        }
+        let s = storage::s3::S3Store::open(url, s3, config).map_err(start)?;
+        eprintln!("thetorrent: storing in {}", s.describe());
+        return Ok(Arc::new(s));
+    }
+    let store = Store::open(data, config).map_err(|e| start(e.to_string()))?;
+    if store.read_only() {
+        eprintln!(
+            "thetorrent: data directory {} is on a read-only file system: serving downloads \
+             only, uploads are refused (503)",
+            data.display()
+        );
+    } else {
+        // A directory this process cannot write (another owner) is refused before it
+        // says "listening", not found out by the first upload.
+        store.check_writable().map_err(|e| start(e.to_string()))?;
+    }
+    let cache = args
+        .file_cache
+        .min((fds as usize).saturating_sub(args.max_connections + 256));
+    let local = storage::local::Local::with_writer(
+        store,
+        cache,
+        args.stat_cache,
+        (args.writer_nice != 0).then_some(args.writer_nice),
+    )
+    .map_err(|e| start(format!("cannot start the writer thread: {e}")))?;
+    Ok(Arc::new(local))
 }

@@ -197,6 +197,40 @@ impl Stats {
         );
         let _ = writeln!(o, "# TYPE thetorrent_stored_bytes gauge");
         let _ = writeln!(o, "thetorrent_stored_bytes {bytes}");
+        self.request_metrics(&mut o);
+        let _ = writeln!(
+            o,
+            "# HELP thetorrent_uploads_total Uploaded files by result."
+        );
+        let _ = writeln!(o, "# TYPE thetorrent_uploads_total counter");
+        for (label, v) in [
+            ("stored", &self.stored),
+            ("already_stored", &self.already),
+            ("failed", &self.failed),
+        ] {
+            let _ = writeln!(
+                o,
+                "thetorrent_uploads_total{{result=\"{label}\"}} {}",
+                v.load(Relaxed)
+            );
+        }
+        for (name, v) in extra {
+            let kind = if name.ends_with("_down") {
+                "gauge"
+            } else {
+                "counter"
+            };
+            let _ = writeln!(o, "# TYPE thetorrent_{name} {kind}");
+            let _ = writeln!(o, "thetorrent_{name} {v}");
+        }
+        if let Some(f) = fetch {
+            fetch_metrics(&mut o, &f);
+        }
+        o
+    }
+
+    /// Requests by route and status, and the handler-time histogram, in `/metrics`.
+    fn request_metrics(&self, o: &mut String) {
         let _ = writeln!(
             o,
             "# HELP thetorrent_requests_total HTTP requests by route and status."
@@ -244,35 +278,6 @@ impl Stats {
             self.latency_sum_us.load(Relaxed) as f64 / 1e6
         );
         let _ = writeln!(o, "thetorrent_request_duration_seconds_count {cum}");
-        let _ = writeln!(
-            o,
-            "# HELP thetorrent_uploads_total Uploaded files by result."
-        );
-        let _ = writeln!(o, "# TYPE thetorrent_uploads_total counter");
-        for (label, v) in [
-            ("stored", &self.stored),
-            ("already_stored", &self.already),
-            ("failed", &self.failed),
-        ] {
-            let _ = writeln!(
-                o,
-                "thetorrent_uploads_total{{result=\"{label}\"}} {}",
-                v.load(Relaxed)
-            );
-        }
-        for (name, v) in extra {
-            let kind = if name.ends_with("_down") {
-                "gauge"
-            } else {
-                "counter"
-            };
-            let _ = writeln!(o, "# TYPE thetorrent_{name} {kind}");
-            let _ = writeln!(o, "thetorrent_{name} {v}");
-        }
-        if let Some(f) = fetch {
-            fetch_metrics(&mut o, &f);
-        }
-        o
     }
 }
 
