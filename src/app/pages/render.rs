@@ -576,28 +576,7 @@ fn push_trackers(m: &mut String, trackers: &[String]) {
     if trackers.is_empty() {
         m.push_str("<p>None: peers are found through the DHT.</p>\n");
     } else {
-        m.push_str("<ul class=\"trackers\">\n");
-        let stop = m.len() + TRACKERS_BUDGET;
-        let mut shown = 0;
-        for t in trackers.iter().take(MAX_TRACKERS_SHOWN) {
-            let mut item = String::from("<li><code class=\"url\">");
-            push_url(&mut item, &truncate_middle(t, TRACKER_CHARS));
-            item.push_str("</code></li>\n");
-            if m.len() + item.len() > stop {
-                break;
-            }
-            m.push_str(&item);
-            shown += 1;
-        }
-        m.push_str("</ul>\n");
-        let more = trackers.len() - shown;
-        if more > 0 {
-            let _ = writeln!(
-                m,
-                "<p class=\"more\">and {} more (listed in the .torrent file).</p>",
-                format_count(more as u64)
-            );
-        }
+        push_url_list(m, trackers, TRACKERS_BUDGET, MAX_TRACKERS_SHOWN);
     }
     m.push_str("</section>\n");
 }
@@ -608,13 +587,18 @@ fn push_web_seeds(m: &mut String, seeds: &[String]) {
     if seeds.is_empty() {
         return;
     }
-    m.push_str(
-        "<section aria-labelledby=\"seeds-h\">\n<h2 id=\"seeds-h\">Web seeds</h2>\n\
-         <ul class=\"trackers\">\n",
-    );
-    let stop = m.len() + WEB_SEEDS_BUDGET;
+    m.push_str("<section aria-labelledby=\"seeds-h\">\n<h2 id=\"seeds-h\">Web seeds</h2>\n");
+    push_url_list(m, seeds, WEB_SEEDS_BUDGET, MAX_WEB_SEEDS_SHOWN);
+    m.push_str("</section>\n");
+}
+
+/// A list of URLs (trackers, web seeds): as many as fit in `budget` bytes of markup, at most
+/// `max`, then how many more the file lists.
+fn push_url_list(m: &mut String, urls: &[String], budget: usize, max: usize) {
+    m.push_str("<ul class=\"trackers\">\n");
+    let stop = m.len() + budget;
     let mut shown = 0;
-    for u in seeds.iter().take(MAX_WEB_SEEDS_SHOWN) {
+    for u in urls.iter().take(max) {
         let mut item = String::from("<li><code class=\"url\">");
         push_url(&mut item, &truncate_middle(u, TRACKER_CHARS));
         item.push_str("</code></li>\n");
@@ -625,7 +609,7 @@ fn push_web_seeds(m: &mut String, seeds: &[String]) {
         shown += 1;
     }
     m.push_str("</ul>\n");
-    let more = seeds.len() - shown;
+    let more = urls.len() - shown;
     if more > 0 {
         let _ = writeln!(
             m,
@@ -633,7 +617,6 @@ fn push_web_seeds(m: &mut String, seeds: &[String]) {
             format_count(more as u64)
         );
     }
-    m.push_str("</section>\n");
 }
 
 /// Appends a URL, HTML-escaped, with a `<wbr>` (a place a long line may break) after each
