@@ -481,7 +481,6 @@ fn hung_object_store_is_answered_fast() {
     let s = b.start();
     let (cached_bytes, cached_key) = sample().remove(0);
     assert_eq!(post(&s, &cached_bytes).status, 200);
-    let retries_before = s.stat("s3_retries");
     assert_eq!(s.stat("s3_outages"), 0);
     // Uploaders run through the outage; each answer is recorded with when it came.
     let stop = Arc::new(AtomicBool::new(false));
@@ -541,6 +540,9 @@ fn hung_object_store_is_answered_fast() {
         .map(|a| a.0)
         .min()
         .unwrap();
+    // Exchanges in flight when the store froze may have been retried once before the outage
+    // was found (the store had answered others since they began); from here on none is.
+    let retries_at_detection = s.stat("s3_retries");
     // Generous: retrying a hung store would take 40 s (four tries of 10 s).
     assert!(
         first - paused < Duration::from_secs(30),
@@ -555,13 +557,13 @@ fn hung_object_store_is_answered_fast() {
     let r = s.get(&format!("/torrent/{}.torrent", "CD".repeat(20)), "");
     assert_eq!(r.status, 503);
     assert_eq!(r.header("Retry-After"), Some("1"));
-    // Found once; answered without retries; later requests were not tried at all.
+    // Found once; after that answered without retries: later requests were not tried at all.
     assert_eq!(s.stat("s3_outages"), 1, "{}", s.log());
     assert_eq!(s.stat("s3_down"), 1);
     assert_eq!(
         s.stat("s3_retries"),
-        retries_before,
-        "the outage went through retries"
+        retries_at_detection,
+        "requests during the outage went through retries"
     );
     assert!(s.stat("s3_timeouts") >= 1);
     assert!(s.stat("s3_failed_fast") > 0);
