@@ -88,3 +88,27 @@ to_ms() {
         else if (v ~ /s$/) { sub(/s$/, "", v); print v * 1000 }
         else print v }'
 }
+
+# Starts `weed mini` ($WEED) on loopback: its ports from $WEED_PORT, S3 on $S3_PORT, data and
+# log under $WORK/weed, an S3 identity whose credentials go to $WORK/credentials. Sets
+# WEED_PID and adds it to PIDS.
+start_weed_mini() {
+    mkdir -p "$WORK/weed"
+    SECRET=secret-$$-$RANDOM
+    cat >"$WORK/weed/s3.json" <<JSON
+{"identities":[{"name":"thetorrent","credentials":[{"accessKey":"thetorrent-bench","secretKey":"$SECRET"}],"actions":["Admin","Read","Write","List","Tagging"]}]}
+JSON
+    printf '[default]\naws_access_key_id = thetorrent-bench\naws_secret_access_key = %s\n' "$SECRET" \
+        >"$WORK/credentials"
+    "$WEED" mini -dir="$WORK/weed/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+        -s3.config="$WORK/weed/s3.json" -webdav=false -admin.ui=false -s3.port.iceberg=0 \
+        -s3.port.lance=0 -master.telemetry=false \
+        -admin.port="$WEED_PORT" \
+        -master.port=$((WEED_PORT + 1)) -master.port.grpc=$((WEED_PORT + 2)) \
+        -volume.port=$((WEED_PORT + 3)) -volume.port.grpc=$((WEED_PORT + 4)) \
+        -filer.port=$((WEED_PORT + 5)) -filer.port.grpc=$((WEED_PORT + 6)) \
+        -s3.port="$S3_PORT" -s3.port.grpc=$((WEED_PORT + 8)) \
+        </dev/null >"$WORK/weed.log" 2>&1 &
+    WEED_PID=$!
+    PIDS+=("$WEED_PID")
+}

@@ -87,23 +87,7 @@ echo "work folder: $WORK ($(df -T "$WORK" | awk 'NR==2 {print $2}')); $(nproc) c
     "$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock 2>/dev/null || echo "(src/ differs from it)")"
 
 # ---- SeaweedFS ------------------------------------------------------------------------
-SECRET=secret-$$-$RANDOM
-cat >"$WORK/weed/s3.json" <<JSON
-{"identities":[{"name":"thetorrent","credentials":[{"accessKey":"thetorrent-bench","secretKey":"$SECRET"}],"actions":["Admin","Read","Write","List","Tagging"]}]}
-JSON
-printf '[default]\naws_access_key_id = thetorrent-bench\naws_secret_access_key = %s\n' "$SECRET" \
-    >"$WORK/credentials"
-"$WEED" mini -dir="$WORK/weed/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
-    -s3.config="$WORK/weed/s3.json" -webdav=false -admin.ui=false -s3.port.iceberg=0 \
-    -s3.port.lance=0 -master.telemetry=false \
-    -admin.port="$WEED_PORT" \
-    -master.port=$((WEED_PORT + 1)) -master.port.grpc=$((WEED_PORT + 2)) \
-    -volume.port=$((WEED_PORT + 3)) -volume.port.grpc=$((WEED_PORT + 4)) \
-    -filer.port=$((WEED_PORT + 5)) -filer.port.grpc=$((WEED_PORT + 6)) \
-    -s3.port="$S3_PORT" -s3.port.grpc=$((WEED_PORT + 8)) \
-    </dev/null >"$WORK/weed.log" 2>&1 &
-WEED_PID=$!
-PIDS+=("$WEED_PID")
+start_weed_mini
 for _ in $(seq 600); do
     kill -0 "$WEED_PID" 2>/dev/null || { tail -40 "$WORK/weed.log"; echo "weed mini exited" >&2; exit 1; }
     [ "$(curl -s -o /dev/null -w '%{http_code}' "$ENDPOINT/" || true)" != 000 ] && break
