@@ -109,6 +109,19 @@ impl Tally {
             },
         });
     }
+
+    /// A stored file that could not be read: counted (as a torrent when `unknown_once` says
+    /// so) and reported damaged, on disk and in a bucket alike.
+    fn unreadable(
+        &mut self,
+        place: String,
+        name: Key,
+        error: String,
+        unknown_once: impl FnOnce(&mut Self) -> bool,
+    ) {
+        self.count(Role::Unknown, true, unknown_once);
+        self.damaged(place, name, Damage::Unreadable(error), Recorded::None);
+    }
 }
 
 /// Why a damaged file was not repaired.
@@ -231,14 +244,7 @@ fn check_local(path: &Path, nlink: u64, inode: (u64, u64), tally: &Mutex<Tally>)
     let file = match Store::read_stored(path) {
         Ok(f) => f,
         Err(e) => {
-            let mut t = lock();
-            t.count(Role::Unknown, true, once);
-            t.damaged(
-                place,
-                name,
-                Damage::Unreadable(e.to_string()),
-                Recorded::None,
-            );
+            lock().unreadable(place, name, e.to_string(), once);
             return;
         }
     };
@@ -341,16 +347,7 @@ pub fn run_s3(store: &S3Store, args: &VerifyArgs) -> Result<Done, CliError> {
                         t.damaged(place, name, damage, recorded);
                     }
                 }
-                Err(e) => {
-                    let mut t = lock();
-                    t.count(Role::Unknown, true, once);
-                    t.damaged(
-                        place,
-                        name,
-                        Damage::Unreadable(e.to_string()),
-                        Recorded::None,
-                    );
-                }
+                Err(e) => lock().unreadable(place, name, e.to_string(), once),
             }
         },
     );
