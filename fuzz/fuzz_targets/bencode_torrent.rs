@@ -4,7 +4,9 @@
 //! validator accepts has its `info` span inside the input, starting with `d` and ending where
 //! the bencode parser says that value ends; its v1 hash is the SHA-1 and its v2 hash (present
 //! exactly when `meta version` is 2) the SHA-256 of exactly those bytes; the key is the v1
-//! hash, or the truncated v2 hash of a v2-only torrent; `summary` succeeds on it.
+//! hash, or the truncated v2 hash of a v2-only torrent; `summary` succeeds on it, and
+//! `torrent::name`, read in windows that end at every token boundary, is its name. On any
+//! input, `torrent::name` does not panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -12,7 +14,19 @@ use sha1::{Digest, Sha1};
 use sha2::Sha256;
 use thetorrent::torrent::{self, bencode};
 
+/// Hands out exactly the bytes asked for: every token boundary falls on a window's end.
+struct Stingy<'a>(&'a [u8]);
+
+impl torrent::Window for Stingy<'_> {
+    fn window(&mut self, offset: u64, min: usize) -> Option<&[u8]> {
+        let start = usize::try_from(offset).ok()?.min(self.0.len());
+        Some(&self.0[start..start.saturating_add(min).min(self.0.len())])
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
+    let windowed = torrent::name(Stingy(data));
+    assert_eq!(torrent::name(data), windowed, "name differs with windows");
     if let Ok(item) = bencode::parse(data) {
         assert!(item.span.start <= item.span.end && item.span.end <= data.len());
         if let Some(d) = item.as_dict() {
@@ -70,6 +84,11 @@ fuzz_target!(|data: &[u8]| {
     }
 
     let s = torrent::summary(data).expect("summary of an accepted torrent");
+    assert_eq!(
+        windowed.unwrap_or_default(),
+        s.name,
+        "name differs from the summary's"
+    );
     assert!(s.files.len() <= torrent::MAX_SUMMARY_FILES);
     assert!(s.files.len() <= s.file_count);
 });

@@ -71,10 +71,11 @@ impl App {
             Some((a, b)) => (206, a, b - a + 1),
             None => (200, 0, len),
         };
-        // The torrent's name, read once per key (then cached: the bytes never change).
-        let disposition = self.names.disposition(&key, || {
-            body.to_vec(len).ok().and_then(|b| crate::torrent::name(&b))
-        });
+        // The torrent's name, read once per key (then cached: the bytes never change), from
+        // the few tokens on the way to it, not the whole file.
+        let disposition = self
+            .names
+            .disposition(&key, || crate::torrent::name(body.windows(len)));
         let mut resp = common(status, etag, last_modified)
             .header("Content-Type", "application/x-bittorrent")
             .header("Content-Disposition", disposition.to_string())

@@ -3,8 +3,8 @@
 //! hash is the ASCII fallback for clients that do not read `filename*`).
 //!
 //! Owns: sanitising a torrent's name into a file name, and a small cache of the header values,
-//! so that a download parses its torrent only the first time (a stored torrent's bytes never
-//! change, so an entry is never stale). Must never: put a path separator, a control character
+//! so that a download walks its torrent to the name (`torrent::name`, a few small reads) only
+//! the first time (a stored torrent's bytes never change, so an entry is never stale). Must never: put a path separator, a control character
 //! or a quote into a file name, or grow past [`NAME_CACHE_SLOTS`] entries.
 
 use super::pages::percent_encode;

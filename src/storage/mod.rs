@@ -12,8 +12,10 @@ mod error;
 pub mod integrity;
 pub mod local;
 pub mod s3;
+mod window;
 
 pub use error::{at, duplicate, os_code, PathError, PutError, StorageError};
+pub use window::{BodyWindow, WINDOW_BYTES};
 
 use crate::torrent::hash::Key;
 use day::Day;

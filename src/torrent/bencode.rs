@@ -206,19 +206,8 @@ fn lex(buf: &[u8], pos: usize) -> Result<(Token, usize), Error> {
             Ok((Token::Int(if neg { -v } else { v }), end + 1))
         }
         b'0'..=b'9' => {
-            let d = digits(buf, pos).unwrap_or_default();
-            if d.len() > MAX_LENGTH_DIGITS {
-                return Err(Error::LengthTooLong { at: pos });
-            }
-            let colon = pos + d.len();
-            match buf.get(colon) {
-                Some(b':') => {}
-                Some(_) => return Err(Error::ExpectedColon { at: colon }),
-                None => return Err(Error::UnexpectedEof { at: colon }),
-            }
-            let start = colon + 1;
-            let len = decimal(d);
-            let avail = (buf.len() - start) as i128;
+            let (start, len) = string_header(buf, pos)?;
+            let avail = (buf.len() - start) as u64;
             if len > avail {
                 return Err(Error::UnexpectedEof { at: buf.len() });
             }
@@ -231,6 +220,24 @@ fn lex(buf: &[u8], pos: usize) -> Result<(Token, usize), Error> {
         b'e' => Ok((Token::End, pos + 1)),
         found => Err(Error::ExpectedValue { at: pos, found }),
     }
+}
+
+/// Reads the length prefix of the string starting at `pos` (a digit): the offset of its first
+/// byte and its length. The bytes themselves need not be in `buf`: a reader of a window of a
+/// larger input skips a long string without reading it.
+pub fn string_header(buf: &[u8], pos: usize) -> Result<(usize, u64), Error> {
+    let d = digits(buf, pos).unwrap_or_default();
+    if d.len() > MAX_LENGTH_DIGITS {
+        return Err(Error::LengthTooLong { at: pos });
+    }
+    let colon = pos + d.len();
+    match buf.get(colon) {
+        Some(b':') => {}
+        Some(_) => return Err(Error::ExpectedColon { at: colon }),
+        None => return Err(Error::UnexpectedEof { at: colon }),
+    }
+    // At most MAX_LENGTH_DIGITS (16) digits: below 10^16, so it fits a u64.
+    Ok((colon + 1, decimal(d) as u64))
 }
 
 /// Validates the value starting at `pos` and returns the offset just after it.

@@ -15,14 +15,16 @@ mod dict;
 mod duplicates;
 mod files;
 pub mod hash;
+mod name;
 mod path;
 mod summary;
 mod v1;
 mod v2;
 mod validate;
 
+pub use name::{name, Window};
 pub use summary::{
-    name, summary, summary_listing, FileEntry, Summary, MAX_SUMMARY_FILES, MAX_SUMMARY_PATH_BYTES,
+    summary, summary_listing, FileEntry, Summary, MAX_SUMMARY_FILES, MAX_SUMMARY_PATH_BYTES,
     MAX_SUMMARY_WEB_SEEDS,
 };
 pub use validate::validate;

@@ -1,5 +1,4 @@
-//! A torrent's summary for pages: name, files, sizes, piece size, trackers, web seeds; and its
-//! name alone, for a download's file name.
+//! A torrent's summary for pages: name, files, sizes, piece size, trackers, web seeds.
 //!
 //! Owns: the capped listing of files. Must never: list more than `MAX_SUMMARY_FILES` files
 //! or `MAX_SUMMARY_PATH_BYTES` of paths, or more than `MAX_SUMMARY_WEB_SEEDS` web seeds.
@@ -232,14 +231,4 @@ pub fn summary_listing(bytes: &[u8], max_files: usize) -> Result<Summary, Torren
         _ => {}
     }
     Ok(s)
-}
-
-/// The name of a torrent (`name.utf-8`, else `name`, lossily decoded), without the rest of a
-/// [`summary`]: what a download is saved as.
-pub fn name(bytes: &[u8]) -> Option<String> {
-    let top = bencode::parse(bytes).ok()?;
-    let info = find_dict(top.as_dict()?, b"info")?;
-    find_bytes(info, b"name.utf-8")
-        .or_else(|| find_bytes(info, b"name"))
-        .map(lossy)
 }
