@@ -4,8 +4,7 @@
 //! or `MAX_SUMMARY_PATH_BYTES` of paths, or more than `MAX_SUMMARY_WEB_SEEDS` web seeds.
 
 use super::bencode;
-use super::bencode::Item;
-use super::bencode::Value;
+use super::bencode::{Dict, Item, Value};
 use super::dict::{find_bytes, find_dict, find_int, find_list};
 use super::files::{attributes, ATTR_PAD};
 use super::v2::{walk_tree, TreeEvent};
@@ -160,6 +159,18 @@ pub fn summary_listing(bytes: &[u8], max_files: usize) -> Result<Summary, Torren
         max_files: max_files.min(MAX_SUMMARY_FILES),
         ..Listing::default()
     };
+    list_files(bytes, info, &s.name, &mut listing);
+    s.files = listing.files;
+    s.file_count = listing.count;
+    s.total_size = listing.total;
+    s.trackers = trackers(top);
+    s.web_seeds = web_seeds(top);
+    Ok(s)
+}
+
+/// Adds the files of `info` to `listing`: the v1 `files` list (pad files left out), the one
+/// file of a single-file torrent (named `name`), or the v2 `file tree`.
+fn list_files(bytes: &[u8], info: Dict<'_>, name: &str, listing: &mut Listing) {
     if let Some(list) = find_list(info, b"files") {
         for entry in list.iter() {
             let Some(d) = entry.as_dict() else { continue };
@@ -179,56 +190,52 @@ pub fn summary_listing(bytes: &[u8], max_files: usize) -> Result<Summary, Torren
             listing.add(|| path, size.unwrap_or(0));
         }
     } else if let Some(size) = find_int(info, b"length").and_then(|v| u64::try_from(v).ok()) {
-        listing.add(|| s.name.clone(), size);
+        listing.add(|| name.to_owned(), size);
     } else if let Some(tree) = info.get(b"file tree").filter(|i| i.as_dict().is_some()) {
-        tree_files(bytes, &tree, &mut listing);
+        tree_files(bytes, &tree, listing);
     }
-    s.files = listing.files;
-    s.file_count = listing.count;
-    s.total_size = listing.total;
+}
 
+/// The trackers of `announce` and every tier of `announce-list`, trimmed, once each, in order.
+fn trackers(top: Dict<'_>) -> Vec<String> {
+    let mut out = Vec::new();
     let mut seen = HashSet::new();
-    let mut push = |url: &[u8], out: &mut Vec<String>| {
+    let mut push = |url: &[u8]| {
         let u = lossy(url).trim().to_string();
         if !u.is_empty() && seen.insert(u.clone()) {
             out.push(u);
         }
     };
     if let Some(a) = find_bytes(top, b"announce") {
-        push(a, &mut s.trackers);
+        push(a);
     }
     if let Some(tiers) = find_list(top, b"announce-list") {
         for tier in tiers.iter() {
             match tier.value {
-                Value::List(l) => {
-                    for u in l.iter() {
-                        if let Some(b) = u.as_bytes() {
-                            push(b, &mut s.trackers);
-                        }
-                    }
-                }
-                Value::Bytes(b) => push(b, &mut s.trackers),
+                Value::List(l) => l.iter().filter_map(|u| u.as_bytes()).for_each(&mut push),
+                Value::Bytes(b) => push(b),
                 _ => {}
             }
         }
     }
-    let mut seeds = HashSet::new();
-    let mut seed = |url: &[u8], out: &mut Vec<String>| {
+    out
+}
+
+/// The web seeds of `url-list` (a string or a list), trimmed, once each, at most
+/// [`MAX_SUMMARY_WEB_SEEDS`].
+fn web_seeds(top: Dict<'_>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    let mut seed = |url: &[u8]| {
         let u = lossy(url).trim().to_string();
-        if !u.is_empty() && out.len() < MAX_SUMMARY_WEB_SEEDS && seeds.insert(u.clone()) {
+        if !u.is_empty() && out.len() < MAX_SUMMARY_WEB_SEEDS && seen.insert(u.clone()) {
             out.push(u);
         }
     };
     match top.get(b"url-list").map(|i| i.value) {
-        Some(Value::Bytes(b)) => seed(b, &mut s.web_seeds),
-        Some(Value::List(l)) => {
-            for u in l.iter() {
-                if let Some(b) = u.as_bytes() {
-                    seed(b, &mut s.web_seeds);
-                }
-            }
-        }
+        Some(Value::Bytes(b)) => seed(b),
+        Some(Value::List(l)) => l.iter().filter_map(|u| u.as_bytes()).for_each(seed),
         _ => {}
     }
-    Ok(s)
+    out
 }
