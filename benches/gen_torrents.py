@@ -5,12 +5,18 @@ Sizes follow a log-normal law (median ~20 KB) clipped to [MIN, MAX] bytes, as re
 files do: almost all of a torrent is its `pieces` string (20 bytes per piece), so the size is
 set through the number of pieces. Single- and multi-file torrents alternate.
 
-usage: gen_torrents.py OUT_DIR N [--min 5000] [--max 200000] [--median 20000] [--seed 1]
+With --store, OUT_DIR is laid out as a data directory (torrents/AB/CD/<INFO HASH>.torrent) and
+each info hash is printed on stdout; the sizes' median, mean and p99 go to stderr.
+
+usage: gen_torrents.py OUT_DIR N [--min 5000] [--max 200000] [--median 20000] [--sigma 0.9]
+                       [--seed 1] [--store]
 """
 import argparse
+import hashlib
 import math
 import os
 import random
+import sys
 
 
 def benc(v):
@@ -37,7 +43,9 @@ def main():
     ap.add_argument("--median", type=int, default=20000)
     ap.add_argument("--sigma", type=float, default=0.9)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--store", action="store_true")
     a = ap.parse_args()
+    sizes = []
     rnd = random.Random(a.seed)
     per_dir = 1000
     plen = 262144
@@ -62,10 +70,24 @@ def main():
             "creation date": 1700000000 + i,
             "info": info,
         }
-        d = os.path.join(a.out, "%04d" % (i // per_dir))
+        body = benc(t)
+        if a.store:
+            h = hashlib.sha1(benc(info)).hexdigest().upper()
+            d = os.path.join(a.out, "torrents", h[0:2], h[2:4])
+            path = os.path.join(d, h + ".torrent")
+            print(h)
+        else:
+            d = os.path.join(a.out, "%04d" % (i // per_dir))
+            path = os.path.join(d, "%08d.torrent" % i)
         os.makedirs(d, exist_ok=True)
-        with open(os.path.join(d, "%08d.torrent" % i), "wb") as f:
-            f.write(benc(t))
+        with open(path, "wb") as f:
+            f.write(body)
+        sizes.append(len(body))
+    if a.store and sizes:
+        sizes.sort()
+        print("sizes: median %d, mean %d, p99 %d, total %.2f GB" % (
+            sizes[len(sizes) // 2], sum(sizes) // len(sizes), sizes[len(sizes) * 99 // 100],
+            sum(sizes) / 1e9), file=sys.stderr)
 
 
 if __name__ == "__main__":

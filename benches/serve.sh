@@ -4,9 +4,9 @@
 #   WITH_BENCH=1 bash tests/setup.sh     # wrk, nginx (Debian)
 #   bash benches/serve.sh                # DURATION=10 (>= 3) REPEAT=1 COUNT=100000 BENCH_DIR=/tmp/thetorrent-bench
 #
-# 1. Generates COUNT stored torrents (valid and named, 15 % multi-file; sizes log-normal,
-#    median ~20 KB) in the sharded layout DATA/torrents/AB/CD/<40 HEX>.torrent (kept between
-#    runs).
+# 1. Generates COUNT stored torrents (benches/gen_torrents.py: valid and named, half of them
+#    multi-file; sizes log-normal, median ~20 KB) in the sharded layout
+#    DATA/torrents/AB/CD/<40 HEX>.torrent (kept between runs).
 # 2. For each server (thetorrent, nginx with sendfile + open_file_cache + access_log off and a
 #    rewrite from /torrent/<HASH>.torrent to the sharded path), each placement (unpinned; server
 #    on CPU 0 and wrk on CPU 1), each connection count (64, 256) and each mix (all hits; 10 %
@@ -65,69 +65,19 @@ fi
 # ---- 1. the tree ----------------------------------------------------------------------
 # Real torrents (valid, named, filed under their info hash): a download reads the name for
 # Content-Disposition, so random bytes would measure a path no stored file takes.
-TREE_FORMAT="named torrents, seed 20261126"
+TREE_FORMAT="gen_torrents.py --store, seed 20261126"
 if [ ! -f "$BENCH_DIR/hashes.txt" ] || [ "$(wc -l <"$BENCH_DIR/hashes.txt")" -ne "$COUNT" ] \
     || [ "$(cat "$BENCH_DIR/format" 2>/dev/null)" != "$TREE_FORMAT" ]; then
     echo "generating $COUNT torrents in $DATA ..."
     rm -rf "$DATA" "$BENCH_DIR/hashes.txt" "$BENCH_DIR/format"
-    python3 - "$DATA" "$COUNT" "$BENCH_DIR" <<'PY'
-import hashlib, os, random, sys, math
-data, count, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-rnd = random.Random(20261126)
-pool = os.urandom(8 << 20)
-words = ["debian", "ubuntu", "arch", "live", "netinst", "amd64", "arm64", "server", "desktop",
-         "docs", "archive", "photos", "dataset", "2024", "2025", "final", "v1.2", "Übersicht",
-         "日本語", "collection"]
-
-def be(v):
-    if isinstance(v, int):
-        return b"i%de" % v
-    if isinstance(v, str):
-        v = v.encode()
-    if isinstance(v, bytes):
-        return b"%d:%s" % (len(v), v)
-    if isinstance(v, list):
-        return b"l" + b"".join(be(x) for x in v) + b"e"
-    return b"d" + b"".join(be(k) + be(v[k]) for k in sorted(v, key=lambda k: k.encode())) + b"e"
-
-sizes, hashes, misses = [], [], []
-seen = set()
-while len(hashes) < count:
     # log-normal, median 20 KB, sigma 0.8; between 1 KB and 8 MB
-    size = int(min(max(20000 * math.exp(rnd.gauss(0, 0.8)), 1000), 8 << 20))
-    name = "-".join(rnd.choice(words) for _ in range(rnd.randint(1, 5)))
-    info = {"name": name, "piece length": 1 << 18}
-    if rnd.random() < 0.15:
-        info["files"] = [{"length": rnd.randint(1, 1 << 30), "path": ["dir", "file-%d.bin" % i]}
-                         for i in range(rnd.randint(2, 200))]
-    else:
-        info["length"] = rnd.randint(1, 1 << 34)
-    head = be({"announce": "http://tracker.example/announce", "info": dict(info, pieces=b"")})
-    n = max(size - len(head), 20) // 20 * 20
-    off = rnd.randrange(0, len(pool) - n)
-    info["pieces"] = pool[off:off + n]
-    raw_info = be(info)
-    h = hashlib.sha1(raw_info).hexdigest().upper()
-    if h in seen:
-        continue
-    seen.add(h)
-    body = be({"announce": "http://tracker.example/announce", "info": info})
-    d = os.path.join(data, "torrents", h[0:2], h[2:4])
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, h + ".torrent"), "wb") as f:
-        f.write(body)
-    hashes.append(h)
-    sizes.append(len(body))
-while len(misses) < 10000:
-    h = "%040X" % rnd.getrandbits(160)
-    if h not in seen:
-        misses.append(h)
-open(os.path.join(out, "hashes.txt"), "w").write("\n".join(hashes) + "\n")
-open(os.path.join(out, "misses.txt"), "w").write("\n".join(misses) + "\n")
-sizes.sort()
-print("sizes: median %d, mean %d, p99 %d, total %.2f GB" % (
-    sizes[len(sizes) // 2], sum(sizes) // len(sizes), sizes[len(sizes) * 99 // 100], sum(sizes) / 1e9))
-PY
+    python3 "$ROOT/benches/gen_torrents.py" "$DATA" "$COUNT" --store --seed 20261126 \
+        --min 1000 --max $((8 << 20)) --median 20000 --sigma 0.8 >"$BENCH_DIR/hashes.txt"
+    # Hashes not stored, for the misses.
+    python3 -c 'import random, sys
+rnd = random.Random(20261127)
+for _ in range(10000):
+    print("%040X" % rnd.getrandbits(160))' >"$BENCH_DIR/misses.txt"
     echo "$TREE_FORMAT" >"$BENCH_DIR/format"
 fi
 
