@@ -67,7 +67,7 @@ fn add_stores_exact_bytes_and_counts_once() {
     let o = add(data, DEBIAN);
     assert_eq!(o.status.code(), Some(0));
     assert!(stdout(&o).starts_with(DEBIAN_V1));
-    assert!(stderr(&o).contains("already stored"), "{}", stderr(&o));
+    assert_says(&stderr(&o), "already stored");
     assert_eq!(count(data), 1);
     assert_eq!(sync_lines(data).len(), 1);
     // No temp files or journals left behind.
@@ -81,7 +81,7 @@ fn rejected_file_changes_nothing() {
     let data = tmp.path();
     let o = add(data, BAD);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("not a torrent file"), "{}", stderr(&o));
+    assert_says(&stderr(&o), "not a torrent file");
     assert!(stdout(&o).is_empty());
     assert!(files_under(&data.join("torrents")).is_empty());
     assert_eq!(count(data), 0);
@@ -97,11 +97,7 @@ fn rejected_file_changes_nothing() {
         ],
     );
     assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("torrent too large: 23821 bytes (limit 1000)"),
-        "{}",
-        stderr(&o)
-    );
+    assert_says(&stderr(&o), "torrent too large: 23821 bytes (limit 1000)");
     assert!(files_under(&data.join("torrents")).is_empty());
 
     // A missing file, a folder, garbage: errors, exit 1, still nothing stored.
@@ -222,11 +218,7 @@ fn import_corpus_agrees_with_manifest_and_verifies() {
 
     // Import again: everything is already there.
     let o = run(&data, &["import", "--quiet", corpus().to_str().unwrap()]);
-    assert!(
-        stdout(&o).contains(&format!("0 stored, {accepted} already stored")),
-        "{}",
-        stdout(&o)
-    );
+    assert_says(&stdout(&o), &format!("0 stored, {accepted} already stored"));
     assert_eq!(count(&data), keys.len() as u64);
 }
 
@@ -241,7 +233,7 @@ fn verify_finds_tampered_files() {
     std::fs::copy(corpus_file(V2ONLY), stored_path(data, DEBIAN_V1)).unwrap();
     let o = run(data, &["verify"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stdout(&o).contains("content hashes to"), "{}", stdout(&o));
+    assert_says(&stdout(&o), "content hashes to");
 }
 
 /// Flips one bit of a stored file in place (its inode, and so its recorded checksum, stay):
@@ -275,11 +267,7 @@ fn verify_names_each_damaged_file_and_repairs_it_from_another_instance() {
     }
     let o = run(data, &["verify"]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
-    assert!(
-        stdout(&o).contains("4 files checked, 3 torrents, 0 problems"),
-        "{}",
-        stdout(&o)
-    );
+    assert_says(&stdout(&o), "4 files checked, 3 torrents, 0 problems");
     assert!(
         !stdout(&o).contains("no whole-file checksum"),
         "{}",
@@ -392,11 +380,7 @@ fn verify_names_each_damaged_file_and_repairs_it_from_another_instance() {
     assert!(files_under(&data.join("tmp")).is_empty());
     let o = run(data, &["verify"]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
-    assert!(
-        stdout(&o).contains("4 files checked, 3 torrents, 0 problems"),
-        "{}",
-        stdout(&o)
-    );
+    assert_says(&stdout(&o), "4 files checked, 3 torrents, 0 problems");
     assert_eq!(count(data), 3);
 }
 
@@ -422,11 +406,7 @@ fn files_without_a_checksum_are_checked_by_info_hash_until_reindex_records_one()
     flip(&hybrid, b"libtorrent", 0);
     let o = run(data, &["verify"]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
-    assert!(
-        stdout(&o).contains("2 files have no whole-file checksum"),
-        "{}",
-        stdout(&o)
-    );
+    assert_says(&stdout(&o), "2 files have no whole-file checksum");
     // Damage inside `info` is found without a checksum, and no checksum is recorded for it.
     flip(&debian, b"6:pieces", 20);
     let o = run(data, &["reindex"]);
@@ -436,10 +416,9 @@ fn files_without_a_checksum_are_checked_by_info_hash_until_reindex_records_one()
         stdout(&o),
         stderr(&o)
     );
-    assert!(
-        stderr(&o).contains("recorded a whole-file checksum for 1 files that had none; 1 still"),
-        "{}",
-        stderr(&o)
+    assert_says(
+        &stderr(&o),
+        "recorded a whole-file checksum for 1 files that had none; 1 still",
     );
     flip(&hybrid, b"ibtorrent", 3);
     let o = run(data, &["verify"]);
@@ -466,7 +445,7 @@ fn block_refuses_uploads_until_unblocked() {
     // Blocking by the v2 form blocks the hybrid under both keys.
     let o = run(data, &["block", HYBRID_V2, "--reason", "DMCA notice 42"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stdout(&o).contains(HYBRID_V1), "{}", stdout(&o));
+    assert_says(&stdout(&o), HYBRID_V1);
     let bl = std::fs::read_to_string(data.join("blocklist.tsv")).unwrap();
     assert!(bl.contains(&format!("{HYBRID_V1}\tDMCA notice 42")), "{bl}");
     // The file is kept (a takedown hides, never deletes).
@@ -478,7 +457,7 @@ fn block_refuses_uploads_until_unblocked() {
     std::fs::remove_file(stored_path(data, DEBIAN_V1)).unwrap();
     let o = add(data, DEBIAN);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("is blocked: x"), "{}", stderr(&o));
+    assert_says(&stderr(&o), "is blocked: x");
     assert!(!stored_path(data, DEBIAN_V1).exists());
 
     let o = run(data, &["unblock", DEBIAN_V1]);
@@ -489,7 +468,7 @@ fn block_refuses_uploads_until_unblocked() {
 
     let o = run(data, &["block", "not-a-hash", "--reason", "x"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("invalid info hash"), "{}", stderr(&o));
+    assert_says(&stderr(&o), "invalid info hash");
 }
 
 #[test]
@@ -570,11 +549,7 @@ fn unusable_data_directory_is_a_clear_error() {
     std::fs::write(&file, b"x").unwrap();
     let o = run(&file, &["count"]);
     assert_eq!(o.status.code(), Some(3));
-    assert!(
-        stderr(&o).contains("cannot open data directory"),
-        "{}",
-        stderr(&o)
-    );
+    assert_says(&stderr(&o), "cannot open data directory");
 }
 
 #[test]
@@ -772,11 +747,7 @@ fn add_says_what_to_do() {
             corpus_file(DEBIAN).to_str().unwrap(),
         ],
     );
-    assert!(
-        stderr(&o).contains("torrent too large: 23821 bytes (limit 16384)"),
-        "{}",
-        stderr(&o)
-    );
+    assert_says(&stderr(&o), "torrent too large: 23821 bytes (limit 16384)");
     let o = run(
         &data,
         &[
@@ -789,11 +760,7 @@ fn add_says_what_to_do() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let o = run(&data, &["--max-torrent-size", "10 parsecs", "count"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("not a size: 10 parsecs"),
-        "{}",
-        stderr(&o)
-    );
+    assert_says(&stderr(&o), "not a size: 10 parsecs");
 }
 
 #[test]
@@ -840,10 +807,9 @@ fn import_names_bad_paths_counts_other_files_apart_and_keeps_numbers() {
     // Only files that are not torrents beside the torrent: exit 0.
     let o = run(&data, &["import", "--quiet", folder.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
-    assert!(
-        stdout(&o).contains("1 stored, 0 already stored, 0 rejected, 2 not torrents (skipped)"),
-        "{}",
-        stdout(&o)
+    assert_says(
+        &stdout(&o),
+        "1 stored, 0 already stored, 0 rejected, 2 not torrents (skipped)",
     );
     // A path that is not there is named on stderr (no --report needed), and is a rejection.
     let missing = tmp.path().join("no-such-folder");
@@ -875,10 +841,9 @@ fn import_names_bad_paths_counts_other_files_apart_and_keeps_numbers() {
         ],
     );
     assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stdout(&o).contains("         1  torrent too large: 23821 bytes (limit 1000)"),
-        "{}",
-        stdout(&o)
+    assert_says(
+        &stdout(&o),
+        "         1  torrent too large: 23821 bytes (limit 1000)",
     );
 }
 
@@ -970,5 +935,5 @@ fn serve_help_groups_its_options() {
         .arg("--help")
         .output()
         .unwrap();
-    assert!(stdout(&o).contains("Exit status: 0 done"), "{}", stdout(&o));
+    assert_says(&stdout(&o), "Exit status: 0 done");
 }

@@ -143,6 +143,12 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Asserts that a program's output says `want`, showing the whole output when it does not.
+#[track_caller]
+pub fn assert_says(output: &str, want: &str) {
+    assert!(output.contains(want), "{want:?} not in:\n{output}");
+}
+
 /// The store's count, as `thetorrent count` prints it.
 pub fn count(data: &Path) -> u64 {
     let o = run(data, &["count"]);
