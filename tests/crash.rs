@@ -774,19 +774,31 @@ fn permission_denied_is_a_clear_error() {
 /// The user nothing else runs as: tests run as root, which ignores mode bits.
 const NOBODY: u32 = 65534;
 
-/// Runs thetorrent as `NOBODY` with `args`; kills it if it has not exited within `limit`.
-/// Returns its exit code (`None`: it was still running) and its stderr.
-fn run_as_nobody(args: &[&str], limit: Duration) -> (Option<i32>, String) {
+/// thetorrent with `args`, to run as `NOBODY`.
+fn as_nobody<I, S>(args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
     use std::os::unix::process::CommandExt;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_thetorrent"))
-        .args(args)
-        .uid(NOBODY)
-        .gid(NOBODY)
-        .stdin(std::process::Stdio::null())
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_thetorrent"));
+    cmd.args(args).uid(NOBODY).gid(NOBODY);
+    cmd
+}
+
+/// `cmd` started with no input, no standard output and its stderr piped.
+fn spawn_quiet(cmd: &mut Command) -> std::process::Child {
+    cmd.stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// Runs thetorrent as `NOBODY` with `args`; kills it if it has not exited within `limit`.
+/// Returns its exit code (`None`: it was still running) and its stderr.
+fn run_as_nobody(args: &[&str], limit: Duration) -> (Option<i32>, String) {
+    let mut child = spawn_quiet(&mut as_nobody(args));
     let mut err = child.stderr.take().unwrap();
     let reader = std::thread::spawn(move || {
         let mut s = String::new();
@@ -823,7 +835,6 @@ fn open_to_all() -> TempDir {
 #[test]
 fn a_data_directory_this_user_cannot_write_is_refused_at_start() {
     use std::os::unix::fs::PermissionsExt;
-    use std::os::unix::process::CommandExt;
     let tmp = open_to_all();
     let data = tmp.path().join("data");
     let (one, hash) = torrent("owned-by-root.bin", 5, 1);
@@ -856,22 +867,12 @@ fn a_data_directory_this_user_cannot_write_is_refused_at_start() {
         "{err}"
     );
 
-    let out = Command::new(env!("CARGO_BIN_EXE_thetorrent"))
-        .args(["--data", d, "count"])
-        .uid(NOBODY)
-        .gid(NOBODY)
-        .output()
-        .unwrap();
+    let out = as_nobody(["--data", d, "count"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out).trim(), "1");
     let stored = stored_path(&data, &hash);
     std::fs::set_permissions(&stored, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_thetorrent"))
-        .args(["--data", d, "verify"])
-        .uid(NOBODY)
-        .gid(NOBODY)
-        .output()
-        .unwrap();
+    let out = as_nobody(["--data", d, "verify"]).output().unwrap();
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{text}{}", stderr(&out));
     assert!(
@@ -891,22 +892,19 @@ fn a_data_directory_this_user_cannot_write_is_refused_at_start() {
 #[test]
 fn a_refused_write_is_logged_with_its_path() {
     use std::os::unix::fs::PermissionsExt;
-    use std::os::unix::process::CommandExt;
     let tmp = open_to_all();
     let data = tmp.path().join("data");
     std::fs::create_dir(&data).unwrap();
     std::os::unix::fs::chown(&data, Some(NOBODY), Some(NOBODY)).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_thetorrent"))
-        .arg("--data")
-        .arg(&data)
-        .args(["serve", "--listen", "127.0.0.1:0", "--upload-rate", "0"])
-        .uid(NOBODY)
-        .gid(NOBODY)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_quiet(
+        as_nobody([std::ffi::OsStr::new("--data"), data.as_os_str()]).args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--upload-rate",
+            "0",
+        ]),
+    );
     let p = Proc::of(child);
     let (bytes, hash) = torrent("refused.bin", 5, 3);
     let shard = data.join("torrents").join(&hash[0..2]).join(&hash[2..4]);
