@@ -725,21 +725,7 @@ fn reindex_lists_torrents_no_segment_names() {
         assert_eq!(post(&s, bytes).status, 200);
     }
     // The crash window, made by hand: the object without its segment.
-    let prefix = url.trim_start_matches("s3://thetorrent/");
-    let client =
-        thetorrent::storage::s3::client::S3Client::new(thetorrent::storage::s3::client::S3Config {
-            endpoint: sw.endpoint.clone(),
-            bucket: "thetorrent".into(),
-            prefix: prefix.into(),
-            region: "us-east-1".into(),
-            access_key: sw.access_key.clone(),
-            secret_key: sw.secret_key.clone(),
-            conditional_put: true,
-            timeout: Duration::from_secs(10),
-            retries: 3,
-            max_idle: 4,
-        })
-        .unwrap();
+    let client = s3_client(sw, &url, 3);
     let k = thetorrent::torrent::hash::Key::parse(&orphan_key).unwrap();
     client
         .put_if_absent(
@@ -794,6 +780,25 @@ fn crc32c(data: &[u8]) -> u32 {
         }
     }
     !crc
+}
+
+/// A client of the bucket behind the backend `url` (`s3://thetorrent/<prefix>`), for tests that
+/// reach past the server into the bucket; `retries` as `--s3-retries`.
+fn s3_client(sw: &Seaweed, url: &str, retries: u32) -> thetorrent::storage::s3::client::S3Client {
+    use thetorrent::storage::s3::client::{S3Client, S3Config};
+    S3Client::new(S3Config {
+        endpoint: sw.endpoint.clone(),
+        bucket: "thetorrent".into(),
+        prefix: url.trim_start_matches("s3://thetorrent/").into(),
+        region: "us-east-1".into(),
+        access_key: sw.access_key.clone(),
+        secret_key: sw.secret_key.clone(),
+        conditional_put: true,
+        timeout: Duration::from_secs(10),
+        retries,
+        max_idle: 4,
+    })
+    .unwrap()
 }
 
 /// Damages the object whose body is `body` inside SeaweedFS's volume files (below the S3 API,
@@ -889,21 +894,7 @@ fn verify_finds_damaged_objects_in_the_bucket_and_repairs_them() {
     damage_in_volume(&sw, &torrents[0], 15, true);
     damage_in_volume(&sw, &torrents[1], in_info, true);
     damage_in_volume(&sw, &torrents[2], 15, false);
-    let prefix = url.trim_start_matches("s3://thetorrent/");
-    let client =
-        thetorrent::storage::s3::client::S3Client::new(thetorrent::storage::s3::client::S3Config {
-            endpoint: sw.endpoint.clone(),
-            bucket: "thetorrent".into(),
-            prefix: prefix.into(),
-            region: "us-east-1".into(),
-            access_key: sw.access_key.clone(),
-            secret_key: sw.secret_key.clone(),
-            conditional_put: true,
-            timeout: Duration::from_secs(10),
-            retries: 0,
-            max_idle: 4,
-        })
-        .unwrap();
+    let client = s3_client(&sw, &url, 0);
     let gone = thetorrent::torrent::hash::Key::parse(&keys[4]).unwrap();
     client
         .delete(&thetorrent::storage::s3::object_key(&gone))
