@@ -51,12 +51,11 @@ pub fn name(mut input: impl Window) -> Option<String> {
     }
     // The first `info` key decides, as libtorrent's `dict_find` does.
     loop {
-        match walk.next()? {
-            Tok::Str(4) if walk.bytes(4)? == b"info" => return walk.info_name(),
-            Tok::Str(len) => walk.pos = walk.pos.checked_add(len)?,
-            _ => return None,
+        match walk.key()? {
+            Key::Info => return walk.info_name(),
+            Key::End => return None,
+            _ => walk.skip_value()?,
         }
-        walk.skip_value()?;
     }
 }
 
@@ -111,6 +110,25 @@ impl<W: Window> Walk<'_, W> {
         self.input.window(at, n)?.get(..n)
     }
 
+    /// Reads the key at `pos` (or the end of its dict); only keys as long as one it tells
+    /// apart are read, the others skipped.
+    fn key(&mut self) -> Option<Key> {
+        match self.next()? {
+            Tok::End => Some(Key::End),
+            Tok::Str(len @ (4 | 10)) => Some(match self.bytes(len)? {
+                b"info" => Key::Info,
+                b"name" => Key::Name,
+                b"name.utf-8" => Key::NameUtf8,
+                _ => Key::Other,
+            }),
+            Tok::Str(len) => {
+                self.pos = self.pos.checked_add(len)?;
+                Some(Key::Other)
+            }
+            _ => None,
+        }
+    }
+
     /// Moves past the value at `pos`, whatever it holds.
     fn skip_value(&mut self) -> Option<()> {
         let first = self.next()?;
@@ -145,23 +163,12 @@ impl<W: Window> Walk<'_, W> {
         let mut name: Option<Option<String>> = None;
         let mut utf8_seen = false;
         loop {
-            let key = match self.next()? {
-                Tok::End => return name.flatten(),
-                Tok::Str(len @ (4 | 10)) => match self.bytes(len)? {
-                    b"name.utf-8" => Key::NameUtf8,
-                    b"name" => Key::Name,
-                    _ => Key::Other,
-                },
-                Tok::Str(len) => {
-                    self.pos = self.pos.checked_add(len)?;
-                    Key::Other
-                }
-                _ => return None,
-            };
+            let key = self.key()?;
             let wanted = match key {
+                Key::End => return name.flatten(),
                 Key::NameUtf8 => !std::mem::replace(&mut utf8_seen, true),
                 Key::Name => name.is_none(),
-                Key::Other => false,
+                Key::Info | Key::Other => false,
             };
             let value = self.next()?;
             if !wanted {
@@ -186,12 +193,14 @@ impl<W: Window> Walk<'_, W> {
     }
 }
 
-/// The keys of an `info` dict the walk tells apart.
+/// The keys the walk tells apart, and the end of a dict.
 #[derive(Clone, Copy)]
 enum Key {
+    Info,
     Name,
     NameUtf8,
     Other,
+    End,
 }
 
 #[cfg(test)]
@@ -297,6 +306,11 @@ mod tests {
         let t = b"d4:infod4:name2:\xff\xfeee";
         assert_eq!(stingy(t).as_deref(), Some("\u{fffd}\u{fffd}"));
         assert_eq!(whole_parse(t), stingy(t));
+        // Top-level keys of the lengths the walk reads are skipped like any other.
+        let t = b"d4:spami1e10:name.utf-8i2e4:infod4:name1:aee";
+        assert_eq!(whole_parse(t).as_deref(), Some("a"));
+        assert_eq!(stingy(t), whole_parse(t));
+        assert_eq!(name(&t[..]), whole_parse(t));
         // Only the first `info` counts.
         let t = b"d4:infoi1e4:infod4:name1:aee";
         assert_eq!((whole_parse(t), stingy(t)), (None, None));
