@@ -78,7 +78,7 @@ impl App {
             .disposition(&key, || crate::torrent::name(body.windows(len)));
         let mut resp = common(status, etag, last_modified)
             .header("Content-Type", "application/x-bittorrent")
-            .header("Content-Disposition", disposition.to_string())
+            .header("Content-Disposition", disposition)
             .header("Accept-Ranges", "bytes");
         if status == 206 {
             resp = resp.header(

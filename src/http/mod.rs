@@ -46,5 +46,5 @@ pub use config::Config;
 pub use handler::{Handler, WithBodyError};
 pub use listen::run;
 pub use request::{Method, Request};
-pub use response::{Response, ResponseBody};
+pub use response::{HeaderValue, Response, ResponseBody};
 pub use socket::{bind, Listeners};

@@ -54,11 +54,58 @@ impl ResponseBody {
     }
 }
 
+/// A header's value: text the program wrote, text built for this response, or text shared
+/// with a cache (sent without a copy per response).
+#[derive(Debug, Clone)]
+pub enum HeaderValue {
+    Static(&'static str),
+    Owned(String),
+    Shared(Arc<str>),
+}
+
+impl std::ops::Deref for HeaderValue {
+    type Target = str;
+    fn deref(&self) -> &str {
+        match self {
+            HeaderValue::Static(s) => s,
+            HeaderValue::Owned(s) => s,
+            HeaderValue::Shared(s) => s,
+        }
+    }
+}
+
+impl From<&'static str> for HeaderValue {
+    fn from(s: &'static str) -> Self {
+        HeaderValue::Static(s)
+    }
+}
+
+impl From<String> for HeaderValue {
+    fn from(s: String) -> Self {
+        HeaderValue::Owned(s)
+    }
+}
+
+impl From<Arc<str>> for HeaderValue {
+    fn from(s: Arc<str>) -> Self {
+        HeaderValue::Shared(s)
+    }
+}
+
+impl From<Cow<'static, str>> for HeaderValue {
+    fn from(s: Cow<'static, str>) -> Self {
+        match s {
+            Cow::Borrowed(s) => HeaderValue::Static(s),
+            Cow::Owned(s) => HeaderValue::Owned(s),
+        }
+    }
+}
+
 /// A response under construction. Headers are owned; the layer adds `Date`,
 /// `Content-Length` and `Connection` itself and ignores handler-set copies of those.
 pub struct Response {
     pub status: u16,
-    pub headers: Vec<(Cow<'static, str>, Cow<'static, str>)>,
+    pub headers: Vec<(Cow<'static, str>, HeaderValue)>,
     pub body: ResponseBody,
     /// Close the connection after this response.
     pub close: bool,
@@ -94,7 +141,7 @@ impl Response {
     pub fn header(
         mut self,
         name: impl Into<Cow<'static, str>>,
-        value: impl Into<Cow<'static, str>>,
+        value: impl Into<HeaderValue>,
     ) -> Response {
         self.headers.push((name.into(), value.into()));
         self
@@ -177,12 +224,12 @@ fn reserved(name: &str) -> bool {
     r.iter().any(|r| name.eq_ignore_ascii_case(r))
 }
 
-/// Whether a header may go out: text the program wrote (`Cow::Borrowed`, `'static`) is
-/// checked in debug builds only; text built at run time (which may carry request input) always.
+/// Whether a header may go out: text the program wrote (`'static`) is checked in debug builds
+/// only; text built at run time (which may carry request input) always.
 #[allow(clippy::ptr_arg)] // the point is telling Borrowed from Owned
-fn header_ok(n: &Cow<'static, str>, v: &Cow<'static, str>) -> bool {
+fn header_ok(n: &Cow<'static, str>, v: &HeaderValue) -> bool {
     match (n, v) {
-        (Cow::Borrowed(n), Cow::Borrowed(v)) => {
+        (Cow::Borrowed(n), HeaderValue::Static(v)) => {
             debug_assert!(valid_header(n, v), "invalid static header {n:?}: {v:?}");
             true
         }
