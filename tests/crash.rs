@@ -103,22 +103,12 @@ fn get(addr: SocketAddr, path: &str) -> Result<Resp, String> {
 }
 
 fn upload(addr: SocketAddr, bytes: &[u8]) -> Result<Resp, String> {
-    let boundary = "----thetorrentcrashtest";
-    let mut body = Vec::new();
-    body.extend_from_slice(
-        format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"torrent\"; \
-             filename=\"t.torrent\"\r\nContent-Type: application/x-bittorrent\r\n\r\n"
-        )
-        .as_bytes(),
-    );
-    body.extend_from_slice(bytes);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let body = multipart(&[("t.torrent", bytes)]);
     request(
         addr,
         &format!(
             "POST /api/upload HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\
-             Content-Type: multipart/form-data; boundary={boundary}\r\n\
+             Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n\
              Content-Length: {}\r\n\r\n",
             body.len()
         ),
